@@ -1,0 +1,66 @@
+//! The validated settings of a server, with their defaults.
+//!
+//! [`crate::cli`] builds a `Config` from the command line; tests build one
+//! directly. Every field is already checked: the server trusts it.
+
+use std::path::PathBuf;
+
+use log::LevelFilter;
+
+use crate::store::DEFAULT_SAMPLES;
+
+/// TCP address served when neither `--tcp` nor `--unix` is given.
+pub const DEFAULT_TCP: &str = "127.0.0.1:8765";
+
+/// Default `--memory-limit`: 64 MiB of keys and values.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
+
+/// Default `--threads`: connections served at once. Each idle worker costs
+/// only the stack pages it has touched (a few KiB), so hundreds are cheap.
+pub const DEFAULT_THREADS: usize = 256;
+
+/// Default `--max-value-size`: 1 MiB, as memcached's default item size.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 1 << 20;
+
+/// Largest `--max-value-size` accepted: 512 MiB, Redis's
+/// `proto-max-bulk-len`. A request line is buffered whole, so this bounds
+/// what one connection can make the server hold.
+pub const MAX_MAX_VALUE_SIZE: usize = 512 << 20;
+
+/// Largest `--threads` accepted. Each worker is an OS thread.
+pub const MAX_THREADS: usize = 16_384;
+
+/// Largest `--eviction-samples` accepted.
+pub const MAX_EVICTION_SAMPLES: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// TCP addresses to listen on, as given (`host:port`); resolved at bind.
+    pub tcp: Vec<String>,
+    /// Unix socket paths to listen on.
+    pub unix: Vec<PathBuf>,
+    /// Most key plus value bytes held at once; never zero.
+    pub memory_limit: u64,
+    /// Worker threads, which is also the most connections served at once.
+    pub threads: usize,
+    /// Longest value accepted, in bytes.
+    pub max_value_size: usize,
+    /// Entries sampled per eviction.
+    pub eviction_samples: usize,
+    /// Log level; `None` leaves it to `RUST_LOG`, then `info`.
+    pub log_level: Option<LevelFilter>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tcp: vec![DEFAULT_TCP.to_string()],
+            unix: Vec::new(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            threads: DEFAULT_THREADS,
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            eviction_samples: DEFAULT_SAMPLES,
+            log_level: None,
+        }
+    }
+}

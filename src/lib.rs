@@ -1,0 +1,39 @@
+//! Blink-Store: a local in-memory key-value cache.
+//!
+//! # Code map
+//!
+//! Layers only call downwards, in this order:
+//!
+//! - [`cli`]: command-line arguments become a validated [`config::Config`].
+//! - [`config`]: the server's settings and their defaults.
+//! - [`server`]: listeners, admission against the worker pool, and the
+//!   connection loop that finds request lines and batches replies.
+//! - [`protocol`]: request bytes become a typed [`protocol::Command`];
+//!   a [`protocol::Reply`] becomes bytes ([`protocol::text`]).
+//! - [`exec`]: runs a command against the store and picks the reply.
+//! - [`store`]: 64 lock stripes of open-addressing tables, the global byte
+//!   count, sampled LRU eviction and the access clock.
+//!
+//! Entry points: `main.rs` calls [`cli::parse`], then [`server::Server::bind`]
+//! and [`server::Server::run`]. Tests start a server the same way on port 0.
+//!
+//! # Invariants that hold everywhere
+//!
+//! - A thread holds at most one stripe lock at a time; work over several
+//!   stripes takes them one by one in ascending order. No I/O, allocation of
+//!   large buffers, or encoding happens under a stripe lock.
+//! - The byte count equals the key plus value bytes of live entries plus
+//!   reservations in flight, and never exceeds the memory limit.
+//! - Every input is bounded before it is buffered: a request line by
+//!   [`protocol::Limits::max_line`], a key by [`store::MAX_KEY_LEN`].
+//! - A client-visible error is a reply line, never a panic; an I/O error
+//!   ends only its own connection.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod exec;
+pub mod protocol;
+pub mod server;
+pub mod store;

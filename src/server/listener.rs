@@ -1,0 +1,226 @@
+//! Accept loops and admission.
+//!
+//! Every connection holds one worker for its whole life, so the pool size is
+//! the number of connections served at once. Admission enforces that at the
+//! door: the accept thread takes a [`Permit`] before handing a socket to the
+//! pool, and a socket that finds no permit left is answered
+//! `ERROR max number of clients reached` and closed right there, never
+//! parked in the pool's queue behind connections that may last for hours.
+//!
+//! Accept errors (a full file-descriptor table, a connection reset before it
+//! was accepted) never stop a listener: they are logged at most once per
+//! second and retried after a growing pause, so a persistent error costs
+//! neither a busy loop nor a flood of log lines.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use threadpool::ThreadPool;
+
+use super::connection;
+use super::Shared;
+
+/// First pause after a failed accept.
+const MIN_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Longest pause between accept retries while errors persist.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A client that stops reading its replies is cut off after a write has
+/// made no progress for this long, so it cannot hold a worker forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Line sent to a connection refused for lack of a worker.
+const REFUSAL: &[u8] = b"ERROR max number of clients reached\n";
+
+/// Most reads spent draining a refused client's request: enough for any
+/// first request, bounded so a flooding client cannot hold the accept thread.
+const REFUSAL_DRAIN_READS: usize = 16;
+
+/// A kind of listening socket.
+pub trait Listen: Send + 'static {
+    type Stream: Send + 'static;
+
+    fn accept_stream(&self) -> io::Result<Self::Stream>;
+
+    /// Sets the per-connection socket options, then serves the connection
+    /// to its end. Runs on a worker.
+    fn serve(stream: Self::Stream, shared: &Shared);
+
+    /// Answers and closes a connection that gets no worker, without
+    /// blocking the accept thread.
+    fn refuse(stream: Self::Stream);
+}
+
+impl Listen for TcpListener {
+    type Stream = TcpStream;
+
+    fn accept_stream(&self) -> io::Result<TcpStream> {
+        self.accept().map(|(stream, _)| stream)
+    }
+
+    fn serve(stream: TcpStream, shared: &Shared) {
+        // Replies are batched by the connection loop; Nagle's algorithm
+        // would only hold the last one back waiting for an ACK.
+        let configured = stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)));
+        match configured {
+            Ok(()) => connection::serve(&stream, shared),
+            Err(e) => log::debug!("cannot configure connection: {e}"),
+        }
+    }
+
+    fn refuse(stream: TcpStream) {
+        if stream.set_nonblocking(true).is_ok() {
+            send_refusal(&stream);
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+impl Listen for UnixListener {
+    type Stream = UnixStream;
+
+    fn accept_stream(&self) -> io::Result<UnixStream> {
+        self.accept().map(|(stream, _)| stream)
+    }
+
+    fn serve(stream: UnixStream, shared: &Shared) {
+        match stream.set_write_timeout(Some(WRITE_TIMEOUT)) {
+            Ok(()) => connection::serve(&stream, shared),
+            Err(e) => log::debug!("cannot configure connection: {e}"),
+        }
+    }
+
+    fn refuse(stream: UnixStream) {
+        if stream.set_nonblocking(true).is_ok() {
+            send_refusal(&stream);
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+/// Writes the refusal to a non-blocking socket and reads whatever the client
+/// already sent, so that closing does not reset the connection before the
+/// client has read the refusal.
+fn send_refusal<S>(stream: S)
+where
+    S: Read + Write,
+{
+    let mut stream = stream;
+    let _ = stream.write_all(REFUSAL);
+    let mut sink = [0u8; 1024];
+    for _ in 0..REFUSAL_DRAIN_READS {
+        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Counts connections being served against the pool size.
+#[derive(Debug)]
+pub struct Admission {
+    active: AtomicUsize,
+    max: usize,
+}
+
+impl Admission {
+    pub fn new(max: usize) -> Admission {
+        Admission {
+            active: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A permit to be served, or `None` when every worker is taken.
+    fn try_admit(self: &Arc<Self>) -> Option<Permit> {
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Permit(Arc::clone(self)))
+    }
+}
+
+/// One admitted connection. Dropping it (when the handler returns, or
+/// unwinds) frees the slot.
+struct Permit(Arc<Admission>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Lets one log line through per second.
+struct LogLimit {
+    last: Option<Instant>,
+}
+
+impl LogLimit {
+    fn new() -> LogLimit {
+        LogLimit { last: None }
+    }
+
+    fn ready(&mut self) -> bool {
+        let now = Instant::now();
+        let ready = self.last.map_or(true, |last| {
+            now.duration_since(last) >= Duration::from_secs(1)
+        });
+        if ready {
+            self.last = Some(now);
+        }
+        ready
+    }
+}
+
+/// Accepts connections until the process ends.
+pub fn accept_loop<L: Listen>(
+    listener: L,
+    shared: &Arc<Shared>,
+    admission: &Arc<Admission>,
+    pool: &ThreadPool,
+) {
+    let mut backoff = MIN_BACKOFF;
+    let mut refusal_log = LogLimit::new();
+    let mut error_log = LogLimit::new();
+    loop {
+        match listener.accept_stream() {
+            Ok(stream) => {
+                backoff = MIN_BACKOFF;
+                match admission.try_admit() {
+                    Some(permit) => {
+                        let shared = Arc::clone(shared);
+                        pool.execute(move || {
+                            let _permit = permit;
+                            L::serve(stream, &shared);
+                        });
+                    }
+                    None => {
+                        L::refuse(stream);
+                        if refusal_log.ready() {
+                            log::warn!(
+                                "refusing connections: all {} workers are busy",
+                                admission.max
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if error_log.ready() {
+                    log::warn!("accept failed: {e}; retrying in {backoff:?}");
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Making room: byte reservation and sampled LRU eviction.
+//!
+//! ## The approach
+//!
+//! Blink-Store approximates least-recently-used eviction the way Redis does,
+//! without a global LRU list (which every GET would have to lock and
+//! reorder). Each entry carries a coarse last-access tick (see
+//! [`super::Clock`]), written by GET and SET. When a SET needs room, it picks
+//! a victim like this:
+//!
+//! 1. Draw [`DEFAULT_SAMPLES`] (`--eviction-samples`) entries uniformly at
+//!    random: a random stripe (the next non-empty one if it is empty), then a
+//!    random slot of that stripe's table, walking forward to the first full
+//!    slot. Each draw holds one stripe's read lock, only for the draw.
+//! 2. The sampled entry idle the longest is the victim. Ages are compared as
+//!    signed differences to `now`, so an entry touched by another thread
+//!    whose clock read a tick later counts as young, not as 49 days old.
+//! 3. Take the victim's stripe write lock, find the victim again by its
+//!    identity (its allocation's address, under its hash's home slot) and
+//!    remove it, subtracting its bytes in the same critical section. If
+//!    another thread removed or replaced it in between, nothing is removed
+//!    and the caller simply tries again.
+//!
+//! ## Tunables
+//!
+//! - Sample size K ([`DEFAULT_SAMPLES`] = 5). Larger K follows true LRU more
+//!   closely and costs K read locks per eviction; K = 1 is random eviction.
+//! - [`RESERVE_PATIENCE`]: how long a SET waits for room held by other SETs
+//!   in flight before giving up with "out of memory".
+//!
+//! ## Reservation and the limit
+//!
+//! A SET of `n` bytes first adds `n` to the byte count with a
+//! compare-and-swap that never lets the count pass the limit; while that
+//! fails, it evicts one entry and retries. Only then does it insert. So the
+//! counted bytes never exceed the limit, even with many writers at once, and
+//! an overwrite momentarily counts both old and new values (on the safe
+//! side) until the insert subtracts the old one.
+//!
+//! The store can be empty while the count is still at the limit: the bytes
+//! then belong to reservations of SETs about to insert. The SET waits for
+//! them by yielding, up to [`RESERVE_PATIENCE`].
+//!
+//! ## What is approximate
+//!
+//! The victim is the oldest of K random entries, not the oldest overall; the
+//! tick is coarse (one millisecond), so entries touched in the same tick tie;
+//! and the tick wraps after 49 days, so ages are exact only within ±24 days.
+//! Sampling is uniform over slots, which is close to uniform over entries
+//! because linear probing keeps runs short.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::table::Sample;
+use super::{Store, StoreError, STRIPES};
+
+/// Entries sampled per eviction when `--eviction-samples` is not given.
+/// Redis's default `maxmemory-samples`: close to LRU at a small cost.
+pub const DEFAULT_SAMPLES: usize = 5;
+
+/// Longest a SET waits for room that only other in-flight SETs hold.
+const RESERVE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// What one eviction attempt achieved.
+pub(super) enum Eviction {
+    /// An entry was removed and its bytes freed.
+    Freed,
+    /// The chosen victim was removed or replaced by someone else first.
+    Raced,
+    /// There was nothing to sample.
+    Empty,
+}
+
+impl Store {
+    /// Adds `size` bytes to the count without passing the limit, evicting
+    /// entries until that is possible. The caller checked `size <= limit`.
+    pub(super) fn reserve(&self, size: u64, now: u32) -> Result<(), StoreError> {
+        let mut waiting_since: Option<Instant> = None;
+        loop {
+            let used = self.used.load(Ordering::Relaxed);
+            if used + size <= self.limit {
+                if self
+                    .used
+                    .compare_exchange_weak(used, used + size, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            match self.evict_one(now) {
+                Eviction::Freed | Eviction::Raced => {}
+                Eviction::Empty => {
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > RESERVE_PATIENCE {
+                        return Err(StoreError::OutOfMemory);
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+
+    pub(super) fn evict_one(&self, now: u32) -> Eviction {
+        let mut victim: Option<(usize, Sample)> = None;
+        for _ in 0..self.samples {
+            let Some((stripe, sample)) = self.sample() else {
+                return Eviction::Empty;
+            };
+            let older = match &victim {
+                None => true,
+                Some((_, best)) => age(now, sample.access) > age(now, best.access),
+            };
+            if older {
+                victim = Some((stripe, sample));
+            }
+        }
+        let Some((stripe, sample)) = victim else {
+            return Eviction::Empty;
+        };
+        let removed = {
+            let mut table = self.stripes[stripe].table.write();
+            let removed = table.remove_by_id(sample.hash, sample.id);
+            if let Some(entry) = &removed {
+                self.used.fetch_sub(entry.size(), Ordering::Relaxed);
+            }
+            removed
+        };
+        match removed {
+            Some(_) => {
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+                Eviction::Freed
+            }
+            None => Eviction::Raced,
+        }
+    }
+
+    /// One uniformly random entry and its stripe, or `None` when every
+    /// stripe is empty.
+    fn sample(&self) -> Option<(usize, Sample)> {
+        let r = random_u64();
+        let first = (r >> 58) as usize;
+        (0..STRIPES).find_map(|offset| {
+            let stripe = (first + offset) % STRIPES;
+            let table = self.stripes[stripe].table.read();
+            table.sample_from(r as usize).map(|s| (stripe, s))
+        })
+    }
+}
+
+/// How long ago `access` was, as a signed number of ticks.
+fn age(now: u32, access: u32) -> i32 {
+    now.wrapping_sub(access) as i32
+}
+
+thread_local! {
+    /// Per-thread xorshift state: eviction sampling needs speed, not
+    /// cryptographic quality, and must not share a cache line across threads.
+    static RNG: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1);
+}
+
+/// A pseudo-random number (xorshift64*).
+fn random_u64() -> u64 {
+    RNG.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
