@@ -168,14 +168,13 @@ fn top_help() -> String {
         "blink-store {version}: a local in-memory key-value cache
 
 Usage:
-  blink-store serve [FLAGS]   run the server (see 'blink-store serve --help')
+  blink-store serve [FLAGS]   run the server
   blink-store --help          print this help
   blink-store --version       print the version
 
-Example:
-  blink-store serve --tcp 127.0.0.1:8765 --memory-limit 256mb
-",
-        version = env!("CARGO_PKG_VERSION")
+{serve}",
+        version = env!("CARGO_PKG_VERSION"),
+        serve = serve_help(),
     )
 }
 

@@ -6,6 +6,8 @@
 //! pool, and a socket that finds no permit left is answered
 //! `ERROR max number of clients reached` and closed right there, never
 //! parked in the pool's queue behind connections that may last for hours.
+//! The one wait allowed is [`ADMISSION_GRACE`], for the worker of a client
+//! that has just closed to notice; it is skipped while refusals go on.
 //!
 //! Accept errors (a full file-descriptor table, a connection reset before it
 //! was accepted) never stop a listener: they are logged at most once per
@@ -33,6 +35,15 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// A client that stops reading its replies is cut off after a write has
 /// made no progress for this long, so it cannot hold a worker forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection that finds every worker busy waits for one to come
+/// free before it is refused, when no connection was refused recently.
+/// Short: a refusal must still arrive well within 100 ms.
+const ADMISSION_GRACE: Duration = Duration::from_millis(20);
+
+/// After a refusal, further connections that find the pool full are refused
+/// without the grace wait for this long.
+const REFUSAL_MEMORY: Duration = Duration::from_secs(1);
 
 /// Line sent to a connection refused for lack of a worker.
 const REFUSAL: &[u8] = b"ERROR max number of clients reached\n";
@@ -137,6 +148,18 @@ impl Admission {
         }
     }
 
+    /// Polls for a permit until `grace` has passed.
+    fn wait_for_slot(self: &Arc<Self>, grace: Duration) -> Option<Permit> {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            if let Some(permit) = self.try_admit() {
+                return Some(permit);
+            }
+        }
+        None
+    }
+
     /// A permit to be served, or `None` when every worker is taken.
     fn try_admit(self: &Arc<Self>) -> Option<Permit> {
         self.active
@@ -190,11 +213,22 @@ pub fn accept_loop<L: Listen>(
     let mut backoff = MIN_BACKOFF;
     let mut refusal_log = LogLimit::new();
     let mut error_log = LogLimit::new();
+    let mut last_refusal: Option<Instant> = None;
     loop {
         match listener.accept_stream() {
             Ok(stream) => {
                 backoff = MIN_BACKOFF;
-                match admission.try_admit() {
+                // While refusals are rare, give a full pool a moment: the
+                // worker of a client that just closed may not have seen its
+                // end yet. Once refusing, refuse at once, so a flood of
+                // connections is answered at the accept rate.
+                let refusing = last_refusal.is_some_and(|t| t.elapsed() < REFUSAL_MEMORY);
+                let permit = admission.try_admit().or_else(|| {
+                    (!refusing)
+                        .then(|| admission.wait_for_slot(ADMISSION_GRACE))
+                        .flatten()
+                });
+                match permit {
                     Some(permit) => {
                         let shared = Arc::clone(shared);
                         pool.execute(move || {
@@ -204,6 +238,7 @@ pub fn accept_loop<L: Listen>(
                     }
                     None => {
                         L::refuse(stream);
+                        last_refusal = Some(Instant::now());
                         if refusal_log.ready() {
                             log::warn!(
                                 "refusing connections: all {} workers are busy",

@@ -60,7 +60,9 @@ pub enum BindError {
 impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BindError::Address(addr, e) => write!(f, "bad TCP address '{addr}': {e}"),
+            BindError::Address(addr, e) => {
+                write!(f, "cannot listen on tcp {addr}: bad address ({e})")
+            }
             BindError::Tcp(addr, e) => write!(f, "cannot listen on tcp {addr}: {e}"),
             BindError::Unix(path, e) => {
                 write!(f, "cannot listen on unix {}: {e}", path.display())

@@ -82,15 +82,18 @@ impl Store {
         let mut waiting_since: Option<Instant> = None;
         loop {
             let used = self.used.load(Ordering::Relaxed);
-            if used + size <= self.limit {
-                if self
-                    .used
-                    .compare_exchange_weak(used, used + size, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Ok(());
+            match used.checked_add(size) {
+                Some(total) if total <= self.limit => {
+                    if self
+                        .used
+                        .compare_exchange_weak(used, total, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                    continue;
                 }
-                continue;
+                _ => {}
             }
             match self.evict_one(now) {
                 Eviction::Freed | Eviction::Raced => {}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole Blink-Store test suite: formatting and lint checks, then
+# every unit and integration test (which start real servers on loopback and
+# Unix sockets). Exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if cargo fmt --version >/dev/null 2>&1; then
+    step "cargo fmt --check"
+    cargo fmt --check
+else
+    echo "NOTICE: rustfmt is not installed; skipping the format check" >&2
+fi
+
+if cargo clippy --version >/dev/null 2>&1; then
+    step "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --locked --all-targets -- -D warnings
+else
+    echo "NOTICE: clippy is not installed; skipping the lint check" >&2
+fi
+
+step "cargo test"
+cargo test --locked --all-targets
