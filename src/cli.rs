@@ -8,14 +8,19 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::auth::{wipe, Password};
 use crate::config::{
-    Config, DEFAULT_MAX_VALUE_SIZE, DEFAULT_TCP, DEFAULT_THREADS, MAX_EVICTION_SAMPLES,
-    MAX_MAX_VALUE_SIZE, MAX_THREADS,
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP,
+    DEFAULT_THREADS, DEFAULT_WRITE_TIMEOUT, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::store::{DEFAULT_SAMPLES, MAX_KEY_LEN};
+
+/// Environment variable that may hold the password.
+pub const PASSWORD_ENV: &str = "BLINK_PASSWORD";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,6 +104,28 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         )));
     }
     let log_level = args.opt_value_from_fn("--log-level", parse_level)?;
+    let password_file: Option<PathBuf> = args.opt_value_from_os_str("--password-file", |s| {
+        Ok::<_, std::convert::Infallible>(PathBuf::from(s))
+    })?;
+    let allow_unauthenticated = args.contains("--allow-unauthenticated");
+    let idle_timeout = match args.opt_value_from_fn("--timeout", parse_seconds)? {
+        None => defaults.idle_timeout,
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+    };
+    let request_timeout = positive(
+        "--request-timeout",
+        args.opt_value_from_fn("--request-timeout", parse_seconds)?,
+    )?
+    .unwrap_or(defaults.request_timeout);
+    let write_timeout = positive(
+        "--write-timeout",
+        args.opt_value_from_fn("--write-timeout", parse_seconds)?,
+    )?
+    .unwrap_or(defaults.write_timeout);
+    let unix_perm = args
+        .opt_value_from_fn("--unix-perm", parse_mode)?
+        .unwrap_or(defaults.unix_perm);
     let rest = args.finish();
     if let Some(arg) = rest.first() {
         return Err(CliError(format!(
@@ -118,7 +145,61 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         max_value_size: max_value_size as usize,
         eviction_samples,
         log_level,
+        password: read_password(password_file)?,
+        allow_unauthenticated,
+        idle_timeout,
+        request_timeout,
+        write_timeout,
+        auth_timeout: defaults.auth_timeout,
+        unix_perm,
     })
+}
+
+/// The password from `--password-file`, else from `BLINK_PASSWORD`, which
+/// is then removed from the environment. The plain text is overwritten.
+fn read_password(file: Option<PathBuf>) -> Result<Option<Password>, CliError> {
+    if let Some(path) = file {
+        return Password::from_file(&path).map(Some).map_err(|e| {
+            CliError(format!(
+                "cannot read --password-file {}: {e}",
+                path.display()
+            ))
+        });
+    }
+    match std::env::var(PASSWORD_ENV) {
+        Ok(plain) if !plain.is_empty() => {
+            let password = Password::new(&plain);
+            wipe(plain);
+            std::env::remove_var(PASSWORD_ENV);
+            Ok(Some(password))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Refuses a zero duration for `flag`.
+fn positive(flag: &str, value: Option<Duration>) -> Result<Option<Duration>, CliError> {
+    match value {
+        Some(d) if d.is_zero() => Err(CliError(format!("{flag} must be greater than 0"))),
+        other => Ok(other),
+    }
+}
+
+/// Parses seconds, whole or fractional: `300`, `0.5`.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{s}' is not a number of seconds"))
+}
+
+/// Parses an octal permission mode: `0700`, `660`.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim(), 8)
+        .ok()
+        .filter(|&mode| mode <= 0o7777)
+        .ok_or_else(|| format!("'{s}' is not an octal permission mode such as 0700"))
 }
 
 /// Parses a byte size: `1048576`, `512kb`, `64mb`, `1GiB`, `10m`.
@@ -195,6 +276,17 @@ Flags:
   --eviction-samples K     entries sampled per eviction (default {DEFAULT_SAMPLES}, 1 to {MAX_EVICTION_SAMPLES})
   --log-level LEVEL        error, warn, info, debug or trace (default info,
                            or RUST_LOG when this flag is absent)
+  --password-file PATH     require the password on the file's first line
+                           (or set BLINK_PASSWORD; there is no password flag,
+                           since other users can read command lines)
+  --allow-unauthenticated  serve a non-loopback address without a password
+  --timeout SECONDS        close connections idle this long; 0 = never (default {idle})
+  --request-timeout SECONDS
+                           a request must arrive whole within this time of its
+                           first byte (default {request})
+  --write-timeout SECONDS  cut off a client that reads no reply for this long
+                           (default {write})
+  --unix-perm MODE         permissions of Unix socket files, octal (default 0700)
   -h, --help               print this help
   -V, --version            print the version
 
@@ -205,8 +297,12 @@ Keys are at most {MAX_KEY_LEN} bytes.
 Examples:
   blink-store serve
   blink-store serve --tcp 127.0.0.1:8765 --unix /tmp/blink.sock --memory-limit 1gb
+  blink-store serve --tcp 0.0.0.0:8765 --password-file /etc/blink-store/password
 ",
         max_value = size_text(DEFAULT_MAX_VALUE_SIZE as u64),
+        idle = DEFAULT_IDLE_TIMEOUT.as_secs(),
+        request = DEFAULT_REQUEST_TIMEOUT.as_secs(),
+        write = DEFAULT_WRITE_TIMEOUT.as_secs(),
     )
 }
 
@@ -267,5 +363,21 @@ mod tests {
         assert!(parse(args("serve --log-level loud")).is_err());
         assert!(parse(args("serve --bogus")).is_err());
         assert!(parse(args("launch")).is_err());
+        assert!(parse(args("serve --password hunter2")).is_err());
+        assert!(parse(args("serve --unix-perm 999")).is_err());
+        assert!(parse(args("serve --timeout soon")).is_err());
+        assert!(parse(args("serve --request-timeout 0")).is_err());
+    }
+
+    #[test]
+    fn timeouts_and_modes_parse() {
+        let Ok(Action::Serve(config)) = parse(args(
+            "serve --timeout 0 --request-timeout 0.5 --unix-perm 0660",
+        )) else {
+            panic!("serve did not parse");
+        };
+        assert_eq!(config.idle_timeout, None);
+        assert_eq!(config.request_timeout, Duration::from_millis(500));
+        assert_eq!(config.unix_perm, 0o660);
     }
 }

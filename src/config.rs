@@ -4,9 +4,11 @@
 //! directly. Every field is already checked: the server trusts it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::auth::Password;
 use crate::store::DEFAULT_SAMPLES;
 
 /// TCP address served when neither `--tcp` nor `--unix` is given.
@@ -34,6 +36,24 @@ pub const MAX_THREADS: usize = 16_384;
 /// Largest `--eviction-samples` accepted.
 pub const MAX_EVICTION_SAMPLES: usize = 64;
 
+/// Default `--timeout`: an idle connection holds a worker, so it is closed
+/// after five minutes of silence (connection pools reconnect on demand).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Default `--request-timeout`: a request line must arrive whole within
+/// this time of its first byte. Generous for any real client.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default `--write-timeout`: a client whose socket accepts none of its
+/// replies for this long is cut off.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection may stay unauthenticated when a password is set.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default `--unix-perm`: only the server's user may connect.
+pub const DEFAULT_UNIX_PERM: u32 = 0o700;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// TCP addresses to listen on, as given (`host:port`); resolved at bind.
@@ -50,6 +70,20 @@ pub struct Config {
     pub eviction_samples: usize,
     /// Log level; `None` leaves it to `RUST_LOG`, then `info`.
     pub log_level: Option<LevelFilter>,
+    /// The password clients must give, if any.
+    pub password: Option<Password>,
+    /// Serve non-loopback addresses without a password.
+    pub allow_unauthenticated: bool,
+    /// Close connections silent this long; `None` never does.
+    pub idle_timeout: Option<Duration>,
+    /// Longest time from a request's first byte to its end of line.
+    pub request_timeout: Duration,
+    /// Longest time a reply write may make no progress.
+    pub write_timeout: Duration,
+    /// Longest time a connection may stay unauthenticated.
+    pub auth_timeout: Duration,
+    /// Permission bits of Unix socket files.
+    pub unix_perm: u32,
 }
 
 impl Default for Config {
@@ -62,6 +96,13 @@ impl Default for Config {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             eviction_samples: DEFAULT_SAMPLES,
             log_level: None,
+            password: None,
+            allow_unauthenticated: false,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            unix_perm: DEFAULT_UNIX_PERM,
         }
     }
 }

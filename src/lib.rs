@@ -6,13 +6,16 @@
 //!
 //! - [`cli`]: command-line arguments become a validated [`config::Config`].
 //! - [`config`]: the server's settings and their defaults.
+//! - [`auth`]: the password, kept as a keyed hash.
 //! - [`server`]: listeners, admission against the worker pool, and the
 //!   connection loop that finds request lines and batches replies.
 //! - [`protocol`]: request bytes become a typed [`protocol::Command`];
 //!   a [`protocol::Reply`] becomes bytes ([`protocol::text`]).
 //! - [`exec`]: runs a command against the store and picks the reply.
+//! - [`stats`]: the counters behind STATS; rate-limited event logging.
 //! - [`store`]: 64 lock stripes of open-addressing tables, the global byte
-//!   count, sampled LRU eviction and the access clock.
+//!   count, expiry (checked on access, reclaimed by an active cycle),
+//!   sampled LRU eviction and the clock.
 //!
 //! Entry points: `main.rs` calls [`cli::parse`], then [`server::Server::bind`]
 //! and [`server::Server::run`]. Tests start a server the same way on port 0.
@@ -28,12 +31,16 @@
 //!   [`protocol::Limits::max_line`], a key by [`store::MAX_KEY_LEN`].
 //! - A client-visible error is a reply line, never a panic; an I/O error
 //!   ends only its own connection.
+//! - Every blocking socket operation has a deadline (idle, request, write or
+//!   authentication), so no client holds a worker without using it.
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod protocol;
 pub mod server;
+pub mod stats;
 pub mod store;

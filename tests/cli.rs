@@ -391,7 +391,7 @@ fn log_has_no_ansi_escapes_on_a_pipe() {
         b"ERROR max number of clients reached\n",
         "second client",
     );
-    server.wait_for("refusing connections");
+    server.wait_for("refused a connection");
     drop(client);
     let log = server.kill();
     assert!(!log.is_empty(), "nothing logged on stderr");

@@ -15,36 +15,177 @@ use std::io::{self, Write};
 use base64::engine::general_purpose::STANDARD;
 use base64::write::EncoderWriter;
 
-use super::{ClientError, Command, Limits, Reply};
+use super::{ClientError, Command, ExpireIn, ExpiryChange, Limits, Reply};
 use crate::store::Key;
+
+/// Longest command name; longer first tokens are unknown commands.
+const MAX_NAME: usize = 8;
 
 /// Parses one request line (without its `\n`).
 pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let (name, rest) = token(line);
-    if name.eq_ignore_ascii_case(b"GET") {
-        Ok(Command::Get(only_key(rest, "GET")?))
-    } else if name.eq_ignore_ascii_case(b"SET") {
-        let (key, rest) = token(rest);
-        if key.is_empty() {
-            return Err(ClientError::RequiresKey("SET"));
+    let mut upper = [0u8; MAX_NAME];
+    let Some(upper) = upper.get_mut(..name.len()) else {
+        return Err(ClientError::UnknownCommand);
+    };
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    let mut args = Args { rest };
+    let command = match &*upper {
+        b"GET" => Command::Get(args.only_key("GET")?),
+        b"SET" => set(&mut args, "SET", None, false, limits)?,
+        b"SETNX" => set(&mut args, "SETNX", None, true, limits)?,
+        b"SETEX" | b"PSETEX" => {
+            let name = if upper[0] == b'P' { "PSETEX" } else { "SETEX" };
+            let key = args.key(name)?;
+            let expire_in = ExpireIn::parse(args.token(name)?, name == "PSETEX")?;
+            let value = args.value(limits)?;
+            Command::Set {
+                key,
+                value,
+                expire_in: Some(expire_in),
+                only_if_absent: false,
+            }
         }
-        let key = Key::new(key).ok_or(ClientError::KeyTooLong)?;
-        let value = trim(rest);
+        b"DELETE" => Command::Delete(args.only_key("DELETE")?),
+        b"DEL" => Command::Delete(args.only_key("DEL")?),
+        b"USAGE" => args.end("USAGE", Command::Usage)?,
+        b"QUIT" => args.end("QUIT", Command::Quit)?,
+        b"PING" => args.end("PING", Command::Ping)?,
+        b"EXPIRE" | b"PEXPIRE" => {
+            let name = if upper[0] == b'P' {
+                "PEXPIRE"
+            } else {
+                "EXPIRE"
+            };
+            let key = args.key(name)?;
+            let expire_in = ExpireIn::parse(args.token(name)?, name == "PEXPIRE")?;
+            args.end(name, Command::Expire(key, expire_in))?
+        }
+        b"PERSIST" => Command::Persist(args.only_key("PERSIST")?),
+        b"TTL" => Command::Ttl {
+            key: args.only_key("TTL")?,
+            in_ms: false,
+        },
+        b"PTTL" => Command::Ttl {
+            key: args.only_key("PTTL")?,
+            in_ms: true,
+        },
+        b"GETEX" => {
+            let key = args.key("GETEX")?;
+            Command::GetEx(key, getex_option(&mut args)?)
+        }
+        b"EXISTS" => Command::Exists(args.only_key("EXISTS")?),
+        b"DBSIZE" => args.end("DBSIZE", Command::DbSize)?,
+        b"FLUSHALL" => args.end("FLUSHALL", Command::FlushAll)?,
+        b"AUTH" | b"PASS" => {
+            let name = if upper[0] == b'A' { "AUTH" } else { "PASS" };
+            match trim(args.rest) {
+                [] => return Err(ClientError::RequiresPassword(name)),
+                password => Command::Auth(password),
+            }
+        }
+        b"STATS" => args.end("STATS", Command::Stats)?,
+        _ => return Err(ClientError::UnknownCommand),
+    };
+    Ok(command)
+}
+
+/// SET and SETNX: a key, then the rest of the line as the value.
+fn set<'a>(
+    args: &mut Args<'a>,
+    name: &'static str,
+    expire_in: Option<ExpireIn>,
+    only_if_absent: bool,
+    limits: &Limits,
+) -> Result<Command<'a>, ClientError> {
+    let key = args.key(name)?;
+    let value = args.value(limits)?;
+    Ok(Command::Set {
+        key,
+        value,
+        expire_in,
+        only_if_absent,
+    })
+}
+
+/// GETEX's optional `EX seconds`, `PX ms` or `PERSIST`.
+fn getex_option(args: &mut Args<'_>) -> Result<ExpiryChange, ClientError> {
+    let (option, rest) = token(args.rest);
+    args.rest = rest;
+    let change = if option.is_empty() {
+        return Ok(ExpiryChange::Unchanged);
+    } else if option.eq_ignore_ascii_case(b"PERSIST") {
+        ExpiryChange::Persist
+    } else if option.eq_ignore_ascii_case(b"EX") || option.eq_ignore_ascii_case(b"PX") {
+        let (amount, rest) = token(args.rest);
+        args.rest = rest;
+        if amount.is_empty() {
+            return Err(ClientError::Syntax);
+        }
+        let in_ms = option.eq_ignore_ascii_case(b"PX");
+        ExpiryChange::Expire(ExpireIn::parse(amount, in_ms)?)
+    } else {
+        return Err(ClientError::Syntax);
+    };
+    if trim(args.rest).is_empty() {
+        Ok(change)
+    } else {
+        Err(ClientError::Syntax)
+    }
+}
+
+/// The arguments after the command name, consumed left to right.
+struct Args<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Args<'a> {
+    /// The next token, or a wrong-arity error for `name`.
+    fn token(&mut self, name: &'static str) -> Result<&'a [u8], ClientError> {
+        let (token, rest) = token(self.rest);
+        self.rest = rest;
+        if token.is_empty() {
+            Err(ClientError::WrongArguments(name))
+        } else {
+            Ok(token)
+        }
+    }
+
+    /// The key argument of `name`.
+    fn key(&mut self, name: &'static str) -> Result<Key<'a>, ClientError> {
+        let (key, rest) = token(self.rest);
+        self.rest = rest;
+        if key.is_empty() {
+            return Err(ClientError::RequiresKey(name));
+        }
+        Key::new(key).ok_or(ClientError::KeyTooLong)
+    }
+
+    /// A key that must be the only argument of `name`.
+    fn only_key(&mut self, name: &'static str) -> Result<Key<'a>, ClientError> {
+        let key = self.key(name)?;
+        self.end(name, key)
+    }
+
+    /// The rest of the line as a value, trimmed and size-checked.
+    fn value(&mut self, limits: &Limits) -> Result<&'a [u8], ClientError> {
+        let value = trim(self.rest);
+        self.rest = &[];
         if value.len() > limits.max_value_size {
             return Err(ClientError::ValueTooLarge);
         }
-        Ok(Command::Set(key, value))
-    } else if name.eq_ignore_ascii_case(b"DELETE") {
-        Ok(Command::Delete(only_key(rest, "DELETE")?))
-    } else if name.eq_ignore_ascii_case(b"USAGE") {
-        no_arguments(rest, "USAGE")?;
-        Ok(Command::Usage)
-    } else if name.eq_ignore_ascii_case(b"QUIT") {
-        no_arguments(rest, "QUIT")?;
-        Ok(Command::Quit)
-    } else {
-        Err(ClientError::UnknownCommand)
+        Ok(value)
+    }
+
+    /// `parsed`, if nothing but blanks is left.
+    fn end<T>(&self, name: &'static str, parsed: T) -> Result<T, ClientError> {
+        if trim(self.rest).is_empty() {
+            Ok(parsed)
+        } else {
+            Err(ClientError::WrongArguments(name))
+        }
     }
 }
 
@@ -53,13 +194,21 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
     match reply {
         Reply::Ok => out.write_all(b"OK\n"),
         Reply::NotFound => out.write_all(b"NOT_FOUND\n"),
+        Reply::NotStored => out.write_all(b"NOT_STORED\n"),
+        Reply::Pong => out.write_all(b"PONG\n"),
         Reply::Value(value) => {
             out.write_all(b"VALUE ")?;
             let mut encoder = EncoderWriter::new(&mut *out, &STANDARD);
             encoder.write_all(value)?;
             encoder.finish()?.write_all(b"\n")
         }
-        Reply::Usage(bytes) => writeln!(out, "USAGE {bytes}"),
+        Reply::Number(name, n) => writeln!(out, "{name} {n}"),
+        Reply::Stats(stats) => {
+            for (name, value) in stats {
+                writeln!(out, "STAT {name} {value}")?;
+            }
+            out.write_all(b"END\n")
+        }
         Reply::Error(e) => writeln!(out, "ERROR {e}"),
         Reply::Quit => Ok(()),
     }
@@ -87,27 +236,10 @@ fn trim(s: &[u8]) -> &[u8] {
     &s[start..end]
 }
 
-/// The single key argument of `name`.
-fn only_key<'a>(rest: &'a [u8], name: &'static str) -> Result<Key<'a>, ClientError> {
-    let (key, rest) = token(rest);
-    if key.is_empty() {
-        return Err(ClientError::RequiresKey(name));
-    }
-    no_arguments(rest, name)?;
-    Key::new(key).ok_or(ClientError::KeyTooLong)
-}
-
-fn no_arguments(rest: &[u8], name: &'static str) -> Result<(), ClientError> {
-    if trim(rest).is_empty() {
-        Ok(())
-    } else {
-        Err(ClientError::WrongArguments(name))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Millis;
 
     const LIMITS: Limits = Limits { max_value_size: 8 };
 
@@ -115,25 +247,66 @@ mod tests {
         Key::new(k).unwrap()
     }
 
+    fn set<'a>(k: &'a [u8], v: &'a [u8]) -> Command<'a> {
+        Command::Set {
+            key: key(k),
+            value: v,
+            expire_in: None,
+            only_if_absent: false,
+        }
+    }
+
     #[test]
     fn set_value_is_the_trimmed_rest_of_the_line() {
         assert_eq!(
             parse(b"SET sp  hi big   w\t \r", &Limits { max_value_size: 64 }),
-            Ok(Command::Set(key(b"sp"), b"hi big   w"))
+            Ok(set(b"sp", b"hi big   w"))
         );
-        assert_eq!(parse(b"set k", &LIMITS), Ok(Command::Set(key(b"k"), b"")));
+        assert_eq!(parse(b"set k", &LIMITS), Ok(set(b"k", b"")));
+        assert_eq!(parse(b"\tSeT\tk\tv", &LIMITS), Ok(set(b"k", b"v")));
+    }
+
+    #[test]
+    fn expire_times_must_be_positive_and_in_range() {
+        assert_eq!(ExpireIn::parse(b"10", false), Ok(ExpireIn(10_000)));
+        assert_eq!(ExpireIn::parse(b"10", true), Ok(ExpireIn(10)));
+        for bad in [&b"0"[..], b"-5", b"abc", b"1.5", b"99999999999999999999"] {
+            assert_eq!(
+                ExpireIn::parse(bad, true),
+                Err(ClientError::InvalidExpireTime)
+            );
+        }
         assert_eq!(
-            parse(b"\tSeT\tk\tv", &LIMITS),
-            Ok(Command::Set(key(b"k"), b"v"))
+            ExpireIn::parse(b"9223372036854775807", false),
+            Err(ClientError::InvalidExpireTime)
+        );
+        assert_eq!(
+            ExpireIn(u64::MAX).deadline(Millis(5)),
+            Err(ClientError::InvalidExpireTime)
         );
     }
 
     #[test]
-    fn only_one_carriage_return_is_dropped() {
+    fn getex_options_parse() {
         assert_eq!(
-            parse(b"SET k v\r\r", &LIMITS),
-            Ok(Command::Set(key(b"k"), b"v\r"))
+            parse(b"GETEX k px 20", &LIMITS),
+            Ok(Command::GetEx(
+                key(b"k"),
+                ExpiryChange::Expire(ExpireIn(20))
+            ))
         );
+        assert_eq!(
+            parse(b"GETEX k PERSIST", &LIMITS),
+            Ok(Command::GetEx(key(b"k"), ExpiryChange::Persist))
+        );
+        assert_eq!(parse(b"GETEX k EX", &LIMITS), Err(ClientError::Syntax));
+        assert_eq!(parse(b"GETEX k NOW", &LIMITS), Err(ClientError::Syntax));
+        assert_eq!(parse(b"GETEX k EX 1 2", &LIMITS), Err(ClientError::Syntax));
+    }
+
+    #[test]
+    fn only_one_carriage_return_is_dropped() {
+        assert_eq!(parse(b"SET k v\r\r", &LIMITS), Ok(set(b"k", b"v\r")));
         assert_eq!(parse(b"GET k\r", &LIMITS), Ok(Command::Get(key(b"k"))));
     }
 
@@ -166,7 +339,7 @@ mod tests {
         let mut out = Vec::new();
         write_reply(&mut out, &Reply::Value(b"alice")).unwrap();
         write_reply(&mut out, &Reply::Value(b"")).unwrap();
-        write_reply(&mut out, &Reply::Usage(9)).unwrap();
+        write_reply(&mut out, &Reply::Number("USAGE", 9)).unwrap();
         write_reply(&mut out, &Reply::Error(ClientError::RequiresKey("SET"))).unwrap();
         assert_eq!(
             out,

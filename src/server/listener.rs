@@ -9,6 +9,7 @@
 //! The one wait allowed is [`ADMISSION_GRACE`], for the worker of a client
 //! that has just closed to notice; it is skipped while refusals go on.
 //!
+//! Refusals are counted in `STATS` and logged at most once per second.
 //! Accept errors (a full file-descriptor table, a connection reset before it
 //! was accepted) never stop a listener: they are logged at most once per
 //! second and retried after a growing pause, so a persistent error costs
@@ -25,16 +26,13 @@ use threadpool::ThreadPool;
 
 use super::connection;
 use super::Shared;
+use crate::stats::Event;
 
 /// First pause after a failed accept.
 const MIN_BACKOFF: Duration = Duration::from_millis(1);
 
 /// Longest pause between accept retries while errors persist.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
-
-/// A client that stops reading its replies is cut off after a write has
-/// made no progress for this long, so it cannot hold a worker forever.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a connection that finds every worker busy waits for one to come
 /// free before it is refused, when no connection was refused recently.
@@ -79,7 +77,7 @@ impl Listen for TcpListener {
         // would only hold the last one back waiting for an ACK.
         let configured = stream
             .set_nodelay(true)
-            .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)));
+            .and_then(|()| stream.set_write_timeout(Some(shared.timeouts.write)));
         match configured {
             Ok(()) => connection::serve(&stream, shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
@@ -102,7 +100,7 @@ impl Listen for UnixListener {
     }
 
     fn serve(stream: UnixStream, shared: &Shared) {
-        match stream.set_write_timeout(Some(WRITE_TIMEOUT)) {
+        match stream.set_write_timeout(Some(shared.timeouts.write)) {
             Ok(()) => connection::serve(&stream, shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
         }
@@ -211,7 +209,6 @@ pub fn accept_loop<L: Listen>(
     pool: &ThreadPool,
 ) {
     let mut backoff = MIN_BACKOFF;
-    let mut refusal_log = LogLimit::new();
     let mut error_log = LogLimit::new();
     let mut last_refusal: Option<Instant> = None;
     loop {
@@ -239,12 +236,7 @@ pub fn accept_loop<L: Listen>(
                     None => {
                         L::refuse(stream);
                         last_refusal = Some(Instant::now());
-                        if refusal_log.ready() {
-                            log::warn!(
-                                "refusing connections: all {} workers are busy",
-                                admission.max
-                            );
-                        }
+                        shared.stats.record(Event::Refused);
                     }
                 }
             }

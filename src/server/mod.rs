@@ -7,6 +7,8 @@
 //! the spot (see [`listener`]). A worker serves one connection from start to
 //! end ([`connection`]).
 //!
+//! A background thread runs the store's active expiry cycle.
+//!
 //! The server knows nothing of eviction or of the protocol's commands: it
 //! moves bytes between sockets and [`crate::exec`].
 
@@ -16,17 +18,20 @@ mod listener;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use threadpool::ThreadPool;
 
+use crate::auth::Password;
 use crate::config::Config;
 use crate::protocol::Limits;
-use crate::store::{Clock, Store, StoreConfig};
+use crate::stats::Stats;
+use crate::store::{Clock, Store, StoreConfig, ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
 
 use listener::{Admission, Listen};
 
@@ -42,6 +47,23 @@ pub struct Shared {
     pub store: Store,
     pub clock: Clock,
     pub limits: Limits,
+    pub stats: Stats,
+    pub password: Option<Password>,
+    pub timeouts: Timeouts,
+    pub pool_size: usize,
+}
+
+/// How long a connection may take over each thing it does.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Silence allowed between requests; `None` is forever.
+    pub idle: Option<Duration>,
+    /// From a request's first byte to its newline.
+    pub request: Duration,
+    /// For a reply write to make progress.
+    pub write: Duration,
+    /// From connecting to authenticating, when a password is set.
+    pub auth: Duration,
 }
 
 /// Why the server could not start listening.
@@ -55,6 +77,8 @@ pub enum BindError {
     UnixInUse(PathBuf),
     /// The Unix socket path exists and is not a socket; it is left alone.
     NotASocket(PathBuf),
+    /// A non-loopback address without a password or the explicit opt-out.
+    Unprotected(SocketAddr),
 }
 
 impl fmt::Display for BindError {
@@ -77,6 +101,12 @@ impl fmt::Display for BindError {
                 "cannot listen on unix {}: the path exists and is not a socket",
                 path.display()
             ),
+            BindError::Unprotected(addr) => write!(
+                f,
+                "refusing to listen on tcp {addr} without a password: anyone who can reach it \
+                 could use the store; set a password with --password-file PATH (or \
+                 BLINK_PASSWORD), or pass --allow-unauthenticated to take the risk knowingly"
+            ),
         }
     }
 }
@@ -95,23 +125,44 @@ pub struct Server {
 impl Server {
     /// Binds every listener of `config` and creates the store and pool.
     pub fn bind(config: &Config) -> Result<Server, BindError> {
+        Server::bind_with_clock(config, Clock::new())
+    }
+
+    /// As [`Server::bind`], with the clock that dates accesses and expiry
+    /// (tests pass a [`Clock::manual`] one).
+    pub fn bind_with_clock(config: &Config, clock: Clock) -> Result<Server, BindError> {
+        let protected = config.password.is_some() || config.allow_unauthenticated;
         let mut tcp = Vec::new();
         for addr in &config.tcp {
-            tcp.extend(bind_tcp(addr)?);
+            for resolved in resolve(addr)? {
+                if !resolved.ip().is_loopback() && !protected {
+                    return Err(BindError::Unprotected(resolved));
+                }
+                tcp.push(TcpListener::bind(resolved).map_err(|e| BindError::Tcp(resolved, e))?);
+            }
         }
         let mut unix = Vec::new();
         for path in &config.unix {
-            unix.push((path.clone(), bind_unix(path)?));
+            unix.push((path.clone(), bind_unix(path, config.unix_perm)?));
         }
         let shared = Arc::new(Shared {
             store: Store::new(StoreConfig {
                 memory_limit: config.memory_limit,
                 eviction_samples: config.eviction_samples,
             }),
-            clock: Clock::new(),
+            clock,
             limits: Limits {
                 max_value_size: config.max_value_size,
             },
+            stats: Stats::new(),
+            password: config.password.clone(),
+            timeouts: Timeouts {
+                idle: config.idle_timeout,
+                request: config.request_timeout,
+                write: config.write_timeout,
+                auth: config.auth_timeout,
+            },
+            pool_size: config.threads,
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads)
@@ -163,6 +214,7 @@ impl Server {
     /// Serves until the process ends. Returns an error only if an accept
     /// thread cannot be started.
     pub fn run(self) -> io::Result<()> {
+        self.spawn_expiry()?;
         let mut accept_threads = Vec::new();
         for listener in &self.tcp {
             accept_threads.push(self.spawn_accept(listener.try_clone()?)?);
@@ -178,6 +230,20 @@ impl Server {
         Ok(())
     }
 
+    /// Starts the thread that reclaims expired keys nobody reads.
+    fn spawn_expiry(&self) -> io::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        thread::Builder::new()
+            .name("blink-expire".into())
+            .stack_size(ACCEPT_STACK)
+            .spawn(move || loop {
+                thread::sleep(ACTIVE_EXPIRE_INTERVAL);
+                let now = shared.clock.now();
+                shared.store.expire_cycle(now, ACTIVE_EXPIRE_BUDGET);
+            })
+            .map(drop)
+    }
+
     fn spawn_accept<L: Listen>(&self, listener: L) -> io::Result<thread::JoinHandle<()>> {
         let shared = Arc::clone(&self.shared);
         let admission = Arc::clone(&self.admission);
@@ -189,8 +255,8 @@ impl Server {
     }
 }
 
-/// Binds every address `addr` resolves to.
-fn bind_tcp(addr: &str) -> Result<Vec<TcpListener>, BindError> {
+/// Every address `addr` resolves to.
+fn resolve(addr: &str) -> Result<Vec<SocketAddr>, BindError> {
     let resolved: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|e| BindError::Address(addr.to_string(), e))?
@@ -199,35 +265,57 @@ fn bind_tcp(addr: &str) -> Result<Vec<TcpListener>, BindError> {
         let e = io::Error::new(io::ErrorKind::NotFound, "resolves to no address");
         return Err(BindError::Address(addr.to_string(), e));
     }
-    resolved
-        .into_iter()
-        .map(|a| TcpListener::bind(a).map_err(|e| BindError::Tcp(a, e)))
-        .collect()
+    Ok(resolved)
 }
 
-/// Binds a Unix socket, replacing a stale socket file that no server
-/// answers on, and refusing a path where one does.
-fn bind_unix(path: &Path) -> Result<UnixListener, BindError> {
-    let first = match UnixListener::bind(path) {
-        Ok(listener) => return Ok(listener),
-        Err(e) => e,
-    };
-    if first.kind() != io::ErrorKind::AddrInUse {
-        return Err(BindError::Unix(path.to_path_buf(), first));
-    }
-    let is_socket = std::fs::symlink_metadata(path)
-        .map(|m| m.file_type().is_socket())
-        .unwrap_or(false);
-    if !is_socket {
-        return Err(BindError::NotASocket(path.to_path_buf()));
-    }
-    match UnixStream::connect(path) {
-        Ok(_) => Err(BindError::UnixInUse(path.to_path_buf())),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            log::info!("removing stale socket {}", path.display());
-            std::fs::remove_file(path).map_err(|e| BindError::Unix(path.to_path_buf(), e))?;
-            UnixListener::bind(path).map_err(|e| BindError::Unix(path.to_path_buf(), e))
+/// Binds a Unix socket whose file has permissions `mode` from the moment
+/// it appears at `path`: it is bound inside a fresh private directory,
+/// given its mode there, and renamed into place. A stale socket file that
+/// no server answers on is replaced; a path where one does is refused.
+fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, BindError> {
+    let fail = |e: io::Error| BindError::Unix(path.to_path_buf(), e);
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(BindError::NotASocket(path.to_path_buf()))
         }
-        Err(_) => Err(BindError::Unix(path.to_path_buf(), first)),
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_) => return Err(BindError::UnixInUse(path.to_path_buf())),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                log::info!("replacing stale socket {}", path.display());
+            }
+            Err(e) => return Err(fail(e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
     }
+    let name = path.file_name().ok_or_else(|| {
+        fail(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path names no file",
+        ))
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let private = parent.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(fail)?;
+    let staged = private.join("socket");
+    let bound = UnixListener::bind(&staged)
+        .and_then(|listener| {
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
+            std::fs::rename(&staged, path)?;
+            Ok(listener)
+        })
+        .map_err(fail);
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }

@@ -1,17 +1,29 @@
-//! The coarse clock that dates every access.
+//! The monotonic clock that dates accesses and expiry deadlines.
 //!
-//! A tick is one millisecond since the clock was made, kept in a `u32` so
-//! that it fits beside each entry. It wraps after about 49 days; eviction
-//! compares ticks as signed differences, which stay right across the wrap.
+//! Time is milliseconds since the clock was made. Deadlines are kept in
+//! full (`u64`); the access tick beside each entry is the same count cut to
+//! 32 bits, which wraps after about 49 days; eviction compares ticks as
+//! signed differences, which stay right across the wrap.
+//!
 //! The store never reads a clock itself: callers read one per request and
-//! pass the tick in, and tests pass ticks of their choosing.
+//! pass the time in. A [`Clock::manual`] clock only moves when told to, so
+//! tests can expire keys without sleeping.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// A monotonic millisecond clock.
-#[derive(Clone, Copy, Debug)]
+/// A monotonic millisecond clock: the system's, or a manual one for tests.
+#[derive(Clone, Debug)]
 pub struct Clock {
-    start: Instant,
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    System(Instant),
+    /// Milliseconds, moved only by [`Clock::advance`]; shared by clones.
+    Manual(Arc<AtomicU64>),
 }
 
 impl Default for Clock {
@@ -21,14 +33,50 @@ impl Default for Clock {
 }
 
 impl Clock {
+    /// The system's monotonic clock, starting now.
     pub fn new() -> Clock {
         Clock {
-            start: Instant::now(),
+            source: Source::System(Instant::now()),
         }
     }
 
-    /// The current tick. Truncation to 32 bits is the documented wrap.
-    pub fn now(&self) -> u32 {
-        self.start.elapsed().as_millis() as u32
+    /// A clock at zero that moves only by [`Clock::advance`].
+    pub fn manual() -> Clock {
+        Clock {
+            source: Source::Manual(Arc::new(AtomicU64::new(0))),
+        }
+    }
+
+    /// Moves a manual clock (and its clones) forward; a system clock
+    /// ignores this.
+    pub fn advance(&self, by: Duration) {
+        if let Source::Manual(ms) = &self.source {
+            let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+            ms.fetch_add(by, Ordering::Relaxed);
+        }
+    }
+
+    /// Milliseconds since the clock started.
+    pub fn now(&self) -> Millis {
+        match &self.source {
+            Source::System(start) => Millis(start.elapsed().as_millis() as u64),
+            Source::Manual(ms) => Millis(ms.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// A point in time: milliseconds since the clock started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// The 32-bit access tick stored beside each entry (wraps; see above).
+    pub fn tick(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// `self + ms`, or `None` on overflow.
+    pub fn checked_add(self, ms: u64) -> Option<Millis> {
+        self.0.checked_add(ms).map(Millis)
     }
 }

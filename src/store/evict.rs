@@ -12,9 +12,10 @@
 //!    random: a random stripe (the next non-empty one if it is empty), then a
 //!    random slot of that stripe's table, walking forward to the first full
 //!    slot. Each draw holds one stripe's read lock, only for the draw.
-//! 2. The sampled entry idle the longest is the victim. Ages are compared as
-//!    signed differences to `now`, so an entry touched by another thread
-//!    whose clock read a tick later counts as young, not as 49 days old.
+//! 2. The sampled entry idle the longest is the victim (an expired one wins
+//!    outright). Ages are compared as signed differences to `now`, so an
+//!    entry touched by another thread whose clock read a tick later counts
+//!    as young, not as 49 days old.
 //! 3. Take the victim's stripe write lock, find the victim again by its
 //!    identity (its allocation's address, under its hash's home slot) and
 //!    remove it, subtracting its bytes in the same critical section. If
@@ -32,7 +33,9 @@
 //!
 //! A SET of `n` bytes first adds `n` to the byte count with a
 //! compare-and-swap that never lets the count pass the limit; while that
-//! fails, it evicts one entry and retries. Only then does it insert. So the
+//! fails, it reclaims expired entries if any stripe may hold one (see
+//! [`super::expire`]), and only when none is left evicts one live entry,
+//! then retries. Only then does it insert. So the
 //! counted bytes never exceed the limit, even with many writers at once, and
 //! an overwrite momentarily counts both old and new values (on the safe
 //! side) until the insert subtracts the old one.
@@ -56,7 +59,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::table::Sample;
-use super::{Store, StoreError, STRIPES};
+use super::{Millis, Store, StoreError, STRIPES};
 
 /// Entries sampled per eviction when `--eviction-samples` is not given.
 /// Redis's default `maxmemory-samples`: close to LRU at a small cost.
@@ -78,7 +81,7 @@ pub(super) enum Eviction {
 impl Store {
     /// Adds `size` bytes to the count without passing the limit, evicting
     /// entries until that is possible. The caller checked `size <= limit`.
-    pub(super) fn reserve(&self, size: u64, now: u32) -> Result<(), StoreError> {
+    pub(super) fn reserve(&self, size: u64, now: Millis) -> Result<(), StoreError> {
         let mut waiting_since: Option<Instant> = None;
         loop {
             let used = self.used.load(Ordering::Relaxed);
@@ -95,6 +98,10 @@ impl Store {
                 }
                 _ => {}
             }
+            // Expired entries go before any live one is evicted.
+            if self.reclaim_expired(now) {
+                continue;
+            }
             match self.evict_one(now) {
                 Eviction::Freed | Eviction::Raced => {}
                 Eviction::Empty => {
@@ -108,15 +115,15 @@ impl Store {
         }
     }
 
-    pub(super) fn evict_one(&self, now: u32) -> Eviction {
+    pub(super) fn evict_one(&self, now: Millis) -> Eviction {
         let mut victim: Option<(usize, Sample)> = None;
         for _ in 0..self.samples {
-            let Some((stripe, sample)) = self.sample() else {
+            let Some((stripe, sample)) = self.sample(now) else {
                 return Eviction::Empty;
             };
             let older = match &victim {
                 None => true,
-                Some((_, best)) => age(now, sample.access) > age(now, best.access),
+                Some((_, best)) => rank(now, &sample) > rank(now, best),
             };
             if older {
                 victim = Some((stripe, sample));
@@ -125,39 +132,48 @@ impl Store {
         let Some((stripe, sample)) = victim else {
             return Eviction::Empty;
         };
+        let stripe = &self.stripes[stripe];
         let removed = {
-            let mut table = self.stripes[stripe].table.write();
+            let mut table = stripe.table.write();
             let removed = table.remove_by_id(sample.hash, sample.id);
             if let Some(entry) = &removed {
-                self.used.fetch_sub(entry.size(), Ordering::Relaxed);
+                self.forget(entry);
+                let counter = if entry.is_expired(now) {
+                    &self.expired
+                } else {
+                    &self.evictions
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                stripe.publish(&table);
             }
             removed
         };
         match removed {
-            Some(_) => {
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-                Eviction::Freed
-            }
+            Some(_) => Eviction::Freed,
             None => Eviction::Raced,
         }
     }
 
     /// One uniformly random entry and its stripe, or `None` when every
     /// stripe is empty.
-    fn sample(&self) -> Option<(usize, Sample)> {
+    fn sample(&self, now: Millis) -> Option<(usize, Sample)> {
         let r = random_u64();
         let first = (r >> 58) as usize;
         (0..STRIPES).find_map(|offset| {
             let stripe = (first + offset) % STRIPES;
             let table = self.stripes[stripe].table.read();
-            table.sample_from(r as usize).map(|s| (stripe, s))
+            table.sample_from(r as usize, now).map(|s| (stripe, s))
         })
     }
 }
 
-/// How long ago `access` was, as a signed number of ticks.
-fn age(now: u32, access: u32) -> i32 {
-    now.wrapping_sub(access) as i32
+/// How good a victim a sample is: expired entries first, then the longest
+/// idle, with idle time as a signed number of ticks.
+fn rank(now: Millis, sample: &Sample) -> (bool, i32) {
+    (
+        sample.expired,
+        now.tick().wrapping_sub(sample.access) as i32,
+    )
 }
 
 thread_local! {

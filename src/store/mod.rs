@@ -2,9 +2,11 @@
 //! eviction under a memory limit.
 //!
 //! The store never sees a socket or a protocol: it takes validated keys
-//! ([`Key`]), byte values and the current clock tick, and answers with plain
+//! ([`Key`]), byte values and the current time, and answers with plain
 //! values. Callers pass `now` explicitly (see [`Clock`]) so tests can drive
-//! time instead of sleeping.
+//! time instead of sleeping. Expiry is checked on every access, so an
+//! expired key is gone for every operation at once; [`expire`] reclaims the
+//! ones nobody touches.
 //!
 //! ## Concurrency
 //!
@@ -28,25 +30,27 @@
 //!   reservation fits, and only then inserts.
 //! - An entry's bytes leave `used` in the same critical section that removes
 //!   the entry from its table, by whichever operation removed it (overwrite,
-//!   DELETE or eviction). An entry is removed once, so it is subtracted once
-//!   and `used` can neither drift nor wrap.
+//!   DELETE, expiry or eviction). An entry is removed once, so it is
+//!   subtracted once and `used` can neither drift nor wrap.
 
 mod clock;
 mod evict;
+mod expire;
 mod table;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
-pub use clock::Clock;
+pub use clock::{Clock, Millis};
 pub use evict::DEFAULT_SAMPLES;
+pub use expire::{ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
 pub use table::MAX_KEY_LEN;
 
-use table::{Entry, Table};
+use table::{DeadlineChange, Entry, Table, HASH_BITS};
 
 /// Number of lock stripes. A power of two: the stripe is the hash's top bits.
 const STRIPES: usize = 64;
@@ -89,6 +93,51 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// What a SET does to the key's expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// The key never expires (a plain SET).
+    Clear,
+    /// The key expires at this time.
+    At(Millis),
+    /// The key keeps the expiry it had (Redis's KEEPTTL).
+    Keep,
+}
+
+/// When a SET applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// Only when the key does not exist (NX).
+    IfAbsent,
+    /// Only when the key exists (XX).
+    IfPresent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetOptions {
+    pub expiry: Expiry,
+    pub condition: Condition,
+}
+
+impl SetOptions {
+    /// A plain SET: always store, no expiry.
+    pub const PLAIN: SetOptions = SetOptions {
+        expiry: Expiry::Clear,
+        condition: Condition::Always,
+    };
+}
+
+/// A key's remaining time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    Missing,
+    /// The key exists and does not expire.
+    Persistent,
+    /// Milliseconds left; at least 1.
+    Remaining(u64),
+}
+
 /// Settings of a store.
 #[derive(Clone, Copy, Debug)]
 pub struct StoreConfig {
@@ -101,10 +150,33 @@ pub struct StoreConfig {
 /// One stripe, aligned to its own pair of cache lines so that writers on
 /// neighbouring stripes do not contend on the lock word.
 #[repr(align(128))]
-#[derive(Default)]
 struct Stripe {
     /// Guards every entry whose key hashes to this stripe.
     table: RwLock<Table>,
+    /// A copy of the table's earliest deadline (milliseconds), written under
+    /// the write lock, so that expiry can skip stripes without locking them.
+    earliest: AtomicU64,
+}
+
+impl Default for Stripe {
+    fn default() -> Self {
+        Stripe {
+            table: RwLock::new(Table::new()),
+            earliest: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Stripe {
+    /// Publishes the table's earliest deadline; call under the write lock.
+    fn publish(&self, table: &Table) {
+        self.earliest
+            .store(table.earliest_deadline(), Ordering::Relaxed);
+    }
+
+    fn may_have_expired(&self, now: Millis) -> bool {
+        self.earliest.load(Ordering::Relaxed) <= now.0
+    }
 }
 
 pub struct Store {
@@ -115,6 +187,10 @@ pub struct Store {
     samples: usize,
     /// Entries removed to make room, since start.
     evictions: AtomicU64,
+    /// Entries removed because their deadline came, since start.
+    expired: AtomicU64,
+    /// The stripe the next active expiry cycle starts from.
+    expire_next: AtomicUsize,
     hasher: RandomState,
 }
 
@@ -126,70 +202,216 @@ impl Store {
             limit: config.memory_limit,
             samples: config.eviction_samples.max(1),
             evictions: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            expire_next: AtomicUsize::new(0),
             hasher: RandomState::new(),
         }
     }
 
-    fn hash(&self, key: Key<'_>) -> u64 {
-        self.hasher.hash_one(key.0)
+    /// The key's stripe and its hash as the table stores it.
+    fn locate(&self, key: Key<'_>) -> (&Stripe, u32) {
+        let hash = self.hasher.hash_one(key.0);
+        let stripe = &self.stripes[(hash >> (64 - STRIPE_BITS)) as usize];
+        (stripe, hash as u32 & HASH_BITS)
     }
 
-    fn stripe(&self, hash: u64) -> &RwLock<Table> {
-        &self.stripes[(hash >> (64 - STRIPE_BITS)) as usize].table
+    /// Subtracts a removed entry's bytes; call in the critical section that
+    /// removed it.
+    fn forget(&self, entry: &Entry) {
+        self.used.fetch_sub(entry.size(), Ordering::Relaxed);
+    }
+
+    /// Removes `key` if it is expired at `now`, counting it as expired.
+    fn reclaim_if_expired(&self, key: Key<'_>, now: Millis) {
+        let (stripe, hash) = self.locate(key);
+        let removed = {
+            let mut table = stripe.table.write();
+            let expired = table.get(hash, key.0).is_some_and(|e| e.is_expired(now));
+            let removed = if expired {
+                table.remove(hash, key.0)
+            } else {
+                None
+            };
+            if let Some(entry) = &removed {
+                self.forget(entry);
+                self.expired.fetch_add(1, Ordering::Relaxed);
+                stripe.publish(&table);
+            }
+            removed
+        };
+        drop(removed);
     }
 
     /// Copies the value of `key` into `out` (replacing its contents) and
     /// records the access. Returns whether the key exists.
-    pub fn get_into(&self, key: Key<'_>, now: u32, out: &mut Vec<u8>) -> bool {
-        let hash = self.hash(key);
-        let table = self.stripe(hash).read();
-        match table.get(hash as u32, key.0) {
-            Some(entry) => {
-                entry.touch(now);
-                out.clear();
-                out.extend_from_slice(entry.value());
-                true
+    pub fn get_into(&self, key: Key<'_>, now: Millis, out: &mut Vec<u8>) -> bool {
+        let (stripe, hash) = self.locate(key);
+        {
+            let table = stripe.table.read();
+            match table.get(hash, key.0) {
+                None => return false,
+                Some(entry) if !entry.is_expired(now) => {
+                    entry.touch(now);
+                    out.clear();
+                    out.extend_from_slice(entry.value());
+                    return true;
+                }
+                Some(_) => {}
             }
-            None => false,
+        }
+        self.reclaim_if_expired(key, now);
+        false
+    }
+
+    /// Whether `key` exists (and has not expired).
+    pub fn exists(&self, key: Key<'_>, now: Millis) -> bool {
+        self.ttl(key, now) != Ttl::Missing
+    }
+
+    /// The remaining time to live of `key`.
+    pub fn ttl(&self, key: Key<'_>, now: Millis) -> Ttl {
+        let (stripe, hash) = self.locate(key);
+        let deadline = {
+            let table = stripe.table.read();
+            match table.get(hash, key.0) {
+                None => return Ttl::Missing,
+                Some(entry) => entry.deadline(),
+            }
+        };
+        match deadline {
+            None => Ttl::Persistent,
+            Some(d) if d > now => Ttl::Remaining(d.0 - now.0),
+            Some(_) => {
+                self.reclaim_if_expired(key, now);
+                Ttl::Missing
+            }
         }
     }
 
-    /// Stores `value` under `key`, evicting other entries if needed.
-    pub fn set(&self, key: Key<'_>, value: &[u8], now: u32) -> Result<(), StoreError> {
+    /// Stores `value` under `key` as `options` say, evicting other entries
+    /// if needed. Returns whether it was stored (a condition can say no).
+    pub fn set(
+        &self,
+        key: Key<'_>,
+        value: &[u8],
+        now: Millis,
+        options: SetOptions,
+    ) -> Result<bool, StoreError> {
         let size = (key.0.len() + value.len()) as u64;
         if size > self.limit {
             return Err(StoreError::TooLarge);
         }
+        // Refuse a conditional SET early, without evicting for it; the
+        // condition is checked again under the write lock.
+        if options.condition != Condition::Always
+            && !self.condition_holds(options.condition, self.exists(key, now))
+        {
+            return Ok(false);
+        }
         self.reserve(size, now)?;
-        let hash = self.hash(key);
-        let entry = Entry::new(key.0, value, hash as u32, now);
-        let replaced = {
-            let mut table = self.stripe(hash).write();
-            let replaced = table.insert(entry);
-            if let Some(old) = &replaced {
-                self.used.fetch_sub(old.size(), Ordering::Relaxed);
+        let (stripe, hash) = self.locate(key);
+        let (deadline, field) = match options.expiry {
+            Expiry::Clear => (None, false),
+            Expiry::At(at) => (Some(at), true),
+            Expiry::Keep => (None, true),
+        };
+        let mut entry = Entry::new(key.0, value, hash, now, deadline, field);
+        let (stored, replaced) = {
+            let mut table = stripe.table.write();
+            let existing = table.get(hash, key.0).filter(|e| !e.is_expired(now));
+            if !self.condition_holds(options.condition, existing.is_some()) {
+                self.used.fetch_sub(size, Ordering::Relaxed);
+                (false, None)
+            } else {
+                if options.expiry == Expiry::Keep {
+                    // The entry was built with a deadline field, so this
+                    // cannot fail.
+                    let _ = entry.set_deadline(existing.and_then(Entry::deadline));
+                }
+                let replaced = table.insert(entry);
+                if let Some(old) = &replaced {
+                    self.forget(old);
+                    if old.is_expired(now) {
+                        self.expired.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                stripe.publish(&table);
+                (true, replaced)
             }
-            replaced
         };
         drop(replaced);
-        Ok(())
+        Ok(stored)
     }
 
-    /// Removes `key`. Returns whether it existed.
-    pub fn delete(&self, key: Key<'_>) -> bool {
-        let hash = self.hash(key);
+    fn condition_holds(&self, condition: Condition, exists: bool) -> bool {
+        match condition {
+            Condition::Always => true,
+            Condition::IfAbsent => !exists,
+            Condition::IfPresent => exists,
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the expiry of `key`. When `value`
+    /// is given, the key's value is copied into it in the same step (GETEX).
+    /// Returns whether the key exists.
+    pub fn set_deadline(
+        &self,
+        key: Key<'_>,
+        now: Millis,
+        deadline: Option<Millis>,
+        mut value: Option<&mut Vec<u8>>,
+    ) -> bool {
+        let (stripe, hash) = self.locate(key);
+        loop {
+            let change = {
+                let mut table = stripe.table.write();
+                let change = table.set_deadline(hash, key.0, now, deadline, value.as_deref_mut());
+                if let DeadlineChange::Expired(entry) = &change {
+                    self.forget(entry);
+                    self.expired.fetch_add(1, Ordering::Relaxed);
+                }
+                stripe.publish(&table);
+                change
+            };
+            let (id, len) = match change {
+                DeadlineChange::Missing | DeadlineChange::Expired(_) => return false,
+                DeadlineChange::Done => return true,
+                DeadlineChange::NeedsRebuild { id, len } => (id, len),
+            };
+            // The entry has no room for a deadline: allocate outside the
+            // lock, then rebuild it if it is still the same entry.
+            let data = Vec::with_capacity(len);
+            let rebuilt = {
+                let mut table = stripe.table.write();
+                let rebuilt = table.rebuild(hash, id, data, deadline, now, value.as_deref_mut());
+                stripe.publish(&table);
+                rebuilt
+            };
+            if rebuilt.is_ok() {
+                return true;
+            }
+        }
+    }
+
+    /// Removes `key`. Returns whether it existed (an expired key did not).
+    pub fn delete(&self, key: Key<'_>, now: Millis) -> bool {
+        let (stripe, hash) = self.locate(key);
         let removed = {
-            let mut table = self.stripe(hash).write();
-            let removed = table.remove(hash as u32, key.0);
+            let mut table = stripe.table.write();
+            let removed = table.remove(hash, key.0);
             if let Some(old) = &removed {
-                self.used.fetch_sub(old.size(), Ordering::Relaxed);
+                self.forget(old);
+                if old.is_expired(now) {
+                    self.expired.fetch_add(1, Ordering::Relaxed);
+                }
+                stripe.publish(&table);
             }
             removed
         };
-        removed.is_some()
+        removed.is_some_and(|old| !old.is_expired(now))
     }
 
-    /// Key plus value bytes of all live entries (and of writes in flight).
+    /// Key plus value bytes of all stored entries (and of writes in flight).
     pub fn usage(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }
@@ -198,7 +420,8 @@ impl Store {
         self.limit
     }
 
-    /// Number of live entries, counted stripe by stripe.
+    /// Number of stored entries, counted stripe by stripe. Expired entries
+    /// not yet reclaimed are included, as in Redis's DBSIZE.
     pub fn len(&self) -> usize {
         self.stripes.iter().map(|s| s.table.read().len()).sum()
     }
@@ -212,6 +435,11 @@ impl Store {
         self.evictions.load(Ordering::Relaxed)
     }
 
+    /// Entries removed because they expired since the store was created.
+    pub fn expired(&self) -> u64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+
     /// Removes every entry, one stripe at a time in ascending order.
     pub fn clear(&self) {
         for stripe in self.stripes.iter() {
@@ -219,6 +447,7 @@ impl Store {
                 let mut table = stripe.table.write();
                 let removed = std::mem::take(&mut *table);
                 self.used.fetch_sub(removed.bytes(), Ordering::Relaxed);
+                stripe.publish(&table);
                 removed
             };
             drop(removed);

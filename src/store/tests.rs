@@ -14,13 +14,17 @@ fn store(limit: u64) -> Store {
     })
 }
 
+fn at(ms: u64) -> Millis {
+    Millis(ms)
+}
+
 fn key(k: &[u8]) -> Key<'_> {
     Key::new(k).unwrap()
 }
 
 fn get(s: &Store, k: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    s.get_into(key(k), 0, &mut out).then_some(out)
+    s.get_into(key(k), Millis(0), &mut out).then_some(out)
 }
 
 /// A deterministic generator for test workloads (splitmix64).
@@ -44,12 +48,14 @@ impl TestRng {
 #[test]
 fn usage_counts_key_and_value_bytes() {
     let s = store(1 << 20);
-    s.set(key(b"user"), b"alice", 0).unwrap();
+    s.set(key(b"user"), b"alice", at(0), SetOptions::PLAIN)
+        .unwrap();
     assert_eq!(s.usage(), 9);
-    s.set(key(b"user"), b"al", 0).unwrap();
+    s.set(key(b"user"), b"al", at(0), SetOptions::PLAIN)
+        .unwrap();
     assert_eq!(s.usage(), 6);
-    assert!(s.delete(key(b"user")));
-    assert!(!s.delete(key(b"user")));
+    assert!(s.delete(key(b"user"), Millis(0)));
+    assert!(!s.delete(key(b"user"), Millis(0)));
     assert_eq!(s.usage(), 0);
     assert_eq!(get(&s, b"user"), None);
 }
@@ -66,11 +72,15 @@ fn random_operations_match_a_model() {
         match rng.below(3) {
             0 => {
                 let v = vec![b'x'; rng.below(40) as usize];
-                s.set(key(&k), &v, step).unwrap();
+                s.set(key(&k), &v, at(step), SetOptions::PLAIN).unwrap();
                 model.insert(k, v);
             }
             1 => assert_eq!(get(&s, &k), model.get(&k).cloned(), "step {step}"),
-            _ => assert_eq!(s.delete(key(&k)), model.remove(&k).is_some(), "step {step}"),
+            _ => assert_eq!(
+                s.delete(key(&k), Millis(0)),
+                model.remove(&k).is_some(),
+                "step {step}"
+            ),
         }
         let bytes: usize = model.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert_eq!(s.usage(), bytes as u64, "step {step}");
@@ -86,13 +96,13 @@ fn random_operations_under_eviction_keep_usage_exact() {
     let limit = 2_000;
     let s = store(limit);
     let mut rng = TestRng(7);
-    for step in 0..30_000u32 {
+    for step in 0..30_000u64 {
         let k = format!("key{}", rng.below(300)).into_bytes();
         if rng.below(4) == 0 {
-            s.delete(key(&k));
+            s.delete(key(&k), Millis(0));
         } else {
             let v = vec![b'v'; rng.below(100) as usize];
-            s.set(key(&k), &v, step).unwrap();
+            s.set(key(&k), &v, at(step), SetOptions::PLAIN).unwrap();
             assert_eq!(get(&s, &k), Some(v), "step {step}");
         }
         assert!(s.usage() <= limit);
@@ -111,9 +121,11 @@ fn random_operations_under_eviction_keep_usage_exact() {
 #[test]
 fn overwrite_of_the_evicted_key_is_counted_once() {
     let s = store(20);
-    s.set(key(b"k"), b"0123456789012345678", 0).unwrap();
+    s.set(key(b"k"), b"0123456789012345678", at(0), SetOptions::PLAIN)
+        .unwrap();
     assert_eq!(s.usage(), 20);
-    s.set(key(b"k"), b"abcdefghijklmnopqr", 1).unwrap();
+    s.set(key(b"k"), b"abcdefghijklmnopqr", at(1), SetOptions::PLAIN)
+        .unwrap();
     assert_eq!(s.usage(), 19);
     assert_eq!(get(&s, b"k").as_deref(), Some(&b"abcdefghijklmnopqr"[..]));
     assert_eq!(s.evictions(), 1);
@@ -123,9 +135,9 @@ fn overwrite_of_the_evicted_key_is_counted_once() {
 #[test]
 fn entry_larger_than_the_limit_is_refused() {
     let s = store(10);
-    s.set(key(b"a"), b"1", 0).unwrap();
+    s.set(key(b"a"), b"1", at(0), SetOptions::PLAIN).unwrap();
     assert_eq!(
-        s.set(key(b"a"), b"0123456789", 1),
+        s.set(key(b"a"), b"0123456789", at(1), SetOptions::PLAIN),
         Err(StoreError::TooLarge)
     );
     assert_eq!(get(&s, b"a").as_deref(), Some(&b"1"[..]));
@@ -157,12 +169,13 @@ fn concurrent_writers_never_exceed_the_limit() {
             let s = Arc::clone(&s);
             std::thread::spawn(move || {
                 let mut rng = TestRng(t);
-                for i in 0..20_000u32 {
+                for i in 0..20_000u64 {
                     let k = format!("t{t}-{}", rng.below(5_000));
                     let v = vec![b'x'; 10 + rng.below(90) as usize];
-                    s.set(key(k.as_bytes()), &v, i).unwrap();
+                    s.set(key(k.as_bytes()), &v, at(i), SetOptions::PLAIN)
+                        .unwrap();
                     if i % 7 == 0 {
-                        s.delete(key(k.as_bytes()));
+                        s.delete(key(k.as_bytes()), Millis(0));
                     }
                 }
             })
@@ -192,7 +205,8 @@ fn eviction_keeps_the_hot_set() {
     let mut tick = 0;
     for i in 0..KEYS {
         tick += 1;
-        s.set(key(name(i).as_bytes()), &value, tick).unwrap();
+        s.set(key(name(i).as_bytes()), &value, at(tick), SetOptions::PLAIN)
+            .unwrap();
     }
     assert_eq!(s.evictions(), 0);
     // 2,000 new keys (20% overflow), touching the hot set between them.
@@ -201,14 +215,15 @@ fn eviction_keeps_the_hot_set() {
         tick += 1;
         if i % 10 == 0 {
             for h in 0..HOT {
-                s.get_into(key(name(h).as_bytes()), tick, &mut out);
+                s.get_into(key(name(h).as_bytes()), at(tick), &mut out);
             }
         }
-        s.set(key(name(i).as_bytes()), &value, tick).unwrap();
+        s.set(key(name(i).as_bytes()), &value, at(tick), SetOptions::PLAIN)
+            .unwrap();
     }
     assert!(s.evictions() >= u64::from(KEYS / 5));
     let survivors = (0..HOT)
-        .filter(|&h| s.get_into(key(name(h).as_bytes()), tick, &mut out))
+        .filter(|&h| s.get_into(key(name(h).as_bytes()), at(tick), &mut out))
         .count();
     assert!(
         survivors * 10 >= HOT as usize * 9,
@@ -221,7 +236,13 @@ fn eviction_keeps_the_hot_set() {
 fn clear_empties_the_store() {
     let s = store(1 << 20);
     for i in 0..1_000 {
-        s.set(key(format!("{i}").as_bytes()), b"value", 0).unwrap();
+        s.set(
+            key(format!("{i}").as_bytes()),
+            b"value",
+            at(0),
+            SetOptions::PLAIN,
+        )
+        .unwrap();
     }
     s.clear();
     assert_eq!(s.usage(), 0);
@@ -234,11 +255,12 @@ fn clear_empties_the_store() {
 fn eviction_samples_across_stripes() {
     let s = store(1 << 20);
     for i in 0..6_400u32 {
-        s.set(key(&i.to_le_bytes()), b"", 0).unwrap();
+        s.set(key(&i.to_le_bytes()), b"", at(0), SetOptions::PLAIN)
+            .unwrap();
     }
     let before: Vec<usize> = s.stripes.iter().map(|st| st.table.read().len()).collect();
     for _ in 0..640 {
-        assert!(matches!(s.evict_one(1), evict::Eviction::Freed));
+        assert!(matches!(s.evict_one(Millis(1)), evict::Eviction::Freed));
     }
     let touched = s
         .stripes
@@ -247,4 +269,121 @@ fn eviction_samples_across_stripes() {
         .filter(|(st, &b)| st.table.read().len() < b)
         .count();
     assert!(touched >= 48, "evictions hit only {touched} of 64 stripes");
+}
+
+fn expiring_at(ms: u64) -> SetOptions {
+    SetOptions {
+        expiry: Expiry::At(Millis(ms)),
+        condition: Condition::Always,
+    }
+}
+
+/// An expired key is gone for every operation at its deadline, before any
+/// reclaiming, and EXPIRE cannot revive it.
+#[test]
+fn expired_keys_are_gone_at_their_deadline() {
+    let s = store(1 << 20);
+    s.set(key(b"k"), b"v", at(0), expiring_at(100)).unwrap();
+    assert_eq!(s.ttl(key(b"k"), at(99)), Ttl::Remaining(1));
+    assert!(s.exists(key(b"k"), at(99)));
+    assert!(!s.exists(key(b"k"), at(100)));
+    let mut out = Vec::new();
+    assert!(!s.get_into(key(b"k"), at(100), &mut out));
+    assert!(!s.set_deadline(key(b"k"), at(100), Some(at(500)), None));
+    assert_eq!(s.ttl(key(b"k"), at(100)), Ttl::Missing);
+    assert_eq!(s.usage(), 0);
+    assert_eq!(s.expired(), 1);
+}
+
+/// A plain SET clears an expiry; KEEPTTL keeps it; EXPIRE on a key stored
+/// without one rebuilds it with the deadline and keeps the value.
+#[test]
+fn set_and_expire_change_deadlines() {
+    let s = store(1 << 20);
+    s.set(key(b"k"), b"one", at(0), expiring_at(50)).unwrap();
+    s.set(key(b"k"), b"two", at(1), SetOptions::PLAIN).unwrap();
+    assert_eq!(s.ttl(key(b"k"), at(60)), Ttl::Persistent);
+    assert!(s.set_deadline(key(b"k"), at(60), Some(at(160)), None));
+    assert_eq!(s.ttl(key(b"k"), at(60)), Ttl::Remaining(100));
+    assert_eq!(get(&s, b"k").as_deref(), Some(&b"two"[..]));
+    let keep = SetOptions {
+        expiry: Expiry::Keep,
+        condition: Condition::Always,
+    };
+    s.set(key(b"k"), b"three", at(70), keep).unwrap();
+    assert_eq!(s.ttl(key(b"k"), at(70)), Ttl::Remaining(90));
+    assert!(s.set_deadline(key(b"k"), at(70), None, None));
+    assert_eq!(s.ttl(key(b"k"), at(1_000)), Ttl::Persistent);
+    assert_eq!(s.usage(), 6);
+}
+
+/// SETNX-style writes see an expired key as absent.
+#[test]
+fn if_absent_treats_expired_keys_as_absent() {
+    let s = store(1 << 20);
+    let nx = SetOptions {
+        expiry: Expiry::Clear,
+        condition: Condition::IfAbsent,
+    };
+    assert_eq!(s.set(key(b"k"), b"a", at(0), nx), Ok(true));
+    assert_eq!(s.set(key(b"k"), b"b", at(0), nx), Ok(false));
+    s.set(key(b"k"), b"c", at(0), expiring_at(10)).unwrap();
+    assert_eq!(s.set(key(b"k"), b"d", at(10), nx), Ok(true));
+    assert_eq!(s.usage(), 2);
+}
+
+/// The active cycle reclaims expired keys nobody reads, and their bytes.
+#[test]
+fn active_expiry_reclaims_unread_keys() {
+    let s = store(1 << 30);
+    for i in 0..50_000u32 {
+        let deadline = if i % 2 == 0 { 100 } else { 1_000_000 };
+        s.set(
+            key(&i.to_le_bytes()),
+            b"value",
+            at(0),
+            expiring_at(deadline),
+        )
+        .unwrap();
+    }
+    let mut reclaimed = 0;
+    for _ in 0..1_000 {
+        reclaimed += s.expire_cycle(at(200), std::time::Duration::from_millis(25));
+        if reclaimed == 25_000 {
+            break;
+        }
+    }
+    assert_eq!(reclaimed, 25_000);
+    assert_eq!(s.len(), 25_000);
+    assert_eq!(s.usage(), 25_000 * 9);
+    // Every stripe's bound is exact again: nothing is expired any more.
+    assert_eq!(
+        s.expire_cycle(at(200), std::time::Duration::from_secs(1)),
+        0
+    );
+    assert!(s.stripes.iter().all(|st| !st.may_have_expired(at(200))));
+}
+
+/// Under memory pressure expired keys go before any live key is evicted.
+#[test]
+fn expired_keys_go_before_live_ones() {
+    let s = store(1_000);
+    for i in 0..10u8 {
+        s.set(key(&[b'p', i]), &[b'x'; 48], at(0), SetOptions::PLAIN)
+            .unwrap();
+    }
+    for i in 0..10u8 {
+        s.set(key(&[b't', i]), &[b'x'; 48], at(0), expiring_at(50))
+            .unwrap();
+    }
+    assert_eq!(s.usage(), 1_000);
+    for i in 0..10u8 {
+        s.set(key(&[b'n', i]), &[b'x'; 48], at(60), SetOptions::PLAIN)
+            .unwrap();
+    }
+    assert_eq!(s.evictions(), 0);
+    assert_eq!(s.expired(), 10);
+    for i in 0..10u8 {
+        assert!(get(&s, &[b'p', i]).is_some());
+    }
 }

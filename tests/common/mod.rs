@@ -20,6 +20,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use blink_store::config::Config;
 use blink_store::server::Server;
+use blink_store::store::Clock;
+
+pub mod binary;
 
 /// Longest wait for any single reply; a healthy server answers in
 /// microseconds, so this only bounds how long a broken one takes to fail.
@@ -73,6 +76,22 @@ pub fn start_both(config: Config) -> (SocketAddr, SocketPath) {
         ..config
     };
     (spawn(&config)[0], path)
+}
+
+/// Starts a server on an ephemeral TCP port of 127.0.0.1 whose store reads
+/// time from `clock`, and returns its address. With [`Clock::manual`] time
+/// moves only when the test calls `advance` on its clone of the clock.
+pub fn start_with_clock(config: Config, clock: Clock) -> SocketAddr {
+    let config = Config {
+        tcp: vec!["127.0.0.1:0".into()],
+        unix: Vec::new(),
+        ..config
+    };
+    let server = Server::bind_with_clock(&config, clock)
+        .unwrap_or_else(|e| panic!("cannot start server: {e}"));
+    let addrs = server.tcp_addrs();
+    std::thread::spawn(move || server.run());
+    addrs[0]
 }
 
 /// Binds `config`, serves it on a background thread, and returns the bound
@@ -246,6 +265,82 @@ impl<S: Wire> Client<S> {
             .unwrap_or_else(|| panic!("USAGE answered {}", show(&line)))
     }
 
+    /// Sends `STATS` and returns its counters in order. Panics unless every
+    /// line before `END` is `STAT <name> <number>`.
+    #[track_caller]
+    pub fn stats(&mut self) -> Vec<(String, u64)> {
+        /// More lines than any STATS reply has: a reply that never ends
+        /// fails here rather than at the read timeout.
+        const MOST: usize = 100;
+        self.send(b"STATS\n");
+        let mut stats = Vec::new();
+        for _ in 0..MOST {
+            let line = self.line();
+            if line == b"END\n" {
+                return stats;
+            }
+            let text = String::from_utf8_lossy(&line);
+            let stat = text
+                .strip_prefix("STAT ")
+                .and_then(|rest| rest.strip_suffix('\n'))
+                .and_then(|rest| rest.split_once(' '))
+                .and_then(|(name, value)| Some((name.to_string(), value.parse().ok()?)));
+            stats.push(stat.unwrap_or_else(|| panic!("STATS answered {}", show(&line))));
+        }
+        panic!("STATS sent over {MOST} lines without END: {stats:?}");
+    }
+
+    /// One counter of `STATS`.
+    #[track_caller]
+    pub fn stat(&mut self, name: &str) -> u64 {
+        let stats = self.stats();
+        stats
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| *value)
+            .unwrap_or_else(|| panic!("STATS has no {name}: {stats:?}"))
+    }
+
+    /// Asks `STATS` until counter `name` is `expected`, for at most
+    /// [`TIMEOUT`]: counters may change just after the event they count.
+    #[track_caller]
+    pub fn await_stat(&mut self, name: &str, expected: u64) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let got = self.stat(name);
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "STAT {name} stayed {got}, expected {expected}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends `request` until its one-line reply is `expected`, for at most
+    /// [`TIMEOUT`]: for state a background thread changes, such as USAGE
+    /// after active expiry.
+    #[track_caller]
+    pub fn await_reply(&mut self, request: &[u8], expected: &[u8]) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let got = self.ask(request);
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} kept answering {}, expected {}",
+                show(request),
+                show(&got),
+                show(expected)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Reads until the server closes the connection and returns what came.
     /// Panics if the connection stays open.
     #[track_caller]
@@ -265,6 +360,28 @@ impl<S: Wire> Client<S> {
             .shutdown_write()
             .expect("cannot shut down the write side");
         self.rest()
+    }
+}
+
+impl Client<TcpStream> {
+    /// Asserts the server neither sends a byte nor closes the connection
+    /// for `quiet`: a bounded wait for something that must not happen.
+    #[track_caller]
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        self.stream().set_read_timeout(Some(quiet)).unwrap();
+        let mut byte = [0u8; 1];
+        let result = self.reader.read(&mut byte);
+        self.stream().set_read_timeout(Some(TIMEOUT)).unwrap();
+        match result {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Ok(0) => panic!("the server closed the connection within {quiet:?}"),
+            Ok(_) => panic!("the server sent {} within {quiet:?}", show(&byte)),
+            Err(e) => panic!("the connection failed within {quiet:?}: {e}"),
+        }
     }
 }
 
