@@ -3,18 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::binary::{run, Finished, Running};
 use common::{check, check_unix, same, value_reply, Client, SocketPath, TIMEOUT};
-
-/// The binary under test, built by cargo for this test run.
-const BIN: &str = env!("CARGO_BIN_EXE_blink-store");
 
 /// How long a server that cannot listen may take to exit.
 const FAIL_FAST: Duration = Duration::from_secs(1);
@@ -29,171 +24,6 @@ const FLAGS: &[&str] = &[
     "--eviction-samples",
     "--log-level",
 ];
-
-/// A spawned `blink-store`, killed and reaped when dropped. Its stderr is
-/// read line by line on a thread, so a test can wait for a log line with a
-/// deadline; its stdout is read whole.
-struct Running {
-    child: Child,
-    stderr: Receiver<Vec<u8>>,
-    /// Stderr lines received so far.
-    seen: Vec<u8>,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-}
-
-/// How a process ended and what it printed.
-struct Finished {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-impl Finished {
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-}
-
-impl Running {
-    fn spawn(args: &[&str]) -> Running {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
-        let mut stdout = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = stdout.read_to_end(&mut all);
-            all
-        });
-        let (lines, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || send_lines(pipe, lines));
-        Running {
-            child,
-            stderr,
-            seen: Vec::new(),
-            stdout: Some(stdout),
-        }
-    }
-
-    /// Waits for a stderr line containing `needle` and returns it.
-    fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.extend_from_slice(&line);
-                    let line = String::from_utf8_lossy(&line).into_owned();
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no log line with {needle:?}; stderr so far:\n{}",
-                        self.seen()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "exited ({:?}) before logging {needle:?}; stderr:\n{}",
-                    self.child.try_wait(),
-                    self.seen()
-                ),
-            }
-        }
-    }
-
-    /// The TCP address from the start-up line `listening on tcp ADDR; ...`.
-    fn tcp_addr(&mut self) -> SocketAddr {
-        let line = self.wait_for("listening on tcp ");
-        let after = &line[line.find("listening on tcp ").unwrap() + "listening on tcp ".len()..];
-        let addr = after.split([';', ',']).next().unwrap();
-        addr.trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("no address in {line:?}: {e}"))
-    }
-
-    fn seen(&self) -> String {
-        String::from_utf8_lossy(&self.seen).into_owned()
-    }
-
-    /// Waits at most `limit` for the process to exit on its own, then
-    /// returns everything it printed.
-    fn finish_within(mut self, limit: Duration) -> Finished {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("cannot wait for the child") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {limit:?}; stderr so far:\n{}",
-                String::from_utf8_lossy(&self.drain_stderr(Duration::ZERO))
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let stderr = self.drain_stderr(TIMEOUT);
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        Finished {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Kills the process and returns its whole stderr.
-    fn kill(mut self) -> Vec<u8> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.drain_stderr(TIMEOUT)
-    }
-
-    /// Collects stderr lines until the pipe closes or `limit` passes.
-    fn drain_stderr(&mut self, limit: Duration) -> Vec<u8> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => self.seen.extend_from_slice(&line),
-                Err(_) => return self.seen.clone(),
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Forwards each line of `pipe` (raw bytes, `\n` kept) until it closes.
-fn send_lines(pipe: ChildStderr, lines: mpsc::Sender<Vec<u8>>) {
-    let mut reader = BufReader::new(pipe);
-    loop {
-        let mut line = Vec::new();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if lines.send(line).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Runs the binary to completion, which must take under [`TIMEOUT`].
-fn run(args: &[&str]) -> Finished {
-    Running::spawn(args).finish_within(TIMEOUT)
-}
 
 /// Asserts `serve` with `args` exits unsuccessfully within [`FAIL_FAST`]
 /// after writing one stderr line saying it cannot listen.
@@ -328,7 +158,7 @@ fn no_flags_listen_on_the_default_port() {
         }
     }
     let mut server = Running::spawn(&["serve"]);
-    let addr = server.tcp_addr();
+    let addr = server.logged_tcp_addr();
     assert_eq!(addr, "127.0.0.1:8765".parse().unwrap());
     check(addr, &[(b"USAGE\n", b"USAGE 0\n")]);
 }
@@ -423,7 +253,7 @@ fn binary_survives_a_client_reset() {
         ],
     );
     assert!(
-        server.child.try_wait().unwrap().is_none(),
+        server.is_running(),
         "the server exited; stderr:\n{}",
         server.seen()
     );
