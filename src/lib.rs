@@ -40,6 +40,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod exec;
+pub mod glob;
 pub mod protocol;
 pub mod server;
 pub mod stats;

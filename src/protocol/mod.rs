@@ -1,55 +1,154 @@
-//! Requests and replies: the typed [`Command`] a request line becomes, the
+//! Requests and replies: the typed [`Command`] a request becomes, the
 //! [`Reply`] a command produces, and the client-visible [`ClientError`].
 //!
-//! Framing lives in the submodules ([`text`] for the Blink-Store line
-//! protocol). This module owns no I/O and never touches the store; turning a
-//! `Command` into a `Reply` is [`crate::exec`]'s job.
+//! Framing lives in the submodules: [`text`] for the Blink-Store line
+//! protocol, [`resp`] for Redis's RESP2 and RESP3. A reply here says what
+//! happened; each framing decides how to say it (`NOT_FOUND` or a null,
+//! `OK` or `:1`). This module owns no I/O and never touches the store;
+//! turning a `Command` into a `Reply` is [`crate::exec`]'s job.
 
+pub mod resp;
 pub mod text;
 
 use std::fmt;
 
-use crate::store::{Key, Millis, StoreError};
+use crate::store::{Condition, Key, StoreError, UpdateError};
 
 /// A parsed request. Keys are length-checked; values borrow the request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     Get(Key<'a>),
-    /// SET, SETEX, PSETEX and SETNX.
-    Set {
-        key: Key<'a>,
-        value: &'a [u8],
-        /// Expire this long after now; `None` for no expiry.
-        expire_in: Option<ExpireIn>,
-        /// Only when the key does not exist (SETNX).
-        only_if_absent: bool,
-    },
+    /// SET in all its forms: SETEX, PSETEX, SETNX, GETSET, and RESP's
+    /// options.
+    Set(SetCommand<'a>),
+    /// The text protocol's DELETE and DEL: one key, `OK` or `NOT_FOUND`.
     Delete(Key<'a>),
+    /// RESP's DEL: many keys, answered with how many existed.
+    DeleteMany(Vec<Key<'a>>),
+    GetDel(Key<'a>),
+    MGet(Vec<Key<'a>>),
+    MSet(Vec<(Key<'a>, &'a [u8])>),
     Usage,
     Quit,
-    Ping,
-    /// EXPIRE and PEXPIRE.
-    Expire(Key<'a>, ExpireIn),
-    Persist(Key<'a>),
+    /// PING, with RESP's optional message.
+    Ping(Option<&'a [u8]>),
+    Echo(&'a [u8]),
+    /// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
+    Expire {
+        key: Key<'a>,
+        when: When,
+        /// Name for errors: `expire`, `pexpire`, ...
+        name: &'static str,
+    },
+    /// PERSIST. Over RESP (`count_removed`) it answers whether an expiry
+    /// was removed; over text, whether the key exists.
+    Persist {
+        key: Key<'a>,
+        count_removed: bool,
+    },
     /// TTL (`in_ms` false) and PTTL.
     Ttl {
         key: Key<'a>,
         in_ms: bool,
     },
     GetEx(Key<'a>, ExpiryChange),
-    Exists(Key<'a>),
+    Exists(Vec<Key<'a>>),
+    /// INCR, DECR, INCRBY and DECRBY: the delta, and the name that labels a
+    /// text reply.
+    IncrBy(Key<'a>, i64, &'static str),
+    Append(Key<'a>, &'a [u8]),
+    Strlen(Key<'a>),
+    Type(Key<'a>),
     DbSize,
     FlushAll,
-    /// AUTH and PASS, with the password given.
-    Auth(&'a [u8]),
+    Scan {
+        cursor: usize,
+        pattern: Option<&'a [u8]>,
+        count: usize,
+    },
+    Keys(&'a [u8]),
+    Info(Option<&'a [u8]>),
+    ConfigGet(Vec<&'a [u8]>),
+    /// COMMAND, COMMAND COUNT, COMMAND DOCS ...: the subcommand, if any.
+    CommandInfo(Option<&'a [u8]>),
+    Time,
+    /// AUTH and PASS; over RESP, optionally with a user name.
+    Auth {
+        user: Option<&'a [u8]>,
+        password: &'a [u8],
+    },
+    /// HELLO [protover [AUTH user pass] [SETNAME name]].
+    Hello {
+        version: Option<u8>,
+        auth: Option<(&'a [u8], &'a [u8])>,
+        name: Option<&'a [u8]>,
+    },
+    Select(i64),
+    Client(ClientCommand<'a>),
     Stats,
 }
 
 impl Command<'_> {
     /// Whether a connection that has not authenticated may run this.
     pub fn allowed_before_auth(&self) -> bool {
-        matches!(self, Command::Auth(_) | Command::Quit | Command::Ping)
+        matches!(
+            self,
+            Command::Auth { .. } | Command::Quit | Command::Ping(_) | Command::Hello { .. }
+        )
     }
+}
+
+/// CLIENT subcommands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientCommand<'a> {
+    SetName(&'a [u8]),
+    GetName,
+    Id,
+    /// CLIENT SETINFO: accepted and ignored.
+    SetInfo,
+}
+
+/// Every form of SET.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetCommand<'a> {
+    pub key: Key<'a>,
+    pub value: &'a [u8],
+    /// `None` clears any expiry, unless `keep_ttl`.
+    pub expire: Option<ExpireAt>,
+    pub keep_ttl: bool,
+    pub condition: Condition,
+    /// Reply with the old value (RESP's GET option, GETSET).
+    pub get: bool,
+    pub reply: SetReply,
+    /// Name for errors: `set`, `setex`, ...
+    pub name: &'static str,
+}
+
+/// How a SET that did not return the old value answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetReply {
+    /// `OK`, or `NOT_STORED` (text) / null (RESP) when the condition failed.
+    OkOrNotStored,
+    /// SETNX over RESP: `:1` or `:0`.
+    Flag,
+}
+
+/// When a key expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// This many milliseconds from now; may be zero or negative (RESP's
+    /// EXPIRE deletes the key then).
+    In(i64),
+    /// At this Unix time in milliseconds.
+    AtUnix(i64),
+}
+
+/// A future expiry: relative or absolute, always positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireAt {
+    In(ExpireIn),
+    /// Unix time in milliseconds.
+    Unix(u64),
 }
 
 /// A relative expiry time: a positive number of milliseconds.
@@ -57,27 +156,32 @@ impl Command<'_> {
 pub struct ExpireIn(u64);
 
 impl ExpireIn {
-    /// `amount` seconds (or milliseconds when `in_ms`), refusing zero,
-    /// negative, non-numeric and overflowing times.
+    /// `amount` seconds (or milliseconds when `in_ms`) as the text protocol
+    /// reads it: zero, negative, non-numeric and overflowing times are all
+    /// an invalid expire time.
     pub fn parse(amount: &[u8], in_ms: bool) -> Result<ExpireIn, ClientError> {
-        let n: i64 = std::str::from_utf8(amount)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(ClientError::InvalidExpireTime)?;
+        let n = parse_i64(amount).ok_or(ClientError::InvalidExpireTime(""))?;
+        ExpireIn::from_amount(n, in_ms, "")
+    }
+
+    /// A positive amount of seconds (or ms), refusing others as an invalid
+    /// expire time for command `name`.
+    pub fn from_amount(n: i64, in_ms: bool, name: &'static str) -> Result<ExpireIn, ClientError> {
         let ms = if in_ms { Some(n) } else { n.checked_mul(1000) };
         match ms {
             Some(ms) if ms > 0 => Ok(ExpireIn(ms as u64)),
-            _ => Err(ClientError::InvalidExpireTime),
+            _ => Err(ClientError::InvalidExpireTime(name)),
         }
     }
 
-    /// The deadline this time gives at `now`, refusing one past the
-    /// clock's range.
-    pub fn deadline(self, now: Millis) -> Result<Millis, ClientError> {
-        now.checked_add(self.0)
-            .filter(|d| d.0 <= i64::MAX as u64)
-            .ok_or(ClientError::InvalidExpireTime)
+    pub fn millis(self) -> u64 {
+        self.0
     }
+}
+
+/// Parses a base-10 `i64`.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 /// What GETEX does to the key's expiry.
@@ -85,25 +189,53 @@ impl ExpireIn {
 pub enum ExpiryChange {
     Unchanged,
     Persist,
-    Expire(ExpireIn),
+    Expire(ExpireAt),
 }
 
 /// What a command answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply<'a> {
     Ok,
-    NotFound,
-    NotStored,
     Pong,
     /// A stored value, raw; framing encodes it.
     Value(&'a [u8]),
-    /// A number, labelled with the command's name: `USAGE 9`, `TTL -1`.
+    /// No such key: text `NOT_FOUND`, RESP null.
+    NotFound,
+    /// A condition refused a write: text `NOT_STORED`, RESP null.
+    NotStored,
+    /// Whether the key existed: text `OK` / `NOT_FOUND`, RESP `:1` / `:0`.
+    Found(bool),
+    /// A number, labelled with the command's name for the text protocol:
+    /// `USAGE 9`, `TTL -1`; RESP `:9`.
     Number(&'static str, i64),
-    /// `STAT name value` lines.
+    /// TYPE: text `TYPE string`, RESP `+string` (`none` when absent).
+    Type(bool),
+    /// Several values or nulls (MGET), RESP only.
+    Values(Vec<Option<Vec<u8>>>),
+    /// Any other RESP-only reply.
+    Frame(Frame),
+    /// `STAT name value` lines (text only).
     Stats(Vec<(&'static str, u64)>),
     Error(ClientError),
+    /// An error whose message carries request data (RESP's unknown
+    /// command), without its `-`.
+    ErrorText(Vec<u8>),
     /// No reply: the connection is to be closed.
     Quit,
+}
+
+/// A RESP value, for replies with structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Simple(&'static str),
+    Bulk(Vec<u8>),
+    Integer(i64),
+    Null,
+    Array(Vec<Frame>),
+    /// A map in RESP3; a flat array of keys and values in RESP2.
+    Map(Vec<(Frame, Frame)>),
+    /// A verbatim string (`txt`) in RESP3; a bulk string in RESP2.
+    Verbatim(String),
 }
 
 /// Bounds that parsing enforces.
@@ -139,8 +271,14 @@ pub enum ClientError {
     ValueTooLarge,
     LineTooLong,
     OutOfMemory,
-    InvalidExpireTime,
+    /// An invalid expire time given to the named (lowercase) command.
+    InvalidExpireTime(&'static str),
     Syntax,
+    NotInteger,
+    Overflow,
+    DbIndexOutOfRange,
+    UnsupportedProtocol,
+    InvalidClientName,
     NoAuth,
     WrongPass,
     NoPasswordConfigured,
@@ -172,8 +310,15 @@ impl fmt::Display for ClientError {
             ClientError::ValueTooLarge => f.write_str("value too large"),
             ClientError::LineTooLong => f.write_str("line too long"),
             ClientError::OutOfMemory => f.write_str("out of memory"),
-            ClientError::InvalidExpireTime => f.write_str("invalid expire time"),
+            ClientError::InvalidExpireTime(_) => f.write_str("invalid expire time"),
             ClientError::Syntax => f.write_str("syntax error"),
+            ClientError::NotInteger => f.write_str("value is not an integer or out of range"),
+            ClientError::Overflow => f.write_str("increment or decrement would overflow"),
+            ClientError::DbIndexOutOfRange => f.write_str("DB index is out of range"),
+            ClientError::UnsupportedProtocol => f.write_str("unsupported protocol version"),
+            ClientError::InvalidClientName => {
+                f.write_str("Client names cannot contain spaces, newlines or special characters.")
+            }
             ClientError::NoAuth => f.write_str("NOAUTH Authentication required"),
             ClientError::WrongPass => f.write_str("WRONGPASS invalid password"),
             ClientError::NoPasswordConfigured => f.write_str("no password is configured"),
@@ -190,6 +335,16 @@ impl From<StoreError> for ClientError {
         match e {
             StoreError::TooLarge => ClientError::ValueTooLarge,
             StoreError::OutOfMemory => ClientError::OutOfMemory,
+        }
+    }
+}
+
+impl From<UpdateError> for ClientError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::NotInteger => ClientError::NotInteger,
+            UpdateError::Overflow => ClientError::Overflow,
+            UpdateError::Store(e) => e.into(),
         }
     }
 }

@@ -15,8 +15,11 @@ use std::io::{self, Write};
 use base64::engine::general_purpose::STANDARD;
 use base64::write::EncoderWriter;
 
-use super::{ClientError, Command, ExpireIn, ExpiryChange, Limits, Reply};
-use crate::store::Key;
+use super::{
+    parse_i64, ClientError, Command, ExpireAt, ExpireIn, ExpiryChange, Limits, Reply, SetCommand,
+    SetReply, When,
+};
+use crate::store::{Condition, Key};
 
 /// Longest command name; longer first tokens are unknown commands.
 const MAX_NAME: usize = 8;
@@ -34,25 +37,23 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
     let mut args = Args { rest };
     let command = match &*upper {
         b"GET" => Command::Get(args.only_key("GET")?),
-        b"SET" => set(&mut args, "SET", None, false, limits)?,
-        b"SETNX" => set(&mut args, "SETNX", None, true, limits)?,
+        b"SET" => set(&mut args, "SET", Condition::Always, limits)?,
+        b"SETNX" => set(&mut args, "SETNX", Condition::IfAbsent, limits)?,
         b"SETEX" | b"PSETEX" => {
             let name = if upper[0] == b'P' { "PSETEX" } else { "SETEX" };
             let key = args.key(name)?;
             let expire_in = ExpireIn::parse(args.token(name)?, name == "PSETEX")?;
             let value = args.value(limits)?;
-            Command::Set {
-                key,
-                value,
-                expire_in: Some(expire_in),
-                only_if_absent: false,
-            }
+            Command::Set(SetCommand {
+                expire: Some(ExpireAt::In(expire_in)),
+                ..plain_set(key, value, Condition::Always)
+            })
         }
         b"DELETE" => Command::Delete(args.only_key("DELETE")?),
         b"DEL" => Command::Delete(args.only_key("DEL")?),
         b"USAGE" => args.end("USAGE", Command::Usage)?,
         b"QUIT" => args.end("QUIT", Command::Quit)?,
-        b"PING" => args.end("PING", Command::Ping)?,
+        b"PING" => args.end("PING", Command::Ping(None))?,
         b"EXPIRE" | b"PEXPIRE" => {
             let name = if upper[0] == b'P' {
                 "PEXPIRE"
@@ -61,9 +62,13 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
             };
             let key = args.key(name)?;
             let expire_in = ExpireIn::parse(args.token(name)?, name == "PEXPIRE")?;
-            args.end(name, Command::Expire(key, expire_in))?
+            let when = When::In(i64::try_from(expire_in.millis()).unwrap_or(i64::MAX));
+            args.end(name, Command::Expire { key, when, name })?
         }
-        b"PERSIST" => Command::Persist(args.only_key("PERSIST")?),
+        b"PERSIST" => Command::Persist {
+            key: args.only_key("PERSIST")?,
+            count_removed: false,
+        },
         b"TTL" => Command::Ttl {
             key: args.only_key("TTL")?,
             in_ms: false,
@@ -76,14 +81,43 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
             let key = args.key("GETEX")?;
             Command::GetEx(key, getex_option(&mut args)?)
         }
-        b"EXISTS" => Command::Exists(args.only_key("EXISTS")?),
+        b"EXISTS" => {
+            let mut keys = vec![args.key("EXISTS")?];
+            while !trim(args.rest).is_empty() {
+                keys.push(args.key("EXISTS")?);
+            }
+            Command::Exists(keys)
+        }
+        b"INCR" => Command::IncrBy(args.only_key("INCR")?, 1, "INCR"),
+        b"DECR" => Command::IncrBy(args.only_key("DECR")?, -1, "DECR"),
+        b"INCRBY" | b"DECRBY" => {
+            let name = if upper[0] == b'I' { "INCRBY" } else { "DECRBY" };
+            let key = args.key(name)?;
+            let n = parse_i64(args.token(name)?).ok_or(ClientError::NotInteger)?;
+            let delta = if name == "INCRBY" {
+                Some(n)
+            } else {
+                n.checked_neg()
+            };
+            let delta = delta.ok_or(ClientError::Overflow)?;
+            args.end(name, Command::IncrBy(key, delta, name))?
+        }
+        b"APPEND" => {
+            let key = args.key("APPEND")?;
+            Command::Append(key, args.value(limits)?)
+        }
+        b"STRLEN" => Command::Strlen(args.only_key("STRLEN")?),
+        b"TYPE" => Command::Type(args.only_key("TYPE")?),
         b"DBSIZE" => args.end("DBSIZE", Command::DbSize)?,
         b"FLUSHALL" => args.end("FLUSHALL", Command::FlushAll)?,
         b"AUTH" | b"PASS" => {
             let name = if upper[0] == b'A' { "AUTH" } else { "PASS" };
             match trim(args.rest) {
                 [] => return Err(ClientError::RequiresPassword(name)),
-                password => Command::Auth(password),
+                password => Command::Auth {
+                    user: None,
+                    password,
+                },
             }
         }
         b"STATS" => args.end("STATS", Command::Stats)?,
@@ -92,22 +126,30 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
     Ok(command)
 }
 
+/// A SET of `value` with no expiry and no old value wanted.
+fn plain_set<'a>(key: Key<'a>, value: &'a [u8], condition: Condition) -> SetCommand<'a> {
+    SetCommand {
+        key,
+        value,
+        expire: None,
+        keep_ttl: false,
+        condition,
+        get: false,
+        reply: SetReply::OkOrNotStored,
+        name: "set",
+    }
+}
+
 /// SET and SETNX: a key, then the rest of the line as the value.
 fn set<'a>(
     args: &mut Args<'a>,
     name: &'static str,
-    expire_in: Option<ExpireIn>,
-    only_if_absent: bool,
+    condition: Condition,
     limits: &Limits,
 ) -> Result<Command<'a>, ClientError> {
     let key = args.key(name)?;
     let value = args.value(limits)?;
-    Ok(Command::Set {
-        key,
-        value,
-        expire_in,
-        only_if_absent,
-    })
+    Ok(Command::Set(plain_set(key, value, condition)))
 }
 
 /// GETEX's optional `EX seconds`, `PX ms` or `PERSIST`.
@@ -125,7 +167,7 @@ fn getex_option(args: &mut Args<'_>) -> Result<ExpiryChange, ClientError> {
             return Err(ClientError::Syntax);
         }
         let in_ms = option.eq_ignore_ascii_case(b"PX");
-        ExpiryChange::Expire(ExpireIn::parse(amount, in_ms)?)
+        ExpiryChange::Expire(ExpireAt::In(ExpireIn::parse(amount, in_ms)?))
     } else {
         return Err(ClientError::Syntax);
     };
@@ -202,7 +244,15 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
             encoder.write_all(value)?;
             encoder.finish()?.write_all(b"\n")
         }
+        Reply::Found(true) => out.write_all(b"OK\n"),
+        Reply::Found(false) => out.write_all(b"NOT_FOUND\n"),
         Reply::Number(name, n) => writeln!(out, "{name} {n}"),
+        Reply::Type(true) => out.write_all(b"TYPE string\n"),
+        Reply::Type(false) => out.write_all(b"TYPE none\n"),
+        // Only RESP commands produce these; the text parser never does.
+        Reply::Values(_) | Reply::Frame(_) | Reply::ErrorText(_) => {
+            out.write_all(b"ERROR unknown command\n")
+        }
         Reply::Stats(stats) => {
             for (name, value) in stats {
                 writeln!(out, "STAT {name} {value}")?;
@@ -239,7 +289,6 @@ fn trim(s: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Millis;
 
     const LIMITS: Limits = Limits { max_value_size: 8 };
 
@@ -248,12 +297,7 @@ mod tests {
     }
 
     fn set<'a>(k: &'a [u8], v: &'a [u8]) -> Command<'a> {
-        Command::Set {
-            key: key(k),
-            value: v,
-            expire_in: None,
-            only_if_absent: false,
-        }
+        Command::Set(plain_set(key(k), v, Condition::Always))
     }
 
     #[test]
@@ -273,16 +317,12 @@ mod tests {
         for bad in [&b"0"[..], b"-5", b"abc", b"1.5", b"99999999999999999999"] {
             assert_eq!(
                 ExpireIn::parse(bad, true),
-                Err(ClientError::InvalidExpireTime)
+                Err(ClientError::InvalidExpireTime(""))
             );
         }
         assert_eq!(
             ExpireIn::parse(b"9223372036854775807", false),
-            Err(ClientError::InvalidExpireTime)
-        );
-        assert_eq!(
-            ExpireIn(u64::MAX).deadline(Millis(5)),
-            Err(ClientError::InvalidExpireTime)
+            Err(ClientError::InvalidExpireTime(""))
         );
     }
 
@@ -292,7 +332,7 @@ mod tests {
             parse(b"GETEX k px 20", &LIMITS),
             Ok(Command::GetEx(
                 key(b"k"),
-                ExpiryChange::Expire(ExpireIn(20))
+                ExpiryChange::Expire(ExpireAt::In(ExpireIn(20)))
             ))
         );
         assert_eq!(

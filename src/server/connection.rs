@@ -10,9 +10,20 @@
 //! its newline; the connection then carries on. Before authentication, it
 //! is closed instead.
 //!
-//! Replies go into one `BufWriter` and are flushed only when no further
-//! complete request is buffered, so a pipelined batch read in one `read`
-//! is answered with one `write`, and a lone request is answered at once.
+//! A line whose first byte is `*` starts a RESP request instead: an array
+//! header, then for each argument a `$<length>` line and a binary payload
+//! of exactly that length, read straight from the same buffer into the
+//! connection's argument buffer. Declared counts and lengths are checked
+//! before anything is read or reserved for them (a bulk larger than a value
+//! may be, or a request larger than twice the line cap, is refused); bad
+//! framing gets Redis's `Protocol error` and closes the connection, so a
+//! rejected payload is never read as requests. Before authentication the
+//! limits are Redis 7's: at most 10 arguments of at most 16 KiB.
+//!
+//! Replies go into one `BufWriter`, flushed just before the loop would
+//! block for more input, that is, when no further complete request is
+//! buffered: a pipelined batch read in one `read` is answered with one
+//! `write`, and a lone request is answered at once.
 //!
 //! ## Deadlines
 //!
@@ -38,10 +49,13 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::exec::{execute, Context};
-use crate::protocol::text;
-use crate::protocol::{ClientError, Command, Reply};
+use std::sync::atomic::Ordering;
+
+use crate::exec::{execute, Context, Session};
+use crate::protocol::{parse_i64, resp, text};
+use crate::protocol::{ClientError, Reply};
 use crate::stats::{Event, LocalCounts};
+use crate::store::MAX_KEY_LEN;
 
 use super::Shared;
 
@@ -59,6 +73,15 @@ const KEPT_BUFFER: usize = 64 << 10;
 /// Longest line accepted before authentication, in bytes without the
 /// newline: room for any AUTH, and no more for an anonymous client.
 pub const PRE_AUTH_MAX_LINE: usize = 4 << 10;
+
+/// Most arguments in one RESP request, as Redis allows.
+const MAX_ARGUMENTS: i64 = 1024 * 1024;
+
+/// Most arguments in a RESP request before authentication, as Redis 7.
+const PRE_AUTH_MAX_ARGUMENTS: i64 = 10;
+
+/// Longest RESP argument before authentication, as Redis 7.
+const PRE_AUTH_MAX_BULK: usize = 16 * 1024;
 
 /// A connected socket, as the loop needs it.
 pub trait Socket: Read + Write + Copy {
@@ -107,16 +130,20 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
     let mut reader = BufReader::with_capacity(READ_BUFFER, socket);
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER, socket);
     let started = Instant::now();
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
         shared,
         line: Vec::new(),
         scratch: Vec::new(),
         discarding: false,
-        authenticated: shared.password.is_none(),
+        session: Session::new(id, shared.config.password.is_none()),
         auth_deadline: started + shared.timeouts.auth,
         partial_since: started,
         read_timeout: None,
         counts: LocalCounts::default(),
+        array: None,
+        args: Vec::new(),
+        bounds: Vec::new(),
     };
     let end = connection.run(&mut reader, &mut writer, socket);
     shared.stats.add(&mut connection.counts);
@@ -144,6 +171,16 @@ enum Next {
     Close,
 }
 
+/// A RESP request array being received.
+#[derive(Clone, Copy, Debug)]
+struct Array {
+    /// Arguments still to come, the one being read included.
+    remaining: usize,
+    /// While a bulk payload is being read: bytes still to read, its `\r\n`
+    /// included.
+    bulk_left: Option<usize>,
+}
+
 struct Connection<'a> {
     shared: &'a Shared,
     /// The start of a request line that did not end in the read buffer.
@@ -152,13 +189,18 @@ struct Connection<'a> {
     scratch: Vec<u8>,
     /// Throwing away the rest of an over-long line.
     discarding: bool,
-    authenticated: bool,
+    session: Session,
     auth_deadline: Instant,
     /// When the partly received request began arriving.
     partial_since: Instant,
     /// The socket's read timeout as last set, to skip needless syscalls.
     read_timeout: Option<Duration>,
     counts: LocalCounts,
+    /// The RESP array being received, if any.
+    array: Option<Array>,
+    /// The arguments received so far, back to back, and their ranges.
+    args: Vec<u8>,
+    bounds: Vec<(usize, usize)>,
 }
 
 impl Connection<'_> {
@@ -168,12 +210,13 @@ impl Connection<'_> {
         writer: &mut W,
         socket: S,
     ) -> End {
-        match self.serve_lines(reader, writer, socket) {
+        match self.serve_requests(reader, writer, socket) {
             Ok(()) => End::Closed,
             Err(End::Request) => {
                 // The partial request gets its answer; the socket may be
                 // unwritable too, which changes nothing.
-                let _ = text::write_reply(writer, &Reply::Error(ClientError::RequestTimeout))
+                let _ = self
+                    .reply(writer, &Reply::Error(ClientError::RequestTimeout))
                     .and_then(|()| writer.flush());
                 End::Request
             }
@@ -181,23 +224,45 @@ impl Connection<'_> {
         }
     }
 
-    fn serve_lines<S: Socket, W: Write>(
+    fn serve_requests<S: Socket, W: Write>(
         &mut self,
         reader: &mut BufReader<S>,
         writer: &mut W,
         socket: S,
     ) -> Result<(), End> {
         loop {
-            let buf = self.fill(reader, socket)?;
+            let buf = self.fill(reader, writer, socket)?;
             if buf.is_empty() {
                 writer.flush()?;
                 return Ok(());
+            }
+            if let Some(Array {
+                remaining,
+                bulk_left: Some(left),
+            }) = self.array
+            {
+                // Part of a bulk payload: binary, newlines included.
+                let take = left.min(buf.len());
+                self.args.extend_from_slice(&buf[..take]);
+                reader.consume(take);
+                if take < left {
+                    self.array = Some(Array {
+                        remaining,
+                        bulk_left: Some(left - take),
+                    });
+                    continue;
+                }
+                if self.finish_bulk(remaining, writer)? == Next::Close {
+                    writer.flush()?;
+                    return Ok(());
+                }
+                continue;
             }
             let max_line = self.max_line();
             let Some(end) = buf.iter().position(|&b| b == b'\n') else {
                 let n = buf.len();
                 if !self.discarding {
-                    if self.line.is_empty() {
+                    if self.line.is_empty() && self.array.is_none() {
                         self.partial_since = Instant::now();
                     }
                     if self.line.len() + n > max_line {
@@ -217,11 +282,11 @@ impl Connection<'_> {
                 self.discarding = false;
                 Next::Continue
             } else if self.line.is_empty() {
-                self.respond(&buf[..end], writer)?
+                self.handle_line(&buf[..end], writer)?
             } else {
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(&buf[..end]);
-                let next = self.respond(&line, writer)?;
+                let next = self.handle_line(&line, writer)?;
                 line.clear();
                 line.shrink_to(KEPT_BUFFER);
                 self.line = line;
@@ -232,15 +297,11 @@ impl Connection<'_> {
                 writer.flush()?;
                 return Ok(());
             }
-            if !reader.buffer().contains(&b'\n') {
-                writer.flush()?;
-                self.shared.stats.add(&mut self.counts);
-            }
         }
     }
 
     fn max_line(&self) -> usize {
-        if self.authenticated {
+        if self.session.authenticated {
             self.shared.limits.max_line()
         } else {
             PRE_AUTH_MAX_LINE
@@ -248,13 +309,18 @@ impl Connection<'_> {
     }
 
     /// Makes sure the read buffer holds data, blocking under the earliest
-    /// deadline. Returns the buffer, empty at end of stream.
-    fn fill<'r, S: Socket>(
+    /// deadline. Before blocking, the replies so far are flushed: no
+    /// further complete request is buffered. Returns the buffer, empty at
+    /// end of stream.
+    fn fill<'r, S: Socket, W: Write>(
         &mut self,
         reader: &'r mut BufReader<S>,
+        writer: &mut W,
         socket: S,
     ) -> Result<&'r [u8], End> {
         while reader.buffer().is_empty() {
+            writer.flush()?;
+            self.shared.stats.add(&mut self.counts);
             let (timeout, on_expiry) = self.read_deadline();
             if timeout.is_some_and(|t| t.is_zero()) {
                 return Err(on_expiry);
@@ -286,14 +352,14 @@ impl Connection<'_> {
     fn read_deadline(&self) -> (Option<Duration>, End) {
         let timeouts = &self.shared.timeouts;
         let now = Instant::now();
-        let partial = self.discarding || !self.line.is_empty();
+        let partial = self.discarding || !self.line.is_empty() || self.array.is_some();
         let mut best = if partial {
             let deadline = self.partial_since + timeouts.request;
             (Some(deadline.saturating_duration_since(now)), End::Request)
         } else {
             (timeouts.idle, End::Idle)
         };
-        if !self.authenticated {
+        if !self.session.authenticated {
             let left = self.auth_deadline.saturating_duration_since(now);
             if best.0.map_or(true, |t| left <= t) {
                 best = (Some(left), End::Auth);
@@ -303,12 +369,16 @@ impl Connection<'_> {
     }
 
     /// Answers an over-long line at once. After authentication the rest of
-    /// the line is discarded; before, the connection is closed.
+    /// the line is discarded; before, or inside a RESP request, the
+    /// connection is closed.
     fn refuse_line<W: Write>(&mut self, writer: &mut W) -> Result<(), End> {
         self.line.clear();
         self.line.shrink_to(KEPT_BUFFER);
         self.counts.commands += 1;
-        if !self.authenticated {
+        if self.array.is_some() {
+            return self.protocol_error(writer, "too big bulk count string");
+        }
+        if !self.session.authenticated {
             let error = Reply::Error(ClientError::LineTooLongUnauthenticated);
             text::write_reply(writer, &error)?;
             writer.flush()?;
@@ -320,8 +390,147 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// Parses and executes one request line and writes its reply.
-    fn respond<W: Write>(&mut self, line: &[u8], writer: &mut W) -> Result<Next, End> {
+    /// A complete line: a RESP header, or a text request.
+    fn handle_line<W: Write>(&mut self, line: &[u8], writer: &mut W) -> Result<Next, End> {
+        if let Some(array) = self.array {
+            return self.bulk_header(array, line, writer);
+        }
+        if line.first() == Some(&b'*') {
+            return self.array_header(line, writer);
+        }
+        self.respond_text(line, writer)
+    }
+
+    /// `*<count>`: the start of a RESP request.
+    fn array_header<W: Write>(&mut self, line: &[u8], writer: &mut W) -> Result<Next, End> {
+        let count = parse_i64(strip_cr(&line[1..]));
+        let limit = if self.session.authenticated {
+            MAX_ARGUMENTS
+        } else {
+            PRE_AUTH_MAX_ARGUMENTS
+        };
+        match count {
+            Some(n) if n > limit => {
+                let what = if self.session.authenticated {
+                    "invalid multibulk length"
+                } else {
+                    "unauthenticated multibulk length"
+                };
+                self.protocol_error(writer, what).map(|()| Next::Close)
+            }
+            // An empty request, as Redis treats it: nothing to answer.
+            Some(n) if n <= 0 => Ok(Next::Continue),
+            Some(n) => {
+                self.partial_since = Instant::now();
+                self.args.clear();
+                self.bounds.clear();
+                self.array = Some(Array {
+                    remaining: n as usize,
+                    bulk_left: None,
+                });
+                Ok(Next::Continue)
+            }
+            None => self
+                .protocol_error(writer, "invalid multibulk length")
+                .map(|()| Next::Close),
+        }
+    }
+
+    /// `$<length>`: the header of the next argument.
+    fn bulk_header<W: Write>(
+        &mut self,
+        array: Array,
+        line: &[u8],
+        writer: &mut W,
+    ) -> Result<Next, End> {
+        let line = strip_cr(line);
+        let Some((&b'$', digits)) = line.split_first() else {
+            let got = line
+                .first()
+                .map_or(String::new(), |&b| char::from(b).to_string());
+            let message = format!("expected '$', got '{got}'");
+            return self.protocol_error(writer, &message).map(|()| Next::Close);
+        };
+        let authenticated = self.session.authenticated;
+        let cap = if authenticated {
+            self.shared.limits.max_value_size.max(MAX_KEY_LEN)
+        } else {
+            PRE_AUTH_MAX_BULK
+        };
+        let len = match parse_i64(digits) {
+            Some(len) if len >= 0 && len as u64 <= cap as u64 => len as usize,
+            Some(len) if len >= 0 && !authenticated => {
+                return self
+                    .protocol_error(writer, "unauthenticated bulk length")
+                    .map(|()| Next::Close);
+            }
+            _ => {
+                return self
+                    .protocol_error(writer, "invalid bulk length")
+                    .map(|()| Next::Close);
+            }
+        };
+        // Bound the whole request, not just each argument.
+        let held = self.args.len() + self.bounds.len() * std::mem::size_of::<(usize, usize)>();
+        if held + len > 2 * self.max_line() {
+            return self
+                .protocol_error(writer, "too big request")
+                .map(|()| Next::Close);
+        }
+        self.bounds.push((self.args.len(), self.args.len()));
+        self.array = Some(Array {
+            remaining: array.remaining,
+            bulk_left: Some(len + 2),
+        });
+        Ok(Next::Continue)
+    }
+
+    /// A bulk payload has arrived whole: check its `\r\n`, record it, and
+    /// run the request when it was the last argument.
+    fn finish_bulk<W: Write>(&mut self, remaining: usize, writer: &mut W) -> Result<Next, End> {
+        if !self.args.ends_with(b"\r\n") {
+            return self
+                .protocol_error(writer, "invalid bulk length")
+                .map(|()| Next::Close);
+        }
+        self.args.truncate(self.args.len() - 2);
+        if let Some(last) = self.bounds.last_mut() {
+            last.1 = self.args.len();
+        }
+        if remaining > 1 {
+            self.array = Some(Array {
+                remaining: remaining - 1,
+                bulk_left: None,
+            });
+            return Ok(Next::Continue);
+        }
+        self.array = None;
+        let next = self.respond_resp(writer);
+        if self.args.capacity() > KEPT_BUFFER {
+            self.args = Vec::new();
+        }
+        next
+    }
+
+    /// Answers a RESP framing error the way Redis words it, then closes.
+    fn protocol_error<W: Write>(&mut self, writer: &mut W, what: &str) -> Result<(), End> {
+        let text = format!("ERR Protocol error: {what}").into_bytes();
+        resp::write_reply(writer, &Reply::ErrorText(text), self.session.protocol)?;
+        writer.flush()?;
+        Err(End::Closed)
+    }
+
+    /// Writes a reply in the framing of the request being received.
+    fn reply<W: Write>(&self, writer: &mut W, reply: &Reply<'_>) -> io::Result<()> {
+        if self.array.is_some() {
+            resp::write_reply(writer, reply, self.session.protocol)
+        } else {
+            text::write_reply(writer, reply)
+        }
+    }
+
+    /// Parses and executes one text request line and writes its reply.
+    fn respond_text<W: Write>(&mut self, line: &[u8], writer: &mut W) -> Result<Next, End> {
         let shared = self.shared;
         let reply = match text::parse(line, &shared.limits) {
             Err(e) => {
@@ -332,53 +541,94 @@ impl Connection<'_> {
                     e,
                     ClientError::RequiresPassword(_) | ClientError::WrongArguments("QUIT" | "PING")
                 );
-                if self.authenticated || allowed {
+                if self.session.authenticated || allowed {
                     Reply::Error(e)
                 } else {
                     Reply::Error(ClientError::NoAuth)
                 }
             }
-            Ok(command) if !self.authenticated && !command.allowed_before_auth() => {
-                self.counts.commands += 1;
-                Reply::Error(ClientError::NoAuth)
-            }
-            Ok(Command::Auth(candidate)) if shared.password.is_some() => {
-                self.counts.commands += 1;
-                self.authenticate(candidate)
-            }
             Ok(command) => {
-                let ctx = Context {
-                    store: &shared.store,
-                    stats: &shared.stats,
-                    pool_size: shared.pool_size,
-                };
+                let ctx = context(shared);
                 let now = shared.clock.now();
-                execute(command, &ctx, now, &mut self.scratch, &mut self.counts)
+                execute(
+                    command,
+                    &ctx,
+                    &mut self.session,
+                    now,
+                    &mut self.scratch,
+                    &mut self.counts,
+                )
             }
         };
         if reply == Reply::Quit {
             return Ok(Next::Close);
         }
         text::write_reply(writer, &reply)?;
+        self.trim_scratch();
+        Ok(Next::Continue)
+    }
+
+    /// Parses and executes the RESP request in `args` and writes its reply.
+    fn respond_resp<W: Write>(&mut self, writer: &mut W) -> Result<Next, End> {
+        let shared = self.shared;
+        let args = resp::Args::new(&self.args, &self.bounds);
+        let reply = match resp::parse(&args, &shared.limits) {
+            Err(_) if !self.session.authenticated && !resp_allowed_before_auth(&args) => {
+                self.counts.commands += 1;
+                Reply::Error(ClientError::NoAuth)
+            }
+            Err(reply) => {
+                self.counts.commands += 1;
+                reply
+            }
+            Ok(command) => {
+                let ctx = context(shared);
+                let now = shared.clock.now();
+                execute(
+                    command,
+                    &ctx,
+                    &mut self.session,
+                    now,
+                    &mut self.scratch,
+                    &mut self.counts,
+                )
+            }
+        };
+        resp::write_reply(writer, &reply, self.session.protocol)?;
+        let next = if reply == Reply::Quit {
+            Next::Close
+        } else {
+            Next::Continue
+        };
+        self.trim_scratch();
+        Ok(next)
+    }
+
+    fn trim_scratch(&mut self) {
         if self.scratch.capacity() > KEPT_BUFFER {
             self.scratch.clear();
             self.scratch.shrink_to(KEPT_BUFFER);
         }
-        Ok(Next::Continue)
     }
+}
 
-    fn authenticate(&mut self, candidate: &[u8]) -> Reply<'static> {
-        let matches = self
-            .shared
-            .password
-            .as_ref()
-            .is_some_and(|p| p.matches(candidate));
-        if matches {
-            self.authenticated = true;
-            Reply::Ok
-        } else {
-            self.shared.stats.record(Event::AuthFailure);
-            Reply::Error(ClientError::WrongPass)
-        }
+fn context(shared: &Shared) -> Context<'_> {
+    Context {
+        store: &shared.store,
+        stats: &shared.stats,
+        config: &shared.config,
     }
+}
+
+/// Whether a RESP request that failed to parse names a command allowed
+/// before authentication, so that its own error may be shown.
+fn resp_allowed_before_auth(args: &resp::Args<'_>) -> bool {
+    let name = args.get(0);
+    [&b"AUTH"[..], b"HELLO", b"QUIT", b"PING"]
+        .iter()
+        .any(|allowed| name.eq_ignore_ascii_case(allowed))
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }

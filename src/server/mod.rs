@@ -21,13 +21,13 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use threadpool::ThreadPool;
 
-use crate::auth::Password;
 use crate::config::Config;
 use crate::protocol::Limits;
 use crate::stats::Stats;
@@ -48,9 +48,11 @@ pub struct Shared {
     pub clock: Clock,
     pub limits: Limits,
     pub stats: Stats,
-    pub password: Option<Password>,
     pub timeouts: Timeouts,
-    pub pool_size: usize,
+    /// The settings the server was started with (password, limits, ...).
+    pub config: Config,
+    /// The next CLIENT ID to hand out.
+    pub next_client_id: AtomicU64,
 }
 
 /// How long a connection may take over each thing it does.
@@ -155,14 +157,14 @@ impl Server {
                 max_value_size: config.max_value_size,
             },
             stats: Stats::new(),
-            password: config.password.clone(),
             timeouts: Timeouts {
                 idle: config.idle_timeout,
                 request: config.request_timeout,
                 write: config.write_timeout,
                 auth: config.auth_timeout,
             },
-            pool_size: config.threads,
+            config: config.clone(),
+            next_client_id: AtomicU64::new(1),
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads)

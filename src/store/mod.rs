@@ -36,6 +36,7 @@
 mod clock;
 mod evict;
 mod expire;
+mod multi;
 mod table;
 
 use std::collections::hash_map::RandomState;
@@ -48,6 +49,7 @@ use parking_lot::RwLock;
 pub use clock::{Clock, Millis};
 pub use evict::DEFAULT_SAMPLES;
 pub use expire::{ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
+pub use multi::{UpdateError, SCAN_PARTITIONS};
 pub use table::MAX_KEY_LEN;
 
 use table::{DeadlineChange, Entry, Table, HASH_BITS};
@@ -126,6 +128,15 @@ impl SetOptions {
         expiry: Expiry::Clear,
         condition: Condition::Always,
     };
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetOutcome {
+    /// The value was stored (its condition held).
+    pub stored: bool,
+    /// The key held a live value before.
+    pub had_old: bool,
 }
 
 /// A key's remaining time to live.
@@ -208,11 +219,19 @@ impl Store {
         }
     }
 
+    /// The key's stripe index and its hash as the table stores it.
+    fn place_of(&self, key: Key<'_>) -> (usize, u32) {
+        let hash = self.hasher.hash_one(key.0);
+        (
+            (hash >> (64 - STRIPE_BITS)) as usize,
+            hash as u32 & HASH_BITS,
+        )
+    }
+
     /// The key's stripe and its hash as the table stores it.
     fn locate(&self, key: Key<'_>) -> (&Stripe, u32) {
-        let hash = self.hasher.hash_one(key.0);
-        let stripe = &self.stripes[(hash >> (64 - STRIPE_BITS)) as usize];
-        (stripe, hash as u32 & HASH_BITS)
+        let (index, hash) = self.place_of(key);
+        (&self.stripes[index], hash)
     }
 
     /// Subtracts a removed entry's bytes; call in the critical section that
@@ -297,16 +316,37 @@ impl Store {
         now: Millis,
         options: SetOptions,
     ) -> Result<bool, StoreError> {
+        self.set_returning(key, value, now, options, None)
+            .map(|outcome| outcome.stored)
+    }
+
+    /// As [`Store::set`]; when `old` is given, the value the key had (if it
+    /// was live) is copied into it, in the same step as the write.
+    pub fn set_returning(
+        &self,
+        key: Key<'_>,
+        value: &[u8],
+        now: Millis,
+        options: SetOptions,
+        mut old: Option<&mut Vec<u8>>,
+    ) -> Result<SetOutcome, StoreError> {
         let size = (key.0.len() + value.len()) as u64;
         if size > self.limit {
             return Err(StoreError::TooLarge);
         }
         // Refuse a conditional SET early, without evicting for it; the
         // condition is checked again under the write lock.
-        if options.condition != Condition::Always
-            && !self.condition_holds(options.condition, self.exists(key, now))
-        {
-            return Ok(false);
+        if options.condition != Condition::Always {
+            let exists = match old.as_deref_mut() {
+                Some(out) => self.get_into(key, now, out),
+                None => self.exists(key, now),
+            };
+            if !self.condition_holds(options.condition, exists) {
+                return Ok(SetOutcome {
+                    stored: false,
+                    had_old: exists,
+                });
+            }
         }
         self.reserve(size, now)?;
         let (stripe, hash) = self.locate(key);
@@ -316,12 +356,23 @@ impl Store {
             Expiry::Keep => (None, true),
         };
         let mut entry = Entry::new(key.0, value, hash, now, deadline, field);
-        let (stored, replaced) = {
+        let (outcome, replaced) = {
             let mut table = stripe.table.write();
             let existing = table.get(hash, key.0).filter(|e| !e.is_expired(now));
-            if !self.condition_holds(options.condition, existing.is_some()) {
+            let had_old = existing.is_some();
+            if let (Some(out), Some(e)) = (old, existing) {
+                out.clear();
+                out.extend_from_slice(e.value());
+            }
+            if !self.condition_holds(options.condition, had_old) {
                 self.used.fetch_sub(size, Ordering::Relaxed);
-                (false, None)
+                (
+                    SetOutcome {
+                        stored: false,
+                        had_old,
+                    },
+                    None,
+                )
             } else {
                 if options.expiry == Expiry::Keep {
                     // The entry was built with a deadline field, so this
@@ -336,11 +387,17 @@ impl Store {
                     }
                 }
                 stripe.publish(&table);
-                (true, replaced)
+                (
+                    SetOutcome {
+                        stored: true,
+                        had_old,
+                    },
+                    replaced,
+                )
             }
         };
         drop(replaced);
-        Ok(stored)
+        Ok(outcome)
     }
 
     fn condition_holds(&self, condition: Condition, exists: bool) -> bool {

@@ -250,7 +250,7 @@ impl Entry {
         self.data.as_ptr() as usize
     }
 
-    fn stored_hash(&self) -> u32 {
+    pub fn stored_hash(&self) -> u32 {
         self.hash & HASH_BITS
     }
 }
@@ -348,6 +348,11 @@ impl Table {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Entries with a deadline.
+    pub fn expiring(&self) -> usize {
+        self.expiring
     }
 
     /// A time before which no entry of this table expires (`u64::MAX` when

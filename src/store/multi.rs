@@ -1,0 +1,307 @@
+//! Operations over several keys, and read-modify-write of one key.
+//!
+//! - **MSET** ([`Store::set_many`]) is atomic: it reserves the bytes of all
+//!   its entries (evicting as needed, holding no lock), builds the entries,
+//!   then write-locks every stripe involved at once, in ascending stripe
+//!   order, the one global lock order. Eviction and every other operation
+//!   hold at most one stripe lock, so nothing can wait on a stripe while
+//!   holding a higher one, and no cycle, hence no deadlock, is possible.
+//! - **Read-modify-write** ([`Store::incr_by`], [`Store::append`]) is
+//!   optimistic: read the value under the read lock, compute the new one
+//!   and build its entry with no lock held, then, under the write lock,
+//!   install it only if the entry is still the one that was read (same
+//!   allocation, value and deadline); otherwise start again. The key keeps
+//!   its expiry, as in Redis.
+//! - **SCAN** ([`Store::scan`]) walks [`SCAN_PARTITIONS`] fixed partitions
+//!   of the key space: a stripe, and four bits of the key's hash. Keys never
+//!   change partition, so a key present for a whole iteration is returned
+//!   exactly once, however the tables grow or shrink meanwhile.
+
+use std::sync::atomic::Ordering;
+
+use super::clock::Millis;
+use super::table::{Entry, Table};
+use super::{Key, Store, StoreError, STRIPES};
+
+/// Partitions of each stripe for SCAN: the top four of the 31 stored hash
+/// bits.
+const PARTS_PER_STRIPE: usize = 16;
+
+/// Shift that takes a stored hash to its partition within the stripe.
+const PART_SHIFT: u32 = 27;
+
+/// Number of SCAN cursor positions; a cursor is a partition index.
+pub const SCAN_PARTITIONS: usize = STRIPES * PARTS_PER_STRIPE;
+
+/// Why a read-modify-write failed. Nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateError {
+    /// The value is not a 64-bit signed integer.
+    NotInteger,
+    /// The result does not fit in 64 bits.
+    Overflow,
+    Store(StoreError),
+}
+
+impl From<StoreError> for UpdateError {
+    fn from(e: StoreError) -> Self {
+        UpdateError::Store(e)
+    }
+}
+
+impl Store {
+    /// Removes `key`, copying its value into `out` first (GETDEL). Returns
+    /// whether it existed.
+    pub fn take(&self, key: Key<'_>, now: Millis, out: &mut Vec<u8>) -> bool {
+        let (stripe, hash) = self.locate(key);
+        let removed = {
+            let mut table = stripe.table.write();
+            let removed = table.remove(hash, key.0);
+            if let Some(old) = &removed {
+                self.forget(old);
+                if old.is_expired(now) {
+                    self.expired.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    out.clear();
+                    out.extend_from_slice(old.value());
+                }
+                stripe.publish(&table);
+            }
+            removed
+        };
+        removed.is_some_and(|old| !old.is_expired(now))
+    }
+
+    /// Adds `delta` to the integer stored at `key` (0 when absent) and
+    /// returns the result.
+    pub fn incr_by(&self, key: Key<'_>, delta: i64, now: Millis) -> Result<i64, UpdateError> {
+        let mut result = 0;
+        self.update(key, now, |current, new| {
+            let n = match current {
+                None => 0,
+                Some(bytes) => parse_integer(bytes).ok_or(UpdateError::NotInteger)?,
+            };
+            result = n.checked_add(delta).ok_or(UpdateError::Overflow)?;
+            new.extend_from_slice(result.to_string().as_bytes());
+            Ok(())
+        })?;
+        Ok(result)
+    }
+
+    /// Appends `suffix` to the value at `key` (creating it) and returns the
+    /// new length.
+    pub fn append(&self, key: Key<'_>, suffix: &[u8], now: Millis) -> Result<usize, UpdateError> {
+        self.update(key, now, |current, new| {
+            new.extend_from_slice(current.unwrap_or_default());
+            new.extend_from_slice(suffix);
+            Ok(())
+        })
+    }
+
+    /// Replaces the value at `key` with what `compute` writes, given the
+    /// current value (`None` when absent). Returns the new value's length.
+    fn update<F>(&self, key: Key<'_>, now: Millis, mut compute: F) -> Result<usize, UpdateError>
+    where
+        F: FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError>,
+    {
+        let (stripe, hash) = self.locate(key);
+        let mut current = Vec::new();
+        let mut new = Vec::new();
+        loop {
+            let seen = {
+                let table = stripe.table.read();
+                table
+                    .get(hash, key.0)
+                    .filter(|e| !e.is_expired(now))
+                    .map(|e| {
+                        current.clear();
+                        current.extend_from_slice(e.value());
+                        (e.id(), e.deadline())
+                    })
+            };
+            new.clear();
+            compute(seen.map(|_| current.as_slice()), &mut new)?;
+            let size = (key.0.len() + new.len()) as u64;
+            if size > self.limit {
+                return Err(StoreError::TooLarge.into());
+            }
+            self.reserve(size, now)?;
+            let deadline = seen.and_then(|(_, deadline)| deadline);
+            let entry = Entry::new(key.0, &new, hash, now, deadline, false);
+            let replaced = {
+                let mut table = stripe.table.write();
+                let live = table.get(hash, key.0).filter(|e| !e.is_expired(now));
+                let unchanged = match (seen, live) {
+                    (None, None) => true,
+                    (Some((id, deadline)), Some(e)) => {
+                        e.id() == id && e.deadline() == deadline && e.value() == current
+                    }
+                    _ => false,
+                };
+                if unchanged {
+                    let replaced = table.insert(entry);
+                    if let Some(old) = &replaced {
+                        self.forget(old);
+                        if old.is_expired(now) {
+                            self.expired.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    stripe.publish(&table);
+                    Ok(replaced)
+                } else {
+                    self.used.fetch_sub(size, Ordering::Relaxed);
+                    Err(entry)
+                }
+            };
+            if let Ok(replaced) = replaced {
+                drop(replaced);
+                return Ok(new.len());
+            }
+        }
+    }
+
+    /// Stores every pair at once (MSET): either all are stored or, when
+    /// they cannot fit, none.
+    pub fn set_many(&self, pairs: &[(Key<'_>, &[u8])], now: Millis) -> Result<(), StoreError> {
+        let total: u64 = pairs
+            .iter()
+            .map(|(k, v)| (k.0.len() + v.len()) as u64)
+            .sum();
+        if total > self.limit {
+            return Err(StoreError::TooLarge);
+        }
+        self.reserve(total, now)?;
+        let mut entries: Vec<(usize, Entry)> = pairs
+            .iter()
+            .map(|(key, value)| {
+                let (index, hash) = self.place_of(*key);
+                (index, Entry::new(key.0, value, hash, now, None, false))
+            })
+            .collect();
+        // Stable: a key given twice keeps its last value.
+        entries.sort_by_key(|(index, _)| *index);
+        let mut replaced = Vec::new();
+        {
+            let mut order: Vec<usize> = entries.iter().map(|(index, _)| *index).collect();
+            order.dedup();
+            let mut guards: Vec<_> = order
+                .iter()
+                .map(|&index| (index, self.stripes[index].table.write()))
+                .collect();
+            for (index, entry) in entries {
+                let Some((_, table)) = guards.iter_mut().find(|(i, _)| *i == index) else {
+                    continue;
+                };
+                if let Some(old) = table.insert(entry) {
+                    self.forget(&old);
+                    if old.is_expired(now) {
+                        self.expired.fetch_add(1, Ordering::Relaxed);
+                    }
+                    replaced.push(old);
+                }
+            }
+            for (index, table) in &guards {
+                self.stripes[*index].publish(table);
+            }
+        }
+        drop(replaced);
+        Ok(())
+    }
+
+    /// Copies into `out` the live keys of SCAN partitions from `cursor` on
+    /// that `wanted` accepts, until at least `count` keys were found or the
+    /// last partition was done. Returns the cursor to continue from, 0 when
+    /// the iteration is complete.
+    pub fn scan(
+        &self,
+        cursor: usize,
+        count: usize,
+        now: Millis,
+        wanted: &dyn Fn(&[u8]) -> bool,
+        out: &mut Vec<Vec<u8>>,
+    ) -> usize {
+        let mut partition = cursor;
+        while partition < SCAN_PARTITIONS {
+            let stripe = &self.stripes[partition / PARTS_PER_STRIPE];
+            let part = (partition % PARTS_PER_STRIPE) as u32;
+            collect_keys(&stripe.table.read(), now, wanted, Some(part), out);
+            partition += 1;
+            if out.len() >= count {
+                break;
+            }
+        }
+        if partition >= SCAN_PARTITIONS {
+            0
+        } else {
+            partition
+        }
+    }
+
+    /// Copies into `out` every live key that `wanted` accepts (KEYS).
+    pub fn keys(&self, now: Millis, wanted: &dyn Fn(&[u8]) -> bool, out: &mut Vec<Vec<u8>>) {
+        for stripe in self.stripes.iter() {
+            collect_keys(&stripe.table.read(), now, wanted, None, out);
+        }
+    }
+
+    /// Number of entries that have an expiry.
+    pub fn expiring_len(&self) -> usize {
+        self.stripes.iter().map(|s| s.table.read().expiring()).sum()
+    }
+}
+
+fn collect_keys(
+    table: &Table,
+    now: Millis,
+    wanted: &dyn Fn(&[u8]) -> bool,
+    part: Option<u32>,
+    out: &mut Vec<Vec<u8>>,
+) {
+    for entry in table.iter() {
+        let in_part = part.map_or(true, |p| entry.stored_hash() >> PART_SHIFT == p);
+        if in_part && !entry.is_expired(now) && wanted(entry.key()) {
+            out.push(entry.key().to_vec());
+        }
+    }
+}
+
+/// A value as Redis reads an integer: optional `-`, digits, no leading
+/// zeros, no `+` or spaces, within `i64`.
+fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => bytes.len() == 1,
+        [first, ..] => *first != b'0' && digits.iter().all(u8::is_ascii_digit),
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_integer;
+
+    #[test]
+    fn integers_parse_as_redis_reads_them() {
+        assert_eq!(parse_integer(b"42"), Some(42));
+        assert_eq!(parse_integer(b"-7"), Some(-7));
+        assert_eq!(parse_integer(b"0"), Some(0));
+        assert_eq!(parse_integer(b"9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"007",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1.0",
+            b"9223372036854775808",
+        ] {
+            assert_eq!(parse_integer(bad), None, "{bad:?}");
+        }
+    }
+}
