@@ -10,8 +10,11 @@
 //! - [`server`]: listeners, admission against the worker pool, and the
 //!   connection loop that finds request lines and batches replies.
 //! - [`protocol`]: request bytes become a typed [`protocol::Command`];
-//!   a [`protocol::Reply`] becomes bytes ([`protocol::text`]).
-//! - [`exec`]: runs a command against the store and picks the reply.
+//!   a [`protocol::Reply`] becomes bytes ([`protocol::text`] for the line
+//!   protocol, [`protocol::resp`] for RESP2 and RESP3).
+//! - [`glob`]: Redis-style patterns for KEYS, SCAN and CONFIG GET.
+//! - [`exec`]: runs a command against the store and picks the reply; holds
+//!   each connection's session (authentication, RESP version, name).
 //! - [`stats`]: the counters behind STATS; rate-limited event logging.
 //! - [`store`]: 64 lock stripes of open-addressing tables, the global byte
 //!   count, expiry (checked on access, reclaimed by an active cycle),
@@ -22,9 +25,11 @@
 //!
 //! # Invariants that hold everywhere
 //!
-//! - A thread holds at most one stripe lock at a time; work over several
-//!   stripes takes them one by one in ascending order. No I/O, allocation of
-//!   large buffers, or encoding happens under a stripe lock.
+//! - Lock order: a thread holds at most one stripe lock at a time, except
+//!   MSET, which write-locks all its stripes together in ascending index
+//!   order. Everything else (eviction included) holds one lock at a time,
+//!   so no wait cycle can form. No I/O, allocation of large buffers, or
+//!   encoding happens under a stripe lock.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
 //! - Every input is bounded before it is buffered: a request line by

@@ -14,9 +14,11 @@
 //! belongs to the stripe picked by the top six bits of its hash. GET takes
 //! only the read lock (the access tick is atomic); SET, DELETE and eviction
 //! take the write lock. A thread holds at most one stripe lock at any
-//! moment, so there is no lock order to get wrong; work that spans stripes
-//! (eviction sampling, counting, flushing) visits them one at a time in
-//! ascending index order. Nothing slow happens under a stripe lock: entries
+//! moment, with one exception: MSET (see [`multi`]) write-locks the stripes
+//! of all its keys together, in ascending index order. Since no other
+//! operation ever waits for a lock while holding one, no wait cycle can
+//! form. Other work that spans stripes (eviction sampling, counting,
+//! flushing) visits them one at a time in ascending index order. Nothing slow happens under a stripe lock: entries
 //! are allocated before it is taken and freed after it is released, and no
 //! I/O or encoding ever runs under it.
 //!
