@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole Blink-Store test suite: formatting and lint checks, then
 # every unit and integration test (which start real servers on loopback and
-# Unix sockets). Exits non-zero when anything fails.
+# Unix sockets), then real Redis clients (redis-cli, redis-benchmark,
+# redis-py, twemproxy) against the release binary. Exits non-zero when
+# anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +25,9 @@ fi
 
 step "cargo test"
 cargo test --locked --all-targets
+
+# Installs the clients it needs when CI=true; otherwise skips, with a
+# NOTICE, those that are not installed. Ends with "N passed, N failed,
+# N skipped".
+step "real clients (scripts/clients/run.sh)"
+./scripts/clients/run.sh

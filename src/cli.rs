@@ -1,4 +1,5 @@
-//! The command line: raw arguments become a validated [`Config`].
+//! The command line: raw arguments become a validated [`Action`]: a
+//! [`Config`] to serve, or the options of the `cli` and `bench` tools.
 //!
 //! Parsing only; nothing here opens a socket or starts logging. Sizes accept
 //! a plain byte count or a suffix, the way Redis reads `maxmemory`:
@@ -7,6 +8,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +20,12 @@ use crate::config::{
     DEFAULT_THREADS, DEFAULT_WRITE_TIMEOUT, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::store::{DEFAULT_SAMPLES, MAX_KEY_LEN};
+use crate::tools::bench::{
+    self, Proto, Stop, DEFAULT_CLIENTS, DEFAULT_DATA_SIZE, DEFAULT_KEYSPACE, DEFAULT_PIPELINE,
+    DEFAULT_REQUESTS, MAX_BATCH_BYTES, MAX_CLIENTS, MAX_DATA_SIZE, MAX_KEYSPACE, MAX_PIPELINE,
+    REQUEST_OVERHEAD,
+};
+use crate::tools::{cli, Endpoint, Secret};
 
 /// Environment variable that may hold the password.
 pub const PASSWORD_ENV: &str = "BLINK_PASSWORD";
@@ -26,6 +34,10 @@ pub const PASSWORD_ENV: &str = "BLINK_PASSWORD";
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
     Serve(Config),
+    /// `blink-store cli`: send commands to a server.
+    Cli(cli::Options),
+    /// `blink-store bench`: load a server and measure it.
+    Bench(bench::Options),
     /// Print this text to stdout and exit successfully.
     Help(String),
     Version,
@@ -33,11 +45,35 @@ pub enum Action {
 
 /// A command line that cannot be obeyed; one line, for stderr.
 #[derive(Debug, PartialEq, Eq)]
-pub struct CliError(String);
+pub struct CliError {
+    message: String,
+    /// The subcommand whose `--help` the message points to.
+    command: &'static str,
+}
+
+impl CliError {
+    /// An error about `serve`, or, until [`CliError::about`] says
+    /// otherwise, about the command line as a whole.
+    fn new(message: String) -> CliError {
+        CliError {
+            message,
+            command: "serve",
+        }
+    }
+
+    /// The same error, pointing to `command`'s help.
+    fn about(self, command: &'static str) -> CliError {
+        CliError { command, ..self }
+    }
+}
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (see 'blink-store serve --help')", self.0)
+        write!(
+            f,
+            "{} (see 'blink-store {} --help')",
+            self.message, self.command
+        )
     }
 }
 
@@ -45,12 +81,19 @@ impl std::error::Error for CliError {}
 
 impl From<pico_args::Error> for CliError {
     fn from(e: pico_args::Error) -> Self {
-        CliError(e.to_string())
+        CliError::new(e.to_string())
     }
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
+    // The words of a `cli` command are sent as they are: none of them may
+    // be taken for a flag of this program, not even `--help`.
+    if let Some((first, rest)) = args.split_first() {
+        if first == "cli" {
+            return parse_cli(rest).map_err(|e| e.about("cli"));
+        }
+    }
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains(["-V", "--version"]) {
         return Ok(Action::Version);
@@ -60,8 +103,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, CliError> {
     match subcommand.as_deref() {
         Some("serve") if help => Ok(Action::Help(serve_help())),
         Some("serve") => parse_serve(args).map(Action::Serve),
+        Some("cli") if help => Ok(Action::Help(cli_help())),
+        Some("cli") => parse_cli(&args.finish()).map_err(|e| e.about("cli")),
+        Some("bench") if help => Ok(Action::Help(bench_help())),
+        Some("bench") => parse_bench(args)
+            .map(Action::Bench)
+            .map_err(|e| e.about("bench")),
         Some("help") | None => Ok(Action::Help(top_help())),
-        Some(other) => Err(CliError(format!("unknown command '{other}'"))),
+        Some(other) => Err(CliError::new(format!("unknown command '{other}'"))),
     }
 }
 
@@ -75,7 +124,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         .opt_value_from_fn("--memory-limit", parse_size)?
         .unwrap_or(defaults.memory_limit);
     if memory_limit == 0 {
-        return Err(CliError(
+        return Err(CliError::new(
             "--memory-limit must be greater than 0 bytes".to_string(),
         ));
     }
@@ -83,7 +132,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         .opt_value_from_str("--threads")?
         .unwrap_or(defaults.threads);
     if !(1..=MAX_THREADS).contains(&threads) {
-        return Err(CliError(format!(
+        return Err(CliError::new(format!(
             "--threads must be between 1 and {MAX_THREADS}"
         )));
     }
@@ -91,7 +140,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         .opt_value_from_fn("--max-value-size", parse_size)?
         .map_or(defaults.max_value_size as u64, |v| v);
     if !(1..=MAX_MAX_VALUE_SIZE as u64).contains(&max_value_size) {
-        return Err(CliError(format!(
+        return Err(CliError::new(format!(
             "--max-value-size must be between 1 byte and {MAX_MAX_VALUE_SIZE} bytes (512mb)"
         )));
     }
@@ -99,7 +148,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         .opt_value_from_str("--eviction-samples")?
         .unwrap_or(defaults.eviction_samples);
     if !(1..=MAX_EVICTION_SAMPLES).contains(&eviction_samples) {
-        return Err(CliError(format!(
+        return Err(CliError::new(format!(
             "--eviction-samples must be between 1 and {MAX_EVICTION_SAMPLES}"
         )));
     }
@@ -128,7 +177,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
         .unwrap_or(defaults.unix_perm);
     let rest = args.finish();
     if let Some(arg) = rest.first() {
-        return Err(CliError(format!(
+        return Err(CliError::new(format!(
             "unexpected argument '{}'",
             arg.to_string_lossy()
         )));
@@ -155,12 +204,199 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, CliError> {
     })
 }
 
+/// `cli [FLAGS] [COMMAND ARGS...]`: flags end at the first word that is
+/// not one, or at `--`; every word from there on is the command, as bytes.
+fn parse_cli(rest: &[OsString]) -> Result<Action, CliError> {
+    let mut tcp = None;
+    let mut unix = None;
+    let mut password_file = None;
+    let mut words = rest.iter();
+    let mut command = Vec::new();
+    while let Some(word) = words.next() {
+        let mut value = |flag: &str| {
+            words
+                .next()
+                .ok_or_else(|| CliError::new(format!("{flag} needs a value")))
+        };
+        match word.to_str() {
+            Some("-h" | "--help") => return Ok(Action::Help(cli_help())),
+            Some("--tcp") => tcp = Some(text_value("--tcp", value("--tcp")?)?),
+            Some("--unix") => unix = Some(PathBuf::from(value("--unix")?)),
+            Some("--password-file") => {
+                password_file = Some(PathBuf::from(value("--password-file")?));
+            }
+            Some("--") => {
+                command.extend(words.map(|w| w.as_bytes().to_vec()));
+                break;
+            }
+            Some(flag) if flag.starts_with('-') => {
+                return Err(CliError::new(format!("unknown flag '{flag}'")));
+            }
+            _ => {
+                command.push(word.as_bytes().to_vec());
+                command.extend(words.map(|w| w.as_bytes().to_vec()));
+                break;
+            }
+        }
+    }
+    Ok(Action::Cli(cli::Options {
+        endpoint: endpoint(tcp, unix)?,
+        password: client_password(password_file)?,
+        command,
+    }))
+}
+
+fn parse_bench(mut args: pico_args::Arguments) -> Result<bench::Options, CliError> {
+    let tcp = args.opt_value_from_str("--tcp")?;
+    let unix = args.opt_value_from_os_str("--unix", |s| {
+        Ok::<_, std::convert::Infallible>(PathBuf::from(s))
+    })?;
+    let password_file = args.opt_value_from_os_str("--password-file", |s| {
+        Ok::<_, std::convert::Infallible>(PathBuf::from(s))
+    })?;
+    let clients = args.opt_value_from_str("--clients")?;
+    let clients = within("--clients", clients, DEFAULT_CLIENTS, 1, MAX_CLIENTS)?;
+    let requests: Option<u64> = args.opt_value_from_str("--requests")?;
+    let duration = args.opt_value_from_fn("--duration", parse_seconds)?;
+    let stop = match (requests, positive("--duration", duration)?) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::new(
+                "give --requests or --duration, not both".to_string(),
+            ))
+        }
+        (None, Some(duration)) => Stop::Duration(duration),
+        (requests, None) => {
+            let requests = within("--requests", requests, DEFAULT_REQUESTS, 1, u64::MAX)?;
+            Stop::Requests(requests)
+        }
+    };
+    let pipeline = args.opt_value_from_str("--pipeline")?;
+    let pipeline = within("--pipeline", pipeline, DEFAULT_PIPELINE, 1, MAX_PIPELINE)?;
+    let data_size = args
+        .opt_value_from_fn("--data-size", parse_size)?
+        .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
+    let data_size = within(
+        "--data-size",
+        data_size,
+        DEFAULT_DATA_SIZE,
+        0,
+        MAX_DATA_SIZE,
+    )?;
+    if pipeline.saturating_mul(data_size + REQUEST_OVERHEAD) > MAX_BATCH_BYTES {
+        return Err(CliError::new(format!(
+            "--pipeline times --data-size must stay under {} per batch",
+            size_text(MAX_BATCH_BYTES as u64)
+        )));
+    }
+    let keyspace = args.opt_value_from_str("--keyspace")?;
+    let keyspace = within("--keyspace", keyspace, DEFAULT_KEYSPACE, 1, MAX_KEYSPACE)?;
+    let ratio = args
+        .opt_value_from_fn("--ratio", parse_ratio)?
+        .unwrap_or((1, 1));
+    let proto = args
+        .opt_value_from_fn("--proto", parse_proto)?
+        .unwrap_or(Proto::Resp);
+    let json = args.contains("--json");
+    let prefill = args.contains("--prefill");
+    let rest = args.finish();
+    if let Some(arg) = rest.first() {
+        return Err(CliError::new(format!(
+            "unexpected argument '{}'",
+            arg.to_string_lossy()
+        )));
+    }
+    Ok(bench::Options {
+        endpoint: endpoint(tcp, unix)?,
+        password: client_password(password_file)?,
+        clients,
+        stop,
+        pipeline,
+        data_size,
+        keyspace,
+        ratio,
+        proto,
+        json,
+        prefill,
+    })
+}
+
+/// `value`, or `default` when absent, refused outside `min..=max`.
+fn within<T: PartialOrd + fmt::Display + Copy>(
+    flag: &str,
+    value: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, CliError> {
+    let value = value.unwrap_or(default);
+    if value < min || value > max {
+        return Err(CliError::new(format!(
+            "{flag} must be between {min} and {max}"
+        )));
+    }
+    Ok(value)
+}
+
+/// A flag's value that must be text, such as an address.
+fn text_value(flag: &str, value: &OsString) -> Result<String, CliError> {
+    value
+        .to_str()
+        .map(str::to_string)
+        .ok_or_else(|| CliError::new(format!("{flag} must be text")))
+}
+
+/// The server a tool talks to: `--tcp` or `--unix`, else the default.
+fn endpoint(tcp: Option<String>, unix: Option<PathBuf>) -> Result<Endpoint, CliError> {
+    match (tcp, unix) {
+        (Some(_), Some(_)) => Err(CliError::new("give --tcp or --unix, not both".to_string())),
+        (Some(addr), None) => Ok(Endpoint::Tcp(addr)),
+        (None, Some(path)) => Ok(Endpoint::Unix(path)),
+        (None, None) => Ok(Endpoint::Tcp(DEFAULT_TCP.to_string())),
+    }
+}
+
+/// The password a tool sends: the first line of `--password-file`, else
+/// `BLINK_PASSWORD` when set and not empty, else none.
+fn client_password(file: Option<PathBuf>) -> Result<Option<Secret>, CliError> {
+    if let Some(path) = file {
+        return Secret::from_file(&path).map(Some).map_err(|e| {
+            CliError::new(format!(
+                "cannot read --password-file {}: {e}",
+                path.display()
+            ))
+        });
+    }
+    Ok(std::env::var_os(PASSWORD_ENV)
+        .filter(|plain| !plain.is_empty())
+        .map(|plain| Secret::new(plain.into_vec())))
+}
+
+/// Parses `GET:SET` weights: `1:1`, `9:1`, `0:1`.
+fn parse_ratio(s: &str) -> Result<(u32, u32), String> {
+    let weights = s
+        .split_once(':')
+        .and_then(|(get, set)| Some((get.trim().parse().ok()?, set.trim().parse().ok()?)));
+    match weights {
+        Some((0, 0)) => Err(format!("'{s}' has no requests; try 1:1")),
+        Some(weights) => Ok(weights),
+        None => Err(format!("'{s}' is not a GET:SET ratio such as 1:1 or 9:1")),
+    }
+}
+
+fn parse_proto(s: &str) -> Result<Proto, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "text" => Ok(Proto::Text),
+        "resp" => Ok(Proto::Resp),
+        _ => Err(format!("'{s}' is not a protocol (text or resp)")),
+    }
+}
+
 /// The password from `--password-file`, else from `BLINK_PASSWORD`, which
 /// is then removed from the environment. The plain text is overwritten.
 fn read_password(file: Option<PathBuf>) -> Result<Option<Password>, CliError> {
     if let Some(path) = file {
         return Password::from_file(&path).map(Some).map_err(|e| {
-            CliError(format!(
+            CliError::new(format!(
                 "cannot read --password-file {}: {e}",
                 path.display()
             ))
@@ -180,7 +416,7 @@ fn read_password(file: Option<PathBuf>) -> Result<Option<Password>, CliError> {
 /// Refuses a zero duration for `flag`.
 fn positive(flag: &str, value: Option<Duration>) -> Result<Option<Duration>, CliError> {
     match value {
-        Some(d) if d.is_zero() => Err(CliError(format!("{flag} must be greater than 0"))),
+        Some(d) if d.is_zero() => Err(CliError::new(format!("{flag} must be greater than 0"))),
         other => Ok(other),
     }
 }
@@ -250,8 +486,14 @@ fn top_help() -> String {
 
 Usage:
   blink-store serve [FLAGS]   run the server
+  blink-store cli [FLAGS] [COMMAND ARGS...]
+                              send one command and print its reply, or,
+                              without a command, start a prompt
+  blink-store bench [FLAGS]   load a server and measure throughput and latency
   blink-store --help          print this help
   blink-store --version       print the version
+
+'blink-store cli --help' and 'blink-store bench --help' describe the tools.
 
 {serve}",
         version = env!("CARGO_PKG_VERSION"),
@@ -303,6 +545,102 @@ Examples:
         idle = DEFAULT_IDLE_TIMEOUT.as_secs(),
         request = DEFAULT_REQUEST_TIMEOUT.as_secs(),
         write = DEFAULT_WRITE_TIMEOUT.as_secs(),
+    )
+}
+
+fn cli_help() -> String {
+    format!(
+        "Usage: blink-store cli [--tcp ADDR | --unix PATH] [--password-file PATH] [COMMAND ARGS...]
+
+Talks RESP2 to a server. With a command, sends it once, prints the reply
+for a script and exits; without one, starts a prompt.
+
+Flags (before the command; every word from COMMAND on is sent as it is):
+  --tcp ADDR              the server's TCP host:port (default {DEFAULT_TCP})
+  --unix PATH             the server's Unix socket, instead of TCP
+  --password-file PATH    send AUTH with the file's first line first
+                          (default: BLINK_PASSWORD when set, else no AUTH)
+  -h, --help              print this help
+  --                      end of flags
+
+Arguments are binary-safe. A last argument '-' is replaced by all of stdin
+(at most {max_stdin}), so a value may hold any bytes.
+
+One command prints, on stdout:
+  bulk string     its bytes as they are, then a newline (no quotes, no base64)
+  integer         its digits
+  simple string   its text (OK)
+  array           each element on its own line; a null element is an empty line
+  null            nothing, and the exit status is 1
+  error           nothing; the error text goes to stderr, exit status 2
+Exit status: 0 a reply was printed, 1 null, 2 an error reply, a connection
+failure or a bad command line.
+
+The prompt prints 'Connected to ADDR', then reads commands from stdin, one
+per line, showing 'blink> ' only when stdin is a terminal. Words are split
+at spaces; double quotes group words (SET greeting \"hello world\") and read
+\\\" \\\\ \\n \\r \\t and \\xHH inside. QUIT, exit or end of input leaves. Replies
+are shown as redis-cli shows them:
+  \"hello world\"   bulk string, quoted; other bytes escaped as \\n, \\x00
+  OK              simple string
+  (integer) 5     integer
+  (nil)           null
+  (error) ERR ... error
+  1) \"a\"          array elements, numbered; nested arrays indented
+  (empty array)
+
+Examples:
+  blink-store cli SET greeting \"hello world\"
+  blink-store cli GET greeting
+  printf 'a\\0b' | blink-store cli SET blob -
+  blink-store cli --unix /tmp/blink.sock DBSIZE
+  blink-store cli
+",
+        max_stdin = size_text(cli::MAX_STDIN as u64),
+    )
+}
+
+fn bench_help() -> String {
+    format!(
+        "Usage: blink-store bench [FLAGS]
+
+Loads a server with GET and SET requests from many connections at once and
+reports throughput and latency, like redis-benchmark. Each client is a
+thread with its own connection; it sends --pipeline requests in one write
+and waits for all their replies. Latency runs from a batch's write to the
+read of each reply.
+
+Flags:
+  --tcp ADDR              the server's TCP host:port (default {DEFAULT_TCP})
+  --unix PATH             the server's Unix socket, instead of TCP
+  --password-file PATH    authenticate with the file's first line
+                          (default: BLINK_PASSWORD when set, else no AUTH)
+  --clients N             connections, one thread each (default {DEFAULT_CLIENTS}, at most {MAX_CLIENTS})
+  --requests N            requests in all clients together (default {DEFAULT_REQUESTS})
+  --duration SECONDS      run this long instead of a number of requests
+  --pipeline P            requests per write (default {DEFAULT_PIPELINE}, at most {MAX_PIPELINE})
+  --data-size SIZE        bytes per SET value, printable ASCII (default {DEFAULT_DATA_SIZE})
+  --keyspace N            distinct keys, chosen at random: key:000000000000,
+                          key:000000000001 ... (default {DEFAULT_KEYSPACE})
+  --ratio GET:SET         share of GETs to SETs (default 1:1; 9:1 reads mostly)
+  --proto text|resp       the protocol spoken (default resp)
+  --prefill               SET every key once before measuring (default off)
+  --json                  print the report as one JSON object on stdout
+  -h, --help              print this help
+
+While running, a progress line goes to stderr every second. The report
+gives requests, error replies (counted, not fatal), seconds, ops/s and
+latency percentiles p50, p99, p99.9 and max in microseconds. With --json:
+  {{\"proto\":\"resp\",\"clients\":50,\"pipeline\":1,\"requests\":100000,\"errors\":0,
+   \"seconds\":1.230,\"ops_per_sec\":81300.5,\"p50_us\":551.0,\"p99_us\":1203.0,
+   \"p999_us\":2411.0,\"max_us\":5012.0}}
+A connection that fails or closes stops the run with exit status 2.
+
+Examples:
+  blink-store bench
+  blink-store bench --clients 50 --pipeline 16 --proto text
+  blink-store bench --duration 10 --ratio 9:1 --prefill --json
+"
     )
 }
 

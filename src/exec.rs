@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::Config;
 use crate::glob::glob_match;
 use crate::protocol::{
-    ClientCommand, ClientError, Command, ExpireAt, ExpiryChange, Frame, Reply, SetCommand,
-    SetReply, When,
+    ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpiryChange, Frame, Reply,
+    SetCommand, SetReply, When,
 };
 use crate::stats::{Event, LocalCounts, Stats};
 use crate::store::{Expiry, Millis, SetOptions, Store, Ttl, SCAN_PARTITIONS};
@@ -103,12 +103,32 @@ pub fn execute<'s>(
             scratch.extend_from_slice(message);
             Reply::Value(scratch)
         }
-        Command::Expire { key, when, name } => match deadline_of(when, now, name) {
-            Ok(Some(deadline)) => Reply::Found(store.set_deadline(key, now, Some(deadline), None)),
-            // A time already past deletes the key, as in Redis.
-            Ok(None) => Reply::Found(store.delete(key, now)),
-            Err(e) => Reply::Error(e),
-        },
+        Command::Expire {
+            key,
+            when,
+            only_if,
+            name,
+        } => {
+            let target = match deadline_of(when, now, name) {
+                Ok(target) => target,
+                Err(e) => return Reply::Error(e),
+            };
+            if only_if != ExpireIf::default() {
+                let current = match store.ttl(key, now) {
+                    Ttl::Missing => return Reply::Found(false),
+                    Ttl::Persistent => None,
+                    Ttl::Remaining(ms) => Some(Millis(now.0 + ms)),
+                };
+                if !only_if.allows(current, target.unwrap_or(now)) {
+                    return Reply::Found(false);
+                }
+            }
+            match target {
+                Some(deadline) => Reply::Found(store.set_deadline(key, now, Some(deadline), None)),
+                // A time already past deletes the key, as in Redis.
+                None => Reply::Found(store.delete(key, now)),
+            }
+        }
         Command::Persist { key, count_removed } => match store.ttl(key, now) {
             Ttl::Missing => Reply::Found(false),
             Ttl::Persistent => Reply::Found(!count_removed),
@@ -345,8 +365,8 @@ fn hello(
     if !session.authenticated {
         return Reply::ErrorText(
             b"NOAUTH HELLO must be called with the client already authenticated, otherwise \
-              the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
-              client and select the RESP protocol version at the same time"
+              the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+              select the RESP protocol version at the same time"
                 .to_vec(),
         );
     }

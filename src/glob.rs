@@ -61,9 +61,8 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// Matches `byte` against the class starting at `pattern[open] == b'['`.
-/// Returns whether it matched and the position after the class; `None`
-/// when the class is not closed (then `[` never matches, as in Redis's
-/// treatment of a malformed class at the end of a pattern).
+/// Returns whether it matched and the position after the class. A class
+/// left open runs to the end of the pattern, as in Redis.
 fn class(pattern: &[u8], open: usize, byte: u8) -> Option<(bool, usize)> {
     let mut i = open + 1;
     let negate = pattern.get(i) == Some(&b'^');
@@ -72,7 +71,10 @@ fn class(pattern: &[u8], open: usize, byte: u8) -> Option<(bool, usize)> {
     }
     let mut matched = false;
     loop {
-        match *pattern.get(i)? {
+        let Some(&c) = pattern.get(i) else {
+            return Some((matched != negate, pattern.len()));
+        };
+        match c {
             b']' => break,
             b'\\' if i + 1 < pattern.len() => {
                 matched |= pattern[i + 1] == byte;
@@ -121,7 +123,9 @@ mod tests {
             ("*a*b*c", "xaybzc", true),
             ("*a*b*c", "xaybz", false),
             ("a*", "a", true),
-            ("[", "[", false),
+            ("[a", "a", true),
+            ("[^", "x", true),
+            ("[ab", "c", false),
         ];
         for &(pattern, text, expected) in cases {
             assert_eq!(

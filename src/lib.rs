@@ -5,6 +5,9 @@
 //! Layers only call downwards, in this order:
 //!
 //! - [`cli`]: command-line arguments become a validated [`config::Config`].
+//! - [`tools`]: the `cli` and `bench` subcommands: clients of a server
+//!   over a socket like any other, sharing only [`num`]'s integer parsing
+//!   and [`config`]'s limits with the layers below.
 //! - [`config`]: the server's settings and their defaults.
 //! - [`auth`]: the password, kept as a keyed hash.
 //! - [`server`]: listeners, admission against the worker pool, and the
@@ -13,6 +16,8 @@
 //!   a [`protocol::Reply`] becomes bytes ([`protocol::text`] for the line
 //!   protocol, [`protocol::resp`] for RESP2 and RESP3).
 //! - [`glob`]: Redis-style patterns for KEYS, SCAN and CONFIG GET.
+//! - [`num`]: integers as Redis reads them, for framing, arguments and
+//!   INCR alike.
 //! - [`exec`]: runs a command against the store and picks the reply; holds
 //!   each connection's session (authentication, RESP version, name).
 //! - [`stats`]: the counters behind STATS; rate-limited event logging.
@@ -21,7 +26,8 @@
 //!   sampled LRU eviction and the clock.
 //!
 //! Entry points: `main.rs` calls [`cli::parse`], then [`server::Server::bind`]
-//! and [`server::Server::run`]. Tests start a server the same way on port 0.
+//! and [`server::Server::run`], or a tool's [`tools::cli::run`] or
+//! [`tools::bench::run`]. Tests start a server the same way on port 0.
 //!
 //! # Invariants that hold everywhere
 //!
@@ -46,7 +52,9 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod glob;
+pub mod num;
 pub mod protocol;
 pub mod server;
 pub mod stats;
 pub mod store;
+pub mod tools;

@@ -1,4 +1,5 @@
-//! The `blink-store` binary: parse the command line, start logging, serve.
+//! The `blink-store` binary: parse the command line, then serve (with
+//! logging) or run one of the client tools; map errors to an exit code.
 
 #![forbid(unsafe_code)]
 
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 
 use blink_store::cli::{self, Action};
 use blink_store::server::Server;
+use blink_store::tools::{bench, cli as tool_cli, ToolError};
 use log::LevelFilter;
 use simple_logger::SimpleLogger;
 
@@ -13,6 +15,10 @@ fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).collect();
     let config = match cli::parse(args) {
         Ok(Action::Serve(config)) => config,
+        Ok(Action::Cli(options)) => {
+            return tool_exit("cli", tool_cli::run(&options).map(|o| o.exit_status()));
+        }
+        Ok(Action::Bench(options)) => return tool_exit("bench", bench::run(&options).map(|()| 0)),
         Ok(Action::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -44,6 +50,17 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("blink-store: cannot start serving: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit code of a tool: its own status, or 2 after printing its error.
+fn tool_exit(tool: &str, result: Result<u8, ToolError>) -> ExitCode {
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => {
+            eprintln!("blink-store {tool}: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod text;
 
 use std::fmt;
 
-use crate::store::{Condition, Key, StoreError, UpdateError};
+use crate::store::{Condition, Key, Millis, StoreError, UpdateError};
 
 /// A parsed request. Keys are length-checked; values borrow the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub enum Command<'a> {
     Expire {
         key: Key<'a>,
         when: When,
+        /// Only if this holds (RESP's NX, XX, GT, LT).
+        only_if: ExpireIf,
         /// Name for errors: `expire`, `pexpire`, ...
         name: &'static str,
     },
@@ -143,6 +145,28 @@ pub enum When {
     AtUnix(i64),
 }
 
+/// EXPIRE's options (Redis 7): set the expiry only if the key has none
+/// (`nx`), has one (`xx`), or the new one is later (`gt`) or earlier (`lt`)
+/// than the current one, a key without expiry counting as never expiring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireIf {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+impl ExpireIf {
+    /// Whether the options allow replacing `current` (`None`: no expiry)
+    /// with `new`.
+    pub fn allows(&self, current: Option<Millis>, new: Millis) -> bool {
+        !(self.nx && current.is_some()
+            || self.xx && current.is_none()
+            || self.gt && current.map_or(true, |c| new <= c)
+            || self.lt && current.is_some_and(|c| new >= c))
+    }
+}
+
 /// A future expiry: relative or absolute, always positive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpireAt {
@@ -179,10 +203,7 @@ impl ExpireIn {
     }
 }
 
-/// Parses a base-10 `i64`.
-pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
-}
+pub use crate::num::parse_i64;
 
 /// What GETEX does to the key's expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 use std::io::{self, Write};
 
 use super::{
-    parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIn, ExpiryChange, Frame,
-    Limits, Reply, SetCommand, SetReply, When,
+    parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
+    Frame, Limits, Reply, SetCommand, SetReply, When,
 };
 use crate::store::{Condition, Key};
 
@@ -162,7 +162,7 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
                 b"EXPIREAT" => ("expireat", false, true),
                 _ => ("pexpireat", true, true),
             };
-            arity(n == 3, name)?;
+            arity(n >= 3, name)?;
             let amount = integer(args.get(2))?;
             let ms = if in_ms {
                 Some(amount)
@@ -178,6 +178,7 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
             Command::Expire {
                 key: key(1)?,
                 when,
+                only_if: expire_condition(args)?,
                 name,
             }
         }
@@ -235,15 +236,12 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
             Command::DbSize
         }
         b"FLUSHALL" | b"FLUSHDB" => {
-            let name = if upper[5] == b'A' {
-                "flushall"
-            } else {
-                "flushdb"
-            };
-            arity(n <= 2, name)?;
+            // Any number of arguments is the right arity; only one SYNC or
+            // ASYNC makes sense, as Redis checks it.
             let mode = args.get(1);
-            let known =
-                n == 1 || mode.eq_ignore_ascii_case(b"SYNC") || mode.eq_ignore_ascii_case(b"ASYNC");
+            let known = n == 1
+                || (n == 2
+                    && (mode.eq_ignore_ascii_case(b"SYNC") || mode.eq_ignore_ascii_case(b"ASYNC")));
             if !known {
                 return Err(Reply::Error(ClientError::Syntax));
             }
@@ -356,28 +354,31 @@ fn set<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'stati
         Condition::Always,
         "set",
     );
-    let mut timed = false;
+    // The expiry option given, by name: repeating the same one is allowed
+    // (the last value wins), mixing two is a syntax error, as in Redis.
+    let mut timed: Option<&[u8]> = None;
     let mut i = 3;
     while i < args.len() {
         let option = args.get(i);
         let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
-        if is(b"NX") && command.condition == Condition::Always {
+        let same_timing = |name: &[u8]| timed.map_or(true, |t| t.eq_ignore_ascii_case(name));
+        if is(b"NX") && command.condition != Condition::IfPresent {
             command.condition = Condition::IfAbsent;
-        } else if is(b"XX") && command.condition == Condition::Always {
+        } else if is(b"XX") && command.condition != Condition::IfAbsent {
             command.condition = Condition::IfPresent;
         } else if is(b"GET") {
             command.get = true;
-        } else if is(b"KEEPTTL") && !timed {
+        } else if is(b"KEEPTTL") && same_timing(b"KEEPTTL") {
             command.keep_ttl = true;
-            timed = true;
+            timed = Some(option);
         } else if (is(b"EX") || is(b"PX") || is(b"EXAT") || is(b"PXAT"))
-            && !timed
+            && same_timing(option)
             && i + 1 < args.len()
         {
             let in_ms = option[0].eq_ignore_ascii_case(&b'P');
             let absolute = option.len() == 4;
             command.expire = Some(expiry(args.get(i + 1), in_ms, absolute, "set")?);
-            timed = true;
+            timed = Some(option);
             i += 1;
         } else {
             return Err(Reply::Error(ClientError::Syntax));
@@ -385,6 +386,39 @@ fn set<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'stati
         i += 1;
     }
     Ok(Command::Set(command))
+}
+
+/// EXPIRE's options after the time: NX, XX, GT, LT, as Redis 7 combines
+/// them.
+fn expire_condition(args: &Args<'_>) -> Result<ExpireIf, Reply<'static>> {
+    let mut only_if = ExpireIf::default();
+    for option in args.from(3) {
+        let flag = if option.eq_ignore_ascii_case(b"NX") {
+            &mut only_if.nx
+        } else if option.eq_ignore_ascii_case(b"XX") {
+            &mut only_if.xx
+        } else if option.eq_ignore_ascii_case(b"GT") {
+            &mut only_if.gt
+        } else if option.eq_ignore_ascii_case(b"LT") {
+            &mut only_if.lt
+        } else {
+            let mut text = b"ERR Unsupported option ".to_vec();
+            text.extend_from_slice(option);
+            return Err(Reply::ErrorText(text));
+        };
+        *flag = true;
+    }
+    if only_if.nx && (only_if.xx || only_if.gt || only_if.lt) {
+        return Err(Reply::ErrorText(
+            b"ERR NX and XX, GT or LT options at the same time are not compatible".to_vec(),
+        ));
+    }
+    if only_if.gt && only_if.lt {
+        return Err(Reply::ErrorText(
+            b"ERR GT and LT options at the same time are not compatible".to_vec(),
+        ));
+    }
+    Ok(only_if)
 }
 
 /// A positive expiry time for a SET or GETEX option.
@@ -475,11 +509,7 @@ fn client<'a>(args: &Args<'a>) -> Result<ClientCommand<'a>, Reply<'static>> {
     };
     if sub.eq_ignore_ascii_case(b"SETNAME") {
         arity(n == 3, "client|setname")?;
-        let name = args.get(2);
-        if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-            return Err(Reply::Error(ClientError::InvalidClientName));
-        }
-        Ok(ClientCommand::SetName(name))
+        Ok(ClientCommand::SetName(client_name(args.get(2))?))
     } else if sub.eq_ignore_ascii_case(b"GETNAME") {
         arity(n == 2, "client|getname")?;
         Ok(ClientCommand::GetName)
@@ -491,6 +521,15 @@ fn client<'a>(args: &Args<'a>) -> Result<ClientCommand<'a>, Reply<'static>> {
         Ok(ClientCommand::SetInfo)
     } else {
         Err(unknown_subcommand(sub, "CLIENT"))
+    }
+}
+
+/// A client name: printable ASCII without spaces, as Redis requires.
+fn client_name(name: &[u8]) -> Result<&[u8], Reply<'static>> {
+    if name.iter().all(|b| (b'!'..=b'~').contains(b)) {
+        Ok(name)
+    } else {
+        Err(Reply::Error(ClientError::InvalidClientName))
     }
 }
 
@@ -515,7 +554,7 @@ fn hello<'a>(args: &Args<'a>) -> Result<Command<'a>, Reply<'static>> {
             auth = Some((args.get(i + 1), args.get(i + 2)));
             i += 3;
         } else if option.eq_ignore_ascii_case(b"SETNAME") && i + 1 < args.len() {
-            name = Some(args.get(i + 1));
+            name = Some(client_name(args.get(i + 1))?);
             i += 2;
         } else {
             let mut text = b"ERR Syntax error in HELLO option '".to_vec();

@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::write::EncoderWriter;
 
 use super::{
-    parse_i64, ClientError, Command, ExpireAt, ExpireIn, ExpiryChange, Limits, Reply, SetCommand,
-    SetReply, When,
+    parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange, Limits, Reply,
+    SetCommand, SetReply, When,
 };
 use crate::store::{Condition, Key};
 
@@ -63,7 +63,15 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
             let key = args.key(name)?;
             let expire_in = ExpireIn::parse(args.token(name)?, name == "PEXPIRE")?;
             let when = When::In(i64::try_from(expire_in.millis()).unwrap_or(i64::MAX));
-            args.end(name, Command::Expire { key, when, name })?
+            args.end(
+                name,
+                Command::Expire {
+                    key,
+                    when,
+                    only_if: ExpireIf::default(),
+                    name,
+                },
+            )?
         }
         b"PERSIST" => Command::Persist {
             key: args.only_key("PERSIST")?,

@@ -53,7 +53,7 @@ use std::sync::atomic::Ordering;
 
 use crate::exec::{execute, Context, Session};
 use crate::protocol::{parse_i64, resp, text};
-use crate::protocol::{ClientError, Reply};
+use crate::protocol::{ClientError, Command, Reply};
 use crate::stats::{Event, LocalCounts};
 use crate::store::MAX_KEY_LEN;
 
@@ -144,6 +144,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         array: None,
         args: Vec::new(),
         bounds: Vec::new(),
+        spoke_resp: false,
     };
     let end = connection.run(&mut reader, &mut writer, socket);
     shared.stats.add(&mut connection.counts);
@@ -201,6 +202,8 @@ struct Connection<'a> {
     /// The arguments received so far, back to back, and their ranges.
     args: Vec<u8>,
     bounds: Vec<(usize, usize)>,
+    /// This connection has sent a RESP request.
+    spoke_resp: bool,
 }
 
 impl Connection<'_> {
@@ -396,7 +399,15 @@ impl Connection<'_> {
             return self.bulk_header(array, line, writer);
         }
         if line.first() == Some(&b'*') {
+            self.spoke_resp = true;
             return self.array_header(line, writer);
+        }
+        if self.spoke_resp && strip_cr(line).is_empty() {
+            // Redis ignores empty lines, and RESP clients rely on it
+            // (`redis-cli --pipe` sends one before its final ECHO). On a
+            // connection that has only spoken text, an empty line is still
+            // an unknown command.
+            return Ok(Next::Continue);
         }
         self.respond_text(line, writer)
     }
@@ -443,8 +454,8 @@ impl Connection<'_> {
         line: &[u8],
         writer: &mut W,
     ) -> Result<Next, End> {
-        let line = strip_cr(line);
         let Some((&b'$', digits)) = line.split_first() else {
+            // Redis quotes the first byte, a line break shown as a space.
             let got = line
                 .first()
                 .map_or(String::new(), |&b| char::from(b).to_string());
@@ -457,7 +468,7 @@ impl Connection<'_> {
         } else {
             PRE_AUTH_MAX_BULK
         };
-        let len = match parse_i64(digits) {
+        let len = match parse_i64(strip_cr(digits)) {
             Some(len) if len >= 0 && len as u64 <= cap as u64 => len as usize,
             Some(len) if len >= 0 && !authenticated => {
                 return self
@@ -572,14 +583,17 @@ impl Connection<'_> {
     fn respond_resp<W: Write>(&mut self, writer: &mut W) -> Result<Next, End> {
         let shared = self.shared;
         let args = resp::Args::new(&self.args, &self.bounds);
+        // Redis checks a command's name and arity before authentication,
+        // so parse errors are shown to unauthenticated clients too.
         let reply = match resp::parse(&args, &shared.limits) {
-            Err(_) if !self.session.authenticated && !resp_allowed_before_auth(&args) => {
-                self.counts.commands += 1;
-                Reply::Error(ClientError::NoAuth)
-            }
             Err(reply) => {
                 self.counts.commands += 1;
                 reply
+            }
+            // Over RESP, as in Redis, PING needs authentication too.
+            Ok(Command::Ping(_)) if !self.session.authenticated => {
+                self.counts.commands += 1;
+                Reply::Error(ClientError::NoAuth)
             }
             Ok(command) => {
                 let ctx = context(shared);
@@ -618,15 +632,6 @@ fn context(shared: &Shared) -> Context<'_> {
         stats: &shared.stats,
         config: &shared.config,
     }
-}
-
-/// Whether a RESP request that failed to parse names a command allowed
-/// before authentication, so that its own error may be shown.
-fn resp_allowed_before_auth(args: &resp::Args<'_>) -> bool {
-    let name = args.get(0);
-    [&b"AUTH"[..], b"HELLO", b"QUIT", b"PING"]
-        .iter()
-        .any(|allowed| name.eq_ignore_ascii_case(allowed))
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

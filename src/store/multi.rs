@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use super::clock::Millis;
 use super::table::{Entry, Table};
 use super::{Key, Store, StoreError, STRIPES};
+use crate::num::parse_i64;
 
 /// Partitions of each stripe for SCAN: the top four of the 31 stored hash
 /// bits.
@@ -79,7 +80,7 @@ impl Store {
         self.update(key, now, |current, new| {
             let n = match current {
                 None => 0,
-                Some(bytes) => parse_integer(bytes).ok_or(UpdateError::NotInteger)?,
+                Some(bytes) => parse_i64(bytes).ok_or(UpdateError::NotInteger)?,
             };
             result = n.checked_add(delta).ok_or(UpdateError::Overflow)?;
             new.extend_from_slice(result.to_string().as_bytes());
@@ -261,47 +262,6 @@ fn collect_keys(
         let in_part = part.map_or(true, |p| entry.stored_hash() >> PART_SHIFT == p);
         if in_part && !entry.is_expired(now) && wanted(entry.key()) {
             out.push(entry.key().to_vec());
-        }
-    }
-}
-
-/// A value as Redis reads an integer: optional `-`, digits, no leading
-/// zeros, no `+` or spaces, within `i64`.
-fn parse_integer(bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    let canonical = match digits {
-        [] => false,
-        [b'0'] => bytes.len() == 1,
-        [first, ..] => *first != b'0' && digits.iter().all(u8::is_ascii_digit),
-    };
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_integer;
-
-    #[test]
-    fn integers_parse_as_redis_reads_them() {
-        assert_eq!(parse_integer(b"42"), Some(42));
-        assert_eq!(parse_integer(b"-7"), Some(-7));
-        assert_eq!(parse_integer(b"0"), Some(0));
-        assert_eq!(parse_integer(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"007",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"1.0",
-            b"9223372036854775808",
-        ] {
-            assert_eq!(parse_integer(bad), None, "{bad:?}");
         }
     }
 }

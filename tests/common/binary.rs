@@ -1,8 +1,8 @@
-//! Helpers for tests of the `blink-store` binary: spawn it with arguments
-//! and environment, wait for a log line with a deadline, collect its exit
+//! Helpers for tests of the `blink-store` binary: spawn it with arguments,
+//! environment and stdin, wait for a log line with a deadline, collect its exit
 //! status and output, and make throw-away files such as a password file.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
@@ -56,6 +56,12 @@ impl Running {
 
     /// Runs the binary with `args` and the variables of `env` set.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
+        Running::spawn_fed(args, env, None)
+    }
+
+    /// As [`Running::spawn_with_env`], with `input` as the whole of stdin
+    /// (written on a thread, then closed) instead of an empty stdin.
+    pub fn spawn_fed(args: &[&str], env: &[(&str, &str)], input: Option<Vec<u8>>) -> Running {
         let mut command = Command::new(BIN);
         command.args(args);
         for name in READS {
@@ -63,11 +69,20 @@ impl Running {
         }
         command.envs(env.iter().copied());
         let mut child = command
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // A child that exits without reading all of it is for the
+            // test to judge, so a failed write is not an error here.
+            std::thread::spawn(move || stdin.write_all(&input));
+        }
         let mut stdout = child.stdout.take().unwrap();
         let stdout = std::thread::spawn(move || {
             let mut all = Vec::new();
@@ -222,6 +237,13 @@ fn send_lines(pipe: ChildStderr, lines: mpsc::Sender<Vec<u8>>) {
 #[track_caller]
 pub fn run(args: &[&str]) -> Finished {
     Running::spawn(args).finish_within(TIMEOUT)
+}
+
+/// Runs the binary with the variables of `env` set and `input` as its
+/// stdin, to completion, which must take under [`TIMEOUT`].
+#[track_caller]
+pub fn run_fed(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Finished {
+    Running::spawn_fed(args, env, Some(input.to_vec())).finish_within(TIMEOUT)
 }
 
 /// A file under the temporary directory with a name no one has used,

@@ -23,6 +23,7 @@ use blink_store::server::Server;
 use blink_store::store::Clock;
 
 pub mod binary;
+pub mod resp;
 
 /// Longest wait for any single reply; a healthy server answers in
 /// microseconds, so this only bounds how long a broken one takes to fail.

@@ -1,0 +1,841 @@
+//! `blink-store bench`: a load generator in the manner of `redis-benchmark`,
+//! measuring a server's throughput and latency over the text protocol or
+//! RESP.
+//!
+//! # How a run goes
+//!
+//! Each of `--clients` clients is one OS thread with its own connection
+//! (`TCP_NODELAY`; `AUTH` first when a password is given, then a `PING`,
+//! so a server that refuses the connection says so before anything is
+//! measured). With
+//! `--prefill`, the clients first SET every key of the keyspace once
+//! between them, up to [`PREFILL_BATCH`] requests per write. Then all clients
+//! start together (a [`Gate`] opens for all of them at one moment) and
+//! each repeats: build a batch of `--pipeline` requests, send it in one
+//! write, read until every one of its replies has arrived. A run ends
+//! after `--requests` in all (shared out evenly between the clients) or,
+//! with `--duration`, when each client's time is up.
+//!
+//! Each request is a GET with probability G/(G+S) for `--ratio G:S`, and
+//! a SET otherwise, of a key drawn uniformly from the keyspace by a
+//! xorshift64* generator per client, seeded from the client's index (so a
+//! run is repeatable). Keys are [`KEY_PREFIX`] and [`KEY_DIGITS`] digits,
+//! `key:000000012345`, 16 bytes; values are `--data-size` bytes of `x`.
+//!
+//! # Keeping the generator out of the measurement
+//!
+//! Each client builds its GET and SET requests once, as byte templates
+//! (`*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000000\r\n`, or
+//! `GET key:000000000000\n`); a batch is the templates copied into one
+//! reused buffer with the key digits written in place. Replies are parsed
+//! where they land in one reused read buffer. So after its first batch a
+//! client allocates nothing, and costs two clock reads and a few hundred
+//! instructions per batch besides the system calls.
+//!
+//! # What is measured
+//!
+//! A request's latency runs from just before the write of its batch to
+//! just after the read that completed its reply: with `--pipeline P`, the
+//! P requests of a batch share one start. Latencies are counted in a
+//! [`Histogram`] per client (about 0.8 % precision), merged at the end.
+//! Throughput is the replies received divided by the time from the start
+//! of the clients to the end of the last one. An error reply (`-ERR`, or
+//! the text protocol's `ERROR` and any line other than `OK`, `NOT_FOUND`
+//! and `VALUE ...`) is counted and the run goes on; a failed connection,
+//! a closed connection or bytes that are not a reply stop the run with
+//! that error.
+//!
+//! While running, a progress line goes to stderr every
+//! [`PROGRESS_INTERVAL`]: rewritten in place when stderr is a terminal,
+//! one line each time otherwise. The report goes to stdout, as text or,
+//! with `--json`, as one JSON object on one line.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::MAX_MAX_VALUE_SIZE;
+
+use super::histogram::Histogram;
+use super::resp::{self, Value, MAX_BULK};
+use super::{closed_after, escape, trim_line_end, Endpoint, Secret, Stream, ToolError, QUOTE};
+
+/// Default `--clients`.
+pub const DEFAULT_CLIENTS: usize = 50;
+/// Default `--requests`, in all clients together.
+pub const DEFAULT_REQUESTS: u64 = 100_000;
+/// Default `--pipeline`: requests per write.
+pub const DEFAULT_PIPELINE: usize = 1;
+/// Default `--data-size`: bytes per SET value.
+pub const DEFAULT_DATA_SIZE: usize = 32;
+/// Default `--keyspace`: distinct keys.
+pub const DEFAULT_KEYSPACE: u64 = 100_000;
+
+/// Most `--clients`: each is an OS thread.
+pub const MAX_CLIENTS: usize = 10_000;
+/// Most `--pipeline`.
+pub const MAX_PIPELINE: usize = 100_000;
+/// Largest `--data-size`: the largest value a server can be told to take.
+pub const MAX_DATA_SIZE: usize = MAX_MAX_VALUE_SIZE;
+/// Largest batch a client builds, in bytes: `--pipeline` times a request.
+pub const MAX_BATCH_BYTES: usize = 256 << 20;
+/// Bytes of a request besides its value, at most (RESP SET headers, key).
+pub const REQUEST_OVERHEAD: usize = 64;
+
+/// Keys start with this.
+pub const KEY_PREFIX: &[u8] = b"key:";
+/// Decimal digits after [`KEY_PREFIX`]: 16-byte keys.
+pub const KEY_DIGITS: usize = 12;
+/// Largest `--keyspace`: every key has [`KEY_DIGITS`] digits.
+pub const MAX_KEYSPACE: u64 = 1_000_000_000_000;
+
+/// Most SETs per write while prefilling.
+const PREFILL_BATCH: usize = 256;
+
+/// Most bytes per write while prefilling, so large values are sent a few
+/// at a time.
+const PREFILL_BATCH_BYTES: usize = 1 << 20;
+
+/// How often the progress line is updated.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Initial read buffer per client, in bytes; it grows only for a reply
+/// larger than itself.
+const READ_BUFFER: usize = 64 << 10;
+
+/// Largest single reply a client buffers: a largest value in base64 (the
+/// text protocol's GET), with room for its framing.
+const MAX_REPLY: usize = MAX_BULK / 3 * 4 + (64 << 10);
+
+/// Stack of a client thread: it keeps its buffers on the heap.
+const CLIENT_STACK: usize = 256 << 10;
+
+/// Width the progress line is padded to when rewritten in place.
+const PROGRESS_WIDTH: usize = 64;
+
+/// Which protocol the clients speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Text,
+    Resp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Text => "text",
+            Proto::Resp => "resp",
+        }
+    }
+}
+
+/// When a run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// After this many requests, in all clients together.
+    Requests(u64),
+    /// When this much time has passed.
+    Duration(Duration),
+}
+
+/// What `blink-store bench` was asked to do, validated.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Options {
+    pub endpoint: Endpoint,
+    pub password: Option<Secret>,
+    /// 1 to [`MAX_CLIENTS`].
+    pub clients: usize,
+    pub stop: Stop,
+    /// 1 to [`MAX_PIPELINE`].
+    pub pipeline: usize,
+    /// Bytes per SET value, at most [`MAX_DATA_SIZE`].
+    pub data_size: usize,
+    /// 1 to [`MAX_KEYSPACE`].
+    pub keyspace: u64,
+    /// GET and SET weights, not both zero.
+    pub ratio: (u32, u32),
+    pub proto: Proto,
+    pub json: bool,
+    pub prefill: bool,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct Report {
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub latency: Histogram,
+}
+
+impl Report {
+    pub fn ops_per_sec(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.requests as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// p50, p99, p99.9 and max, in microseconds.
+    fn latencies_us(&self) -> [f64; 4] {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        [
+            us(self.latency.percentile(50.0)),
+            us(self.latency.percentile(99.0)),
+            us(self.latency.percentile(99.9)),
+            us(self.latency.max()),
+        ]
+    }
+
+    /// The report as one line of JSON.
+    pub fn json(&self, options: &Options) -> String {
+        let [p50, p99, p999, max] = self.latencies_us();
+        format!(
+            "{{\"proto\":\"{}\",\"clients\":{},\"pipeline\":{},\"requests\":{},\"errors\":{},\
+             \"seconds\":{:.3},\"ops_per_sec\":{:.1},\"p50_us\":{p50:.1},\"p99_us\":{p99:.1},\
+             \"p999_us\":{p999:.1},\"max_us\":{max:.1}}}\n",
+            options.proto.name(),
+            options.clients,
+            options.pipeline,
+            self.requests,
+            self.errors,
+            self.seconds,
+            self.ops_per_sec(),
+        )
+    }
+
+    /// The report for a person.
+    pub fn text(&self, options: &Options) -> String {
+        let [p50, p99, p999, max] = self.latencies_us();
+        format!(
+            "{proto}, {clients} clients, pipeline {pipeline}, {size}-byte values, \
+             {keyspace} keys, GET:SET {get}:{set}\n\
+             {requests} requests in {seconds:.3} s, {errors} errors\n\
+             {ops:.1} ops/s\n\
+             latency (us): p50 {p50:.1}, p99 {p99:.1}, p99.9 {p999:.1}, max {max:.1}\n",
+            proto = options.proto.name(),
+            clients = options.clients,
+            pipeline = options.pipeline,
+            size = options.data_size,
+            keyspace = options.keyspace,
+            get = options.ratio.0,
+            set = options.ratio.1,
+            requests = self.requests,
+            seconds = self.seconds,
+            errors = self.errors,
+            ops = self.ops_per_sec(),
+        )
+    }
+}
+
+/// Runs the benchmark and prints its report on stdout.
+pub fn run(options: &Options) -> Result<(), ToolError> {
+    let report = measure(options)?;
+    let text = if options.json {
+        report.json(options)
+    } else {
+        report.text(options)
+    };
+    io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(ToolError::Stdout)
+}
+
+/// What a client thread tells the main thread.
+enum Message {
+    /// Connected (and prefilled), or could not.
+    Ready(Result<(), ToolError>),
+    /// Finished measuring, or failed while doing so.
+    Done(Result<Tally, ToolError>),
+}
+
+/// One client's measurements.
+struct Tally {
+    latency: Histogram,
+    requests: u64,
+    errors: u64,
+    finished: Instant,
+}
+
+/// State shared by the clients and the main thread.
+struct Shared {
+    /// Requests answered so far, for the progress line. Added to once per
+    /// batch, so contention on it is one atomic add per batch per client.
+    completed: AtomicU64,
+    /// Set when a client fails: the others stop after their batch.
+    stop: AtomicBool,
+    gate: Gate,
+}
+
+/// Starts every client at the same moment, or tells them all to give up.
+/// A `std::sync::Barrier` cannot be called off when one client fails to
+/// connect; this can.
+struct Gate {
+    /// `None` until the main thread decides; then whether to go.
+    decision: Mutex<Option<bool>>,
+    decided: Condvar,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            decision: Mutex::new(None),
+            decided: Condvar::new(),
+        }
+    }
+
+    /// Waits for the decision: whether to go.
+    fn wait(&self) -> bool {
+        let mut decision = self.decision.lock();
+        loop {
+            if let Some(go) = *decision {
+                return go;
+            }
+            self.decided.wait(&mut decision);
+        }
+    }
+
+    fn decide(&self, go: bool) {
+        *self.decision.lock() = Some(go);
+        self.decided.notify_all();
+    }
+}
+
+/// Starts the clients, reports progress while they run, and merges what
+/// they measured.
+fn measure(options: &Options) -> Result<Report, ToolError> {
+    let shared = Shared {
+        completed: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        gate: Gate::new(),
+    };
+    let (sender, messages) = mpsc::channel();
+    thread::scope(|scope| {
+        let mut started = 0;
+        let mut failure = None;
+        for index in 0..options.clients {
+            let sender = sender.clone();
+            let shared = &shared;
+            let spawned = thread::Builder::new()
+                .name(format!("bench-{index}"))
+                .stack_size(CLIENT_STACK)
+                .spawn_scoped(scope, move || client(index, options, shared, &sender));
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => {
+                    failure = Some(ToolError::Thread(e));
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        if options.prefill && failure.is_none() {
+            eprintln!("bench: prefilling {} keys", options.keyspace);
+        }
+        let setup = Instant::now();
+        for _ in 0..started {
+            match messages.recv() {
+                Ok(Message::Ready(Ok(()))) => {}
+                Ok(Message::Ready(Err(e))) => {
+                    failure.get_or_insert(e);
+                }
+                Ok(Message::Done(_)) | Err(_) => break,
+            }
+        }
+        if let Some(e) = failure {
+            shared.gate.decide(false);
+            return Err(e);
+        }
+        if options.prefill {
+            eprintln!("bench: prefilled in {:.3} s", setup.elapsed().as_secs_f64());
+        }
+        let start = Instant::now();
+        shared.gate.decide(true);
+        collect(&shared, &messages, started, start)
+    })
+}
+
+/// Gathers the clients' tallies, printing progress until the last is in.
+fn collect(
+    shared: &Shared,
+    messages: &mpsc::Receiver<Message>,
+    clients: usize,
+    start: Instant,
+) -> Result<Report, ToolError> {
+    let terminal = io::stderr().is_terminal();
+    let mut progress = Progress {
+        terminal,
+        shown: false,
+        last: (start, 0),
+    };
+    let mut report = Report {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        latency: Histogram::new(),
+    };
+    let mut failure = None;
+    let mut next_tick = start + PROGRESS_INTERVAL;
+    let mut finished = 0;
+    while finished < clients {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match messages.recv_timeout(wait) {
+            Ok(Message::Done(Ok(tally))) => {
+                finished += 1;
+                report.requests += tally.requests;
+                report.errors += tally.errors;
+                report.latency.merge(&tally.latency);
+                let seconds = tally.finished.duration_since(start).as_secs_f64();
+                report.seconds = report.seconds.max(seconds);
+            }
+            Ok(Message::Done(Err(e))) => {
+                finished += 1;
+                shared.stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+            }
+            Ok(Message::Ready(_)) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                progress.show(start, shared.completed.load(Ordering::Relaxed));
+                next_tick += PROGRESS_INTERVAL;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    progress.clear();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// The progress line on stderr.
+struct Progress {
+    terminal: bool,
+    /// Whether a line is on screen to be cleared.
+    shown: bool,
+    /// When the last line was shown, and the requests done then.
+    last: (Instant, u64),
+}
+
+impl Progress {
+    fn show(&mut self, start: Instant, done: u64) {
+        let now = Instant::now();
+        let (then, done_then) = self.last;
+        let interval = now.duration_since(then).as_secs_f64();
+        let rate = if interval > 0.0 {
+            (done - done_then) as f64 / interval
+        } else {
+            0.0
+        };
+        self.last = (now, done);
+        let line = format!(
+            "bench: {:.1} s, {done} requests, {rate:.0} ops/s",
+            now.duration_since(start).as_secs_f64()
+        );
+        // Progress is a courtesy: a closed stderr does not stop the run.
+        let _ = if self.terminal {
+            self.shown = true;
+            write!(io::stderr(), "\r{line:<PROGRESS_WIDTH$}")
+        } else {
+            writeln!(io::stderr(), "{line}")
+        };
+    }
+
+    /// Erases a line rewritten in place, so the report starts clean.
+    fn clear(&mut self) {
+        if self.shown {
+            let _ = write!(io::stderr(), "\r{:PROGRESS_WIDTH$}\r", "");
+            self.shown = false;
+        }
+    }
+}
+
+/// One client thread: connect and prefill, wait at the gate, measure.
+fn client(index: usize, options: &Options, shared: &Shared, messages: &Sender<Message>) {
+    let setup = Client::connect(options).and_then(|mut client| {
+        if options.prefill {
+            client.prefill(index)?;
+        }
+        Ok(client)
+    });
+    let mut client = match setup {
+        Ok(client) => {
+            let _ = messages.send(Message::Ready(Ok(())));
+            client
+        }
+        Err(e) => {
+            let _ = messages.send(Message::Ready(Err(e)));
+            return;
+        }
+    };
+    if !shared.gate.wait() {
+        return;
+    }
+    let _ = messages.send(Message::Done(client.measure(index, shared)));
+}
+
+/// One request shape with a placeholder key: the bytes, and where the key's
+/// digits start in them.
+struct Template {
+    bytes: Vec<u8>,
+    digits: usize,
+}
+
+impl Template {
+    /// `name key [value]` in `proto`, the key being [`KEY_PREFIX`] and
+    /// zeros.
+    fn new(proto: Proto, name: &str, value: Option<&[u8]>) -> Template {
+        let key_len = KEY_PREFIX.len() + KEY_DIGITS;
+        let (head, tail) = match (proto, value) {
+            (Proto::Text, None) => (format!("{name} ").into_bytes(), b"\n".to_vec()),
+            (Proto::Text, Some(value)) => {
+                let mut tail = vec![b' '];
+                tail.extend_from_slice(value);
+                tail.push(b'\n');
+                (format!("{name} ").into_bytes(), tail)
+            }
+            (Proto::Resp, value) => {
+                let count = if value.is_some() { 3 } else { 2 };
+                let head = format!("*{count}\r\n${}\r\n{name}\r\n${key_len}\r\n", name.len());
+                let mut tail = b"\r\n".to_vec();
+                if let Some(value) = value {
+                    tail.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+                    tail.extend_from_slice(value);
+                    tail.extend_from_slice(b"\r\n");
+                }
+                (head.into_bytes(), tail)
+            }
+        };
+        let mut bytes = head;
+        let digits = bytes.len() + KEY_PREFIX.len();
+        bytes.extend_from_slice(KEY_PREFIX);
+        bytes.resize(digits + KEY_DIGITS, b'0');
+        bytes.extend_from_slice(&tail);
+        Template { bytes, digits }
+    }
+
+    /// Appends this request for key number `key` to `batch`.
+    fn append(&self, batch: &mut Vec<u8>, mut key: u64) {
+        let digits = batch.len() + self.digits;
+        batch.extend_from_slice(&self.bytes);
+        for digit in batch[digits..digits + KEY_DIGITS].iter_mut().rev() {
+            *digit = b'0' + (key % 10) as u8;
+            key /= 10;
+        }
+    }
+}
+
+/// xorshift64*: fast, and good enough in its low bits to pick GET or SET.
+struct Rng(u64);
+
+impl Rng {
+    /// A generator for client `index`; never seeded with zero.
+    fn new(index: usize) -> Rng {
+        Rng((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// One client's connection, requests and buffers.
+struct Client<'a> {
+    options: &'a Options,
+    stream: Stream,
+    get: Template,
+    set: Template,
+    /// The batch being sent, rebuilt in place for each batch.
+    batch: Vec<u8>,
+    /// Replies land here; grows only for a reply larger than itself.
+    received: Vec<u8>,
+    /// Bytes of `received` that hold the last exchange's replies.
+    filled: usize,
+}
+
+impl<'a> Client<'a> {
+    fn connect(options: &'a Options) -> Result<Client<'a>, ToolError> {
+        let value = vec![b'x'; options.data_size];
+        let set = Template::new(options.proto, "SET", Some(&value));
+        let mut client = Client {
+            options,
+            stream: options.endpoint.connect()?,
+            get: Template::new(options.proto, "GET", None),
+            batch: Vec::with_capacity(options.pipeline * set.bytes.len()),
+            set,
+            received: vec![0; READ_BUFFER],
+            filled: 0,
+        };
+        if let Some(password) = &options.password {
+            client.expect(&[b"AUTH", password.bytes()], "OK", ToolError::Auth)?;
+        }
+        // A server with every worker busy answers the first request with
+        // its refusal, which this reports before measuring starts.
+        client.expect(&[b"PING"], "PONG", ToolError::Protocol)?;
+        Ok(client)
+    }
+
+    /// Sends one request of `words` and checks that the reply is the
+    /// simple string `expected`; any other reply becomes the error
+    /// `refused` makes of its text.
+    fn expect(
+        &mut self,
+        words: &[&[u8]],
+        expected: &str,
+        refused: fn(String) -> ToolError,
+    ) -> Result<(), ToolError> {
+        self.batch.clear();
+        match self.options.proto {
+            Proto::Resp => resp::encode(&mut self.batch, words),
+            Proto::Text => {
+                for word in words {
+                    self.batch.extend_from_slice(word);
+                    self.batch.push(b' ');
+                }
+                // The last space becomes the end of the line.
+                self.batch.pop();
+                self.batch.push(b'\n');
+            }
+        }
+        let exchanged = self.exchange(1, None);
+        // The request may hold the password.
+        self.batch.fill(0);
+        exchanged?;
+        let reply = &self.received[..self.filled];
+        let text = match self.options.proto {
+            Proto::Resp => reply
+                .strip_prefix(b"+")
+                .and_then(|r| r.strip_suffix(b"\r\n")),
+            Proto::Text => reply.strip_suffix(b"\n"),
+        };
+        if text == Some(expected.as_bytes()) {
+            return Ok(());
+        }
+        let reply = reply.strip_prefix(b"-").unwrap_or(reply);
+        Err(refused(escape(trim_line_end(reply), QUOTE)))
+    }
+
+    /// SETs this client's share of the keyspace: a contiguous range.
+    fn prefill(&mut self, index: usize) -> Result<(), ToolError> {
+        let clients = self.options.clients as u128;
+        let keyspace = self.options.keyspace as u128;
+        let first = (keyspace * index as u128 / clients) as u64;
+        let end = (keyspace * (index as u128 + 1) / clients) as u64;
+        let per_write = (PREFILL_BATCH_BYTES / self.set.bytes.len()).clamp(1, PREFILL_BATCH);
+        let mut key = first;
+        while key < end {
+            let n = (end - key).min(per_write as u64);
+            self.batch.clear();
+            for k in key..key + n {
+                self.set.append(&mut self.batch, k);
+            }
+            let errors = self.exchange(n as usize, None)?;
+            if errors > 0 {
+                return Err(ToolError::Prefill(errors));
+            }
+            key += n;
+        }
+        Ok(())
+    }
+
+    /// The measured run of client `index`.
+    fn measure(&mut self, index: usize, shared: &Shared) -> Result<Tally, ToolError> {
+        let options = self.options;
+        let mut rng = Rng::new(index);
+        let (gets, sets) = (options.ratio.0 as u64, options.ratio.1 as u64);
+        let mut left = match options.stop {
+            Stop::Requests(total) => {
+                let clients = options.clients as u64;
+                total / clients + u64::from((index as u64) < total % clients)
+            }
+            Stop::Duration(_) => u64::MAX,
+        };
+        let deadline = match options.stop {
+            Stop::Duration(d) => Some(Instant::now() + d),
+            Stop::Requests(_) => None,
+        };
+        let mut tally = Tally {
+            latency: Histogram::new(),
+            requests: 0,
+            errors: 0,
+            finished: Instant::now(),
+        };
+        while left > 0 && !shared.stop.load(Ordering::Relaxed) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let n = left.min(options.pipeline as u64) as usize;
+            self.batch.clear();
+            for _ in 0..n {
+                let r = rng.next();
+                // The high bits pick the key (a multiply-shift, unbiased
+                // enough for any keyspace), the low bits the command.
+                let key = ((r as u128 * options.keyspace as u128) >> 64) as u64;
+                let template = if r % (gets + sets) < gets {
+                    &self.get
+                } else {
+                    &self.set
+                };
+                template.append(&mut self.batch, key);
+            }
+            tally.errors += self.exchange(n, Some(&mut tally.latency))?;
+            tally.requests += n as u64;
+            left -= n as u64;
+            shared.completed.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        tally.finished = Instant::now();
+        Ok(tally)
+    }
+
+    /// Sends the batch in one write and reads its `n` replies, counting
+    /// each one's latency into `latency` when given. Returns how many
+    /// replies were errors.
+    fn exchange(
+        &mut self,
+        n: usize,
+        mut latency: Option<&mut Histogram>,
+    ) -> Result<u64, ToolError> {
+        let sent = Instant::now();
+        self.stream.send(&self.batch)?;
+        let (mut start, mut end) = (0, 0);
+        let mut pending = n;
+        let mut errors = 0;
+        while pending > 0 {
+            if end == self.received.len() {
+                self.make_room(&mut start, &mut end)?;
+            }
+            let read = match self.stream.read(&mut self.received[end..]) {
+                Ok(0) => return Err(closed_after(&self.received[..end])),
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            end += read;
+            let arrived = Instant::now();
+            let mut answered = 0;
+            while answered < pending {
+                match reply(self.options.proto, &self.received[start..end])? {
+                    Some((len, error)) => {
+                        start += len;
+                        answered += 1;
+                        errors += u64::from(error);
+                    }
+                    None => break,
+                }
+            }
+            pending -= answered;
+            if let Some(latency) = latency.as_deref_mut() {
+                let ns = arrived.duration_since(sent).as_nanos();
+                latency.record_n(u64::try_from(ns).unwrap_or(u64::MAX), answered as u64);
+            }
+        }
+        self.filled = end;
+        if start != end {
+            return Err(ToolError::Protocol(format!(
+                "bytes after the last reply: {}",
+                escape(&self.received[start..end], 80)
+            )));
+        }
+        Ok(errors)
+    }
+
+    /// Frees room at the end of a full read buffer: moves the unparsed
+    /// bytes to the front, or grows the buffer when they fill it.
+    fn make_room(&mut self, start: &mut usize, end: &mut usize) -> Result<(), ToolError> {
+        if *start > 0 {
+            self.received.copy_within(*start..*end, 0);
+            *end -= *start;
+            *start = 0;
+        } else if self.received.len() >= MAX_REPLY {
+            return Err(ToolError::ReplyTooLarge(MAX_REPLY));
+        } else {
+            let grown = (self.received.len() * 2).min(MAX_REPLY);
+            self.received.resize(grown, 0);
+        }
+        Ok(())
+    }
+}
+
+/// The length of the reply at the start of `bytes`, and whether it is an
+/// error; `None` while it is incomplete.
+fn reply(proto: Proto, bytes: &[u8]) -> Result<Option<(usize, bool)>, ToolError> {
+    match proto {
+        Proto::Resp => Ok(resp::parse(bytes)?.map(|(value, len)| {
+            let error = matches!(value, Value::Error(_));
+            (len, error)
+        })),
+        Proto::Text => Ok(bytes.iter().position(|&b| b == b'\n').map(|newline| {
+            let line = &bytes[..newline];
+            let ok = line == b"OK" || line == b"NOT_FOUND" || line.starts_with(b"VALUE ");
+            (newline + 1, !ok)
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_carry_the_key_digits_in_place() {
+        let mut batch = Vec::new();
+        Template::new(Proto::Resp, "GET", None).append(&mut batch, 12345);
+        Template::new(Proto::Resp, "SET", Some(b"xy")).append(&mut batch, 7);
+        Template::new(Proto::Text, "GET", None).append(&mut batch, 999_999_999_999);
+        Template::new(Proto::Text, "SET", Some(b"xy")).append(&mut batch, 0);
+        assert_eq!(
+            batch,
+            b"*2\r\n$3\r\nGET\r\n$16\r\nkey:000000012345\r\n\
+              *3\r\n$3\r\nSET\r\n$16\r\nkey:000000000007\r\n$2\r\nxy\r\n\
+              GET key:999999999999\n\
+              SET key:000000000000 xy\n"
+        );
+    }
+
+    #[test]
+    fn text_replies_other_than_ok_not_found_and_value_are_errors() {
+        let parse = |bytes: &[u8]| reply(Proto::Text, bytes).unwrap();
+        assert_eq!(parse(b"OK\nVALUE"), Some((3, false)));
+        assert_eq!(parse(b"VALUE eHg=\n"), Some((11, false)));
+        assert_eq!(parse(b"NOT_FOUND\n"), Some((10, false)));
+        assert_eq!(parse(b"ERROR value too large\n"), Some((22, true)));
+        assert_eq!(parse(b"NOT_STORED\n"), Some((11, true)));
+        assert_eq!(parse(b"VALUE eHg="), None);
+    }
+
+    #[test]
+    fn resp_error_replies_are_counted() {
+        let parse = |bytes: &[u8]| reply(Proto::Resp, bytes).unwrap();
+        assert_eq!(parse(b"+OK\r\n"), Some((5, false)));
+        assert_eq!(parse(b"$-1\r\n"), Some((5, false)));
+        assert_eq!(parse(b"-OOM no\r\n"), Some((9, true)));
+        assert_eq!(parse(b"$2\r\nxy"), None);
+    }
+
+    #[test]
+    fn keys_and_commands_follow_the_ratio() {
+        let mut rng = Rng::new(0);
+        let (gets, sets, keyspace) = (3u64, 1u64, 10u128);
+        let mut seen_gets = 0;
+        let mut keys = [0u32; 10];
+        for _ in 0..40_000 {
+            let r = rng.next();
+            keys[((r as u128 * keyspace) >> 64) as usize] += 1;
+            seen_gets += u64::from(r % (gets + sets) < gets);
+        }
+        assert!((29_000..31_000).contains(&seen_gets), "{seen_gets} GETs");
+        assert!(
+            keys.iter().all(|&n| (3_600..4_400).contains(&n)),
+            "{keys:?}"
+        );
+    }
+}
