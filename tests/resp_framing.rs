@@ -482,3 +482,29 @@ fn concurrent_resp_clients_get_their_own_replies() {
     }
     check_resp(addr, &[("DBSIZE", b":800\r\n")]);
 }
+
+/// A RESP client refused for lack of a worker gets Redis's form of the
+/// refusal; a text client, the text line.
+#[test]
+fn refusal_speaks_the_clients_protocol() {
+    let addr = start(Config {
+        threads: 1,
+        ..config()
+    });
+    let mut holder = Client::tcp(addr);
+    holder.expect(b"PING\n", b"PONG\n");
+    let mut resp_client = Client::tcp(addr);
+    resp_client.send(&req("PING"));
+    same(
+        &resp_client.rest(),
+        b"-ERR max number of clients reached\r\n",
+        "refusal of a RESP client",
+    );
+    let mut text_client = Client::tcp(addr);
+    text_client.send(b"PING\n");
+    same(
+        &text_client.rest(),
+        b"ERROR max number of clients reached\n",
+        "refusal of a text client",
+    );
+}

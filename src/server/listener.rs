@@ -46,6 +46,9 @@ const REFUSAL_MEMORY: Duration = Duration::from_secs(1);
 /// Line sent to a connection refused for lack of a worker.
 const REFUSAL: &[u8] = b"ERROR max number of clients reached\n";
 
+/// The same refusal in Redis's words, for a client that spoke RESP first.
+const RESP_REFUSAL: &[u8] = b"-ERR max number of clients reached\r\n";
+
 /// Most reads spent draining a refused client's request: enough for any
 /// first request, bounded so a flooding client cannot hold the accept thread.
 const REFUSAL_DRAIN_READS: usize = 16;
@@ -116,14 +119,25 @@ impl Listen for UnixListener {
 
 /// Writes the refusal to a non-blocking socket and reads whatever the client
 /// already sent, so that closing does not reset the connection before the
-/// client has read the refusal.
+/// client has read the refusal. A client whose first request has already
+/// arrived and is RESP gets Redis's form of the refusal; any other gets the
+/// text line.
 fn send_refusal<S>(stream: S)
 where
     S: Read + Write,
 {
     let mut stream = stream;
-    let _ = stream.write_all(REFUSAL);
     let mut sink = [0u8; 1024];
+    let first = match stream.read(&mut sink) {
+        Ok(n) if n > 0 => Some(sink[0]),
+        _ => None,
+    };
+    let refusal = if first == Some(b'*') {
+        RESP_REFUSAL
+    } else {
+        REFUSAL
+    };
+    let _ = stream.write_all(refusal);
     for _ in 0..REFUSAL_DRAIN_READS {
         if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
             break;
