@@ -148,10 +148,10 @@ impl Server {
             unix.push((path.clone(), bind_unix(path, config.unix_perm)?));
         }
         let shared = Arc::new(Shared {
-            store: Store::new(StoreConfig {
-                memory_limit: config.memory_limit,
-                eviction_samples: config.eviction_samples,
-            }),
+            store: Store::new(StoreConfig::new(
+                config.memory_limit,
+                config.eviction_samples,
+            )),
             clock,
             limits: Limits {
                 max_value_size: config.max_value_size,

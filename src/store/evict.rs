@@ -52,9 +52,6 @@
 //! Sampling is uniform over slots, which is close to uniform over entries
 //! because linear probing keeps runs short.
 
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -157,7 +154,7 @@ impl Store {
     /// One uniformly random entry and its stripe, or `None` when every
     /// stripe is empty.
     fn sample(&self, now: Millis) -> Option<(usize, Sample)> {
-        let r = random_u64();
+        let r = self.random();
         let first = (r >> 58) as usize;
         (0..STRIPES).find_map(|offset| {
             let stripe = (first + offset) % STRIPES;
@@ -176,20 +173,15 @@ fn rank(now: Millis, sample: &Sample) -> (bool, i32) {
     )
 }
 
-thread_local! {
-    /// Per-thread xorshift state: eviction sampling needs speed, not
-    /// cryptographic quality, and must not share a cache line across threads.
-    static RNG: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1);
-}
-
-/// A pseudo-random number (xorshift64*).
-fn random_u64() -> u64 {
-    RNG.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
+impl Store {
+    /// A pseudo-random number: splitmix64 over a shared counter. Only
+    /// eviction draws from it, one number per sample, so sharing one
+    /// atomic is cheap next to the stripe locks eviction takes anyway; a
+    /// seeded store draws the same sequence every run.
+    fn random(&self) -> u64 {
+        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
 }

@@ -41,9 +41,9 @@ mod expire;
 mod multi;
 mod table;
 
-use std::collections::hash_map::RandomState;
+use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
@@ -158,6 +158,41 @@ pub struct StoreConfig {
     pub memory_limit: u64,
     /// Entries sampled to choose each eviction victim.
     pub eviction_samples: usize,
+    /// Makes hashing and eviction sampling repeatable, for tests and
+    /// simulations; `None` (the server's choice) draws random keys, so that
+    /// clients cannot aim keys at one slot.
+    pub seed: Option<u64>,
+}
+
+impl StoreConfig {
+    pub fn new(memory_limit: u64, eviction_samples: usize) -> StoreConfig {
+        StoreConfig {
+            memory_limit,
+            eviction_samples,
+            seed: None,
+        }
+    }
+}
+
+/// How keys are hashed: SipHash-1-3 under a random key, or, seeded, under
+/// a key derived from the seed.
+enum KeyHasher {
+    Random(RandomState),
+    Seeded(u64),
+}
+
+impl KeyHasher {
+    fn hash(&self, key: &[u8]) -> u64 {
+        match self {
+            KeyHasher::Random(state) => state.hash_one(key),
+            KeyHasher::Seeded(seed) => {
+                let mut hasher = DefaultHasher::new();
+                hasher.write_u64(*seed);
+                hasher.write(key);
+                hasher.finish()
+            }
+        }
+    }
 }
 
 /// One stripe, aligned to its own pair of cache lines so that writers on
@@ -204,7 +239,10 @@ pub struct Store {
     expired: AtomicU64,
     /// The stripe the next active expiry cycle starts from.
     expire_next: AtomicUsize,
-    hasher: RandomState,
+    /// State of the generator that picks eviction samples (see
+    /// [`Store::random`]).
+    rng: AtomicU64,
+    hasher: KeyHasher,
 }
 
 impl Store {
@@ -217,13 +255,21 @@ impl Store {
             evictions: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             expire_next: AtomicUsize::new(0),
-            hasher: RandomState::new(),
+            rng: AtomicU64::new(
+                config
+                    .seed
+                    .unwrap_or_else(|| RandomState::new().hash_one(0u8)),
+            ),
+            hasher: match config.seed {
+                Some(seed) => KeyHasher::Seeded(seed),
+                None => KeyHasher::Random(RandomState::new()),
+            },
         }
     }
 
     /// The key's stripe index and its hash as the table stores it.
     fn place_of(&self, key: Key<'_>) -> (usize, u32) {
-        let hash = self.hasher.hash_one(key.0);
+        let hash = self.hasher.hash(key.0);
         (
             (hash >> (64 - STRIPE_BITS)) as usize,
             hash as u32 & HASH_BITS,

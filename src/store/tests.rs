@@ -8,10 +8,7 @@ use std::sync::Arc;
 use super::*;
 
 fn store(limit: u64) -> Store {
-    Store::new(StoreConfig {
-        memory_limit: limit,
-        eviction_samples: DEFAULT_SAMPLES,
-    })
+    Store::new(StoreConfig::new(limit, DEFAULT_SAMPLES))
 }
 
 fn at(ms: u64) -> Millis {
