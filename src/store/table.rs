@@ -24,7 +24,9 @@
 //!
 //! ## Probing and deletion
 //!
-//! A key's home slot is `hash & mask`; lookups walk forward from it until
+//! A key's home slot is its hash scaled to the capacity (multiply-shift),
+//! so the capacity need not be a power of two and grows by half at a time;
+//! lookups walk forward from the home slot, wrapping at the end, until
 //! they meet the key or an empty slot. Deletion uses backward shifting
 //! (Knuth's Algorithm R) instead of tombstones: after a slot is emptied,
 //! later entries of the same run move back into the hole when that keeps
@@ -53,7 +55,7 @@
 //!   after every insert ([`MAX_LOAD_NUM`]/[`MAX_LOAD_DEN`]).
 //! - Every entry is reachable from its home slot without crossing an empty
 //!   slot.
-//! - Capacity is a power of two, at least [`MIN_CAPACITY`].
+//! - Capacity is at least [`MIN_CAPACITY`].
 //! - `expiring` is the number of entries with a deadline, and every such
 //!   deadline is at least `earliest`.
 
@@ -61,8 +63,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::clock::Millis;
 
-/// Smallest slot count of a table. A power of two; small so that 64 empty
-/// stripes cost a few KiB.
+/// Smallest slot count of a table: small so that 64 empty stripes cost a
+/// few KiB.
 const MIN_CAPACITY: usize = 16;
 
 /// The table grows when an insert would take the load factor above
@@ -70,6 +72,14 @@ const MIN_CAPACITY: usize = 16;
 /// three quarters full.
 const MAX_LOAD_NUM: usize = 3;
 const MAX_LOAD_DEN: usize = 4;
+
+/// Growth adds `1 / GROWTH_DIVISOR` of the capacity: half, so a full table
+/// becomes half full rather than three eighths full, as doubling would
+/// leave it. Slots are a third of an entry's memory, so this matters.
+const GROWTH_DIVISOR: usize = 2;
+
+/// Bits of a stored hash (see [`HASH_BITS`]).
+const HASH_WIDTH: u32 = 31;
 
 /// The table halves when fewer than `1 / SHRINK_DEN` of its slots are full,
 /// so random sampling never walks far over empty slots and memory freed by
@@ -365,18 +375,37 @@ impl Table {
         }
     }
 
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
+    /// A hash's home slot: the hash scaled to the capacity (Lemire's
+    /// multiply-shift), so the capacity need not be a power of two.
+    fn home(&self, hash: u32) -> usize {
+        ((u64::from(hash) * self.slots.len() as u64) >> HASH_WIDTH) as usize
+    }
+
+    /// The slot after `i`, wrapping at the end.
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// How far forward slot `to` is from slot `from`, wrapping.
+    fn distance(&self, from: usize, to: usize) -> usize {
+        if to >= from {
+            to - from
+        } else {
+            to + self.slots.len() - from
+        }
     }
 
     fn position(&self, hash: u32, key: &[u8]) -> Option<usize> {
-        let mask = self.mask();
-        let mut i = hash as usize & mask;
+        let mut i = self.home(hash);
         loop {
             match &self.slots[i] {
                 None => return None,
                 Some(e) if e.stored_hash() == hash && e.key() == key => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+                Some(_) => i = self.next(i),
             }
         }
     }
@@ -400,7 +429,7 @@ impl Table {
             return old;
         }
         if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
-            self.resize(self.slots.len() * 2);
+            self.resize(self.slots.len() + self.slots.len() / GROWTH_DIVISOR);
         }
         self.place(entry);
         self.len += 1;
@@ -424,10 +453,9 @@ impl Table {
 
     /// Puts an entry known to be absent into the first empty slot of its run.
     fn place(&mut self, entry: Entry) {
-        let mask = self.mask();
-        let mut i = entry.stored_hash() as usize & mask;
+        let mut i = self.home(entry.stored_hash());
         while self.slots[i].is_some() {
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
         self.slots[i] = Some(entry);
     }
@@ -444,13 +472,12 @@ impl Table {
     }
 
     fn position_of_id(&self, hash: u32, id: usize) -> Option<usize> {
-        let mask = self.mask();
-        let mut i = hash as usize & mask;
+        let mut i = self.home(hash);
         loop {
             match &self.slots[i] {
                 None => return None,
                 Some(e) if e.id() == id => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+                Some(_) => i = self.next(i),
             }
         }
     }
@@ -461,16 +488,15 @@ impl Table {
         self.forget_deadline(&removed);
         // Backward shift: walk the rest of the run and move back every entry
         // whose home slot does not lie cyclically between the hole and it.
-        let mask = self.mask();
         let mut hole = i;
-        let mut j = (i + 1) & mask;
+        let mut j = self.next(i);
         while let Some(e) = &self.slots[j] {
-            let home = e.stored_hash() as usize & mask;
-            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+            let home = self.home(e.stored_hash());
+            if self.distance(home, j) >= self.distance(hole, j) {
                 self.slots[hole] = self.slots[j].take();
                 hole = j;
             }
-            j = (j + 1) & mask;
+            j = self.next(j);
         }
         if may_shrink {
             self.shrink_if_sparse();
@@ -621,8 +647,7 @@ impl Table {
         if self.len == 0 {
             return None;
         }
-        let mask = self.mask();
-        let mut i = start & mask;
+        let mut i = start % self.slots.len();
         loop {
             if let Some(e) = &self.slots[i] {
                 return Some(Sample {
@@ -632,7 +657,7 @@ impl Table {
                     expired: e.is_expired(now),
                 });
             }
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
     }
 
@@ -687,7 +712,9 @@ mod tests {
     #[test]
     fn runs_wrap_around_the_end() {
         let mut t = Table::new();
-        let last = (MIN_CAPACITY - 1) as u32;
+        // The smallest hash whose home is the last slot.
+        let last = (((MIN_CAPACITY as u64 - 1) << HASH_WIDTH) / MIN_CAPACITY as u64) as u32;
+        assert_eq!(Table::new().home(last), MIN_CAPACITY - 1);
         for i in 0..5u8 {
             t.insert(entry(&[i], last));
         }
