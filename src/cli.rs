@@ -298,6 +298,16 @@ fn parse_bench(mut args: pico_args::Arguments) -> Result<bench::Options, CliErro
         .unwrap_or(Proto::Resp);
     let json = args.contains("--json");
     let prefill = args.contains("--prefill");
+    let password = match proto {
+        Proto::Text | Proto::Resp => client_password(password_file)?,
+        // memcached's protocol has no AUTH, and BLINK_PASSWORD is meant for
+        // Blink-Store; an explicit --password-file is a mistake worth saying.
+        Proto::Memcache if password_file.is_none() => None,
+        Proto::Memcache => {
+            let why = "--password-file does not apply to --proto memcache (no AUTH in memcached)";
+            return Err(CliError::new(why.to_string()));
+        }
+    };
     let rest = args.finish();
     if let Some(arg) = rest.first() {
         return Err(CliError::new(format!(
@@ -307,7 +317,7 @@ fn parse_bench(mut args: pico_args::Arguments) -> Result<bench::Options, CliErro
     }
     Ok(bench::Options {
         endpoint: endpoint(tcp, unix)?,
-        password: client_password(password_file)?,
+        password,
         clients,
         stop,
         pipeline,
@@ -387,7 +397,8 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
     match s.to_ascii_lowercase().as_str() {
         "text" => Ok(Proto::Text),
         "resp" => Ok(Proto::Resp),
-        _ => Err(format!("'{s}' is not a protocol (text or resp)")),
+        "memcache" => Ok(Proto::Memcache),
+        _ => Err(format!("'{s}' is not a protocol (text, resp or memcache)")),
     }
 }
 
@@ -623,7 +634,10 @@ Flags:
   --keyspace N            distinct keys, chosen at random: key:000000000000,
                           key:000000000001 ... (default {DEFAULT_KEYSPACE})
   --ratio GET:SET         share of GETs to SETs (default 1:1; 9:1 reads mostly)
-  --proto text|resp       the protocol spoken (default resp)
+  --proto text|resp|memcache
+                          the protocol spoken (default resp); memcache is
+                          memcached's text protocol (get, set), to load
+                          memcached the same way for comparison
   --prefill               SET every key once before measuring (default off)
   --json                  print the report as one JSON object on stdout
   -h, --help              print this help

@@ -470,7 +470,7 @@ fn bad_tool_flags_are_refused() {
     for args in [
         &["bench", "--clients", "0"][..],
         &["bench", "--ratio", "0:0"],
-        &["bench", "--proto", "memcache"],
+        &["bench", "--proto", "http"],
         &["bench", "--requests", "5", "--duration", "1"],
         &["cli", "--tcp"],
         &["cli", "--tcp", "a:1", "--unix", "/tmp/x", "PING"],

@@ -1,13 +1,14 @@
 //! `blink-store bench`: a load generator in the manner of `redis-benchmark`,
-//! measuring a server's throughput and latency over the text protocol or
-//! RESP.
+//! measuring a server's throughput and latency over the text protocol,
+//! RESP, or memcached's text protocol (so the same generator, with the same
+//! clients and the same measurement, can load memcached for comparison).
 //!
 //! # How a run goes
 //!
 //! Each of `--clients` clients is one OS thread with its own connection
 //! (`TCP_NODELAY`; `AUTH` first when a password is given, then a `PING`,
-//! so a server that refuses the connection says so before anything is
-//! measured). With
+//! or memcached's `version`, so a server that refuses the connection says
+//! so before anything is measured). With
 //! `--prefill`, the clients first SET every key of the keyspace once
 //! between them, up to [`PREFILL_BATCH`] requests per write. Then all clients
 //! start together (a [`Gate`] opens for all of them at one moment) and
@@ -25,12 +26,13 @@
 //! # Keeping the generator out of the measurement
 //!
 //! Each client builds its GET and SET requests once, as byte templates
-//! (`*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000000\r\n`, or
-//! `GET key:000000000000\n`); a batch is the templates copied into one
-//! reused buffer with the key digits written in place. Replies are parsed
-//! where they land in one reused read buffer. So after its first batch a
-//! client allocates nothing, and costs two clock reads and a few hundred
-//! instructions per batch besides the system calls.
+//! (`*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000000\r\n`,
+//! `GET key:000000000000\n`, or memcached's `get key:000000000000\r\n` and
+//! `set key:000000000000 0 0 <bytes>\r\n<data>\r\n`); a batch is the
+//! templates copied into one reused buffer with the key digits written in
+//! place. Replies are parsed where they land in one reused read buffer. So
+//! after its first batch a client allocates nothing, and costs two clock
+//! reads and a few hundred instructions per batch besides the system calls.
 //!
 //! # What is measured
 //!
@@ -39,11 +41,13 @@
 //! P requests of a batch share one start. Latencies are counted in a
 //! [`Histogram`] per client (about 0.8 % precision), merged at the end.
 //! Throughput is the replies received divided by the time from the start
-//! of the clients to the end of the last one. An error reply (`-ERR`, or
-//! the text protocol's `ERROR` and any line other than `OK`, `NOT_FOUND`
-//! and `VALUE ...`) is counted and the run goes on; a failed connection,
-//! a closed connection or bytes that are not a reply stop the run with
-//! that error.
+//! of the clients to the end of the last one. An error reply is counted and
+//! the run goes on: over RESP `-ERR` and the like; over the text protocol
+//! `ERROR` and any line other than `OK`, `NOT_FOUND` and `VALUE ...`; over
+//! memcached's, `ERROR`, `CLIENT_ERROR`, `SERVER_ERROR` and any line other
+//! than `STORED`, `END` and a whole `VALUE` block ([`memcache_reply`]). A
+//! failed connection, a closed connection or bytes that are not a reply
+//! stop the run with that error.
 //!
 //! While running, a progress line goes to stderr every
 //! [`PROGRESS_INTERVAL`]: rewritten in place when stderr is a terminal,
@@ -120,8 +124,13 @@ const PROGRESS_WIDTH: usize = 64;
 /// Which protocol the clients speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
+    /// Blink-Store's line protocol.
     Text,
+    /// Redis's protocol (RESP2).
     Resp,
+    /// memcached's text protocol: `get` and `set`, for loading memcached.
+    /// It has no `AUTH`, so it never sends a password.
+    Memcache,
 }
 
 impl Proto {
@@ -129,6 +138,7 @@ impl Proto {
         match self {
             Proto::Text => "text",
             Proto::Resp => "resp",
+            Proto::Memcache => "memcache",
         }
     }
 }
@@ -489,10 +499,21 @@ struct Template {
 
 impl Template {
     /// `name key [value]` in `proto`, the key being [`KEY_PREFIX`] and
-    /// zeros.
+    /// zeros. `name` is GET or SET; memcached's protocol spells them in
+    /// lower case and gives a SET's flags, expiry and length on its line.
     fn new(proto: Proto, name: &str, value: Option<&[u8]>) -> Template {
         let key_len = KEY_PREFIX.len() + KEY_DIGITS;
         let (head, tail) = match (proto, value) {
+            (Proto::Memcache, value) => {
+                let head = format!("{} ", name.to_ascii_lowercase()).into_bytes();
+                let mut tail = Vec::new();
+                if let Some(value) = value {
+                    tail.extend_from_slice(format!(" 0 0 {}\r\n", value.len()).as_bytes());
+                    tail.extend_from_slice(value);
+                }
+                tail.extend_from_slice(b"\r\n");
+                (head, tail)
+            }
             (Proto::Text, None) => (format!("{name} ").into_bytes(), b"\n".to_vec()),
             (Proto::Text, Some(value)) => {
                 let mut tail = vec![b' '];
@@ -576,35 +597,48 @@ impl<'a> Client<'a> {
             filled: 0,
         };
         if let Some(password) = &options.password {
-            client.expect(&[b"AUTH", password.bytes()], "OK", ToolError::Auth)?;
+            client.expect(
+                &[b"AUTH", password.bytes()],
+                |r| r == b"OK",
+                ToolError::Auth,
+            )?;
         }
         // A server with every worker busy answers the first request with
         // its refusal, which this reports before measuring starts.
-        client.expect(&[b"PING"], "PONG", ToolError::Protocol)?;
+        if options.proto == Proto::Memcache {
+            let version = |r: &[u8]| r.starts_with(b"VERSION ");
+            client.expect(&[b"version"], version, ToolError::Protocol)?;
+        } else {
+            client.expect(&[b"PING"], |r| r == b"PONG", ToolError::Protocol)?;
+        }
         Ok(client)
     }
 
-    /// Sends one request of `words` and checks that the reply is the
-    /// simple string `expected`; any other reply becomes the error
-    /// `refused` makes of its text.
+    /// Sends one request of `words` and checks that the reply is a simple
+    /// string (a line, for the text protocols) that `accept` takes; any
+    /// other reply becomes the error `refused` makes of its text.
     fn expect(
         &mut self,
         words: &[&[u8]],
-        expected: &str,
+        accept: fn(&[u8]) -> bool,
         refused: fn(String) -> ToolError,
     ) -> Result<(), ToolError> {
         self.batch.clear();
-        match self.options.proto {
-            Proto::Resp => resp::encode(&mut self.batch, words),
-            Proto::Text => {
-                for word in words {
-                    self.batch.extend_from_slice(word);
-                    self.batch.push(b' ');
-                }
-                // The last space becomes the end of the line.
-                self.batch.pop();
-                self.batch.push(b'\n');
+        let line_end: &[u8] = match self.options.proto {
+            Proto::Resp => b"\r\n",
+            Proto::Text => b"\n",
+            Proto::Memcache => b"\r\n",
+        };
+        if self.options.proto == Proto::Resp {
+            resp::encode(&mut self.batch, words);
+        } else {
+            for word in words {
+                self.batch.extend_from_slice(word);
+                self.batch.push(b' ');
             }
+            // The last space becomes the end of the line.
+            self.batch.pop();
+            self.batch.extend_from_slice(line_end);
         }
         let exchanged = self.exchange(1, None);
         // The request may hold the password.
@@ -612,12 +646,11 @@ impl<'a> Client<'a> {
         exchanged?;
         let reply = &self.received[..self.filled];
         let text = match self.options.proto {
-            Proto::Resp => reply
-                .strip_prefix(b"+")
-                .and_then(|r| r.strip_suffix(b"\r\n")),
-            Proto::Text => reply.strip_suffix(b"\n"),
-        };
-        if text == Some(expected.as_bytes()) {
+            Proto::Resp => reply.strip_prefix(b"+"),
+            Proto::Text | Proto::Memcache => Some(reply),
+        }
+        .and_then(|r| r.strip_suffix(line_end));
+        if text.is_some_and(accept) {
             return Ok(());
         }
         let reply = reply.strip_prefix(b"-").unwrap_or(reply);
@@ -778,7 +811,58 @@ fn reply(proto: Proto, bytes: &[u8]) -> Result<Option<(usize, bool)>, ToolError>
             let ok = line == b"OK" || line == b"NOT_FOUND" || line.starts_with(b"VALUE ");
             (newline + 1, !ok)
         })),
+        Proto::Memcache => memcache_reply(bytes),
     }
+}
+
+/// What ends memcached's reply to a `get`, after the `VALUE` block of a
+/// hit, or alone for a miss.
+const MEMCACHE_END: &[u8] = b"END\r\n";
+
+/// The length of memcached's reply to one `get` or `set` at the start of
+/// `bytes`, and whether it is an error; `None` while it is incomplete.
+///
+/// A hit is `VALUE <key> <flags> <bytes> [<cas>]\r\n`, then that many
+/// bytes of data and `\r\n`, then `END\r\n`: its length comes from the
+/// header, since the data may hold any byte. Every other reply is one line:
+/// `STORED` and `END` (a miss) are answers; `ERROR`, `CLIENT_ERROR ...`,
+/// `SERVER_ERROR ...` and anything else a `get` or `set` should not get
+/// (`NOT_STORED`, `EXISTS`) are errors. memcached ends lines with `\r\n`;
+/// a bare `\n` is accepted too.
+fn memcache_reply(bytes: &[u8]) -> Result<Option<(usize, bool)>, ToolError> {
+    let Some(newline) = bytes.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let line = trim_line_end(&bytes[..=newline]);
+    let Some(header) = line.strip_prefix(b"VALUE ") else {
+        let ok = line == trim_line_end(MEMCACHE_END) || line == b"STORED";
+        return Ok(Some((newline + 1, !ok)));
+    };
+    let not_a_reply = || ToolError::Protocol(escape(line, QUOTE));
+    // <key> <flags> <bytes> [<cas>]: the length is the third field.
+    let length = header
+        .split(|&b| b == b' ')
+        .filter(|field| !field.is_empty())
+        .nth(2)
+        .filter(|field| field.len() <= 10 && field.iter().all(u8::is_ascii_digit))
+        .and_then(|field| std::str::from_utf8(field).ok()?.parse::<usize>().ok())
+        .ok_or_else(not_a_reply)?;
+    if length > MAX_REPLY {
+        return Err(ToolError::ReplyTooLarge(MAX_REPLY));
+    }
+    let data_end = newline + 1 + length;
+    let end = data_end + 2 + MEMCACHE_END.len();
+    if bytes.len() < end {
+        return Ok(None);
+    }
+    if &bytes[data_end..data_end + 2] != b"\r\n" || &bytes[data_end + 2..end] != MEMCACHE_END {
+        return Err(ToolError::Protocol(format!(
+            "{} not followed by its {length} bytes, \\r\\n and END: {}",
+            escape(line, QUOTE),
+            escape(&bytes[data_end..end], 80)
+        )));
+    }
+    Ok(Some((end, false)))
 }
 
 #[cfg(test)]
@@ -810,6 +894,64 @@ mod tests {
         assert_eq!(parse(b"ERROR value too large\n"), Some((22, true)));
         assert_eq!(parse(b"NOT_STORED\n"), Some((11, true)));
         assert_eq!(parse(b"VALUE eHg="), None);
+    }
+
+    #[test]
+    fn memcache_templates_give_set_its_flags_expiry_and_length() {
+        let mut batch = Vec::new();
+        Template::new(Proto::Memcache, "GET", None).append(&mut batch, 42);
+        Template::new(Proto::Memcache, "SET", Some(b"xy")).append(&mut batch, 7);
+        assert_eq!(
+            batch,
+            b"get key:000000000042\r\n\
+              set key:000000000007 0 0 2\r\nxy\r\n"
+        );
+    }
+
+    #[test]
+    fn memcache_replies_are_framed_by_length_and_errors_counted() {
+        let parse = |bytes: &[u8]| reply(Proto::Memcache, bytes).unwrap();
+        let hit = b"VALUE key:000000000001 0 5\r\na\r\nEN\r\nEND\r\n";
+        assert_eq!(parse(hit), Some((hit.len(), false)));
+        let with_cas = b"VALUE k 12 2 99\r\nxy\r\nEND\r\nSTORED\r\n";
+        assert_eq!(parse(with_cas), Some((with_cas.len() - 8, false)));
+        for cut in 0..hit.len() {
+            assert_eq!(parse(&hit[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(parse(b"END\r\nSTORED\r\n"), Some((5, false)));
+        assert_eq!(parse(b"STORED\r\n"), Some((8, false)));
+        assert_eq!(parse(b"ERROR\r\n"), Some((7, true)));
+        assert_eq!(parse(b"CLIENT_ERROR bad data chunk\r\n"), Some((29, true)));
+        let too_large = b"SERVER_ERROR object too large for cache\r\n";
+        assert_eq!(parse(too_large), Some((too_large.len(), true)));
+        assert_eq!(parse(b"NOT_STORED\r\n"), Some((12, true)));
+        assert_eq!(parse(b"STORED\r"), None);
+    }
+
+    #[test]
+    fn memcache_values_that_break_their_framing_are_refused() {
+        let parse = |bytes: &[u8]| reply(Proto::Memcache, bytes);
+        for bad in [
+            &b"VALUE k 0\r\nxy\r\nEND\r\n"[..],
+            b"VALUE k 0 -1\r\n\r\nEND\r\n",
+            b"VALUE k 0 2x\r\nxy\r\nEND\r\n",
+            b"VALUE k 0 1\r\nxy\r\nEND\r\n",
+            b"VALUE k 0 2\r\nxy\r\nVALUE ",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ToolError::Protocol(_))),
+                "{}",
+                escape(bad, 80)
+            );
+        }
+        assert!(matches!(
+            parse(b"VALUE k 0 99999999999\r\n"),
+            Err(ToolError::Protocol(_))
+        ));
+        assert!(matches!(
+            parse(b"VALUE k 0 9999999999\r\n"),
+            Err(ToolError::ReplyTooLarge(_))
+        ));
     }
 
     #[test]

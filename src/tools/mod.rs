@@ -9,7 +9,8 @@
 //!
 //! Nothing here touches the store or the server's protocol modules: the
 //! tools talk to a server only through a socket, as any other client does,
-//! so they work against a Blink-Store in another process (or against Redis).
+//! so they work against a Blink-Store in another process, against Redis,
+//! and (`bench --proto memcache`) against memcached.
 
 pub mod bench;
 pub mod cli;
