@@ -39,6 +39,11 @@ use listener::{Admission, Listen};
 /// a handler needs little stack; a small one keeps hundreds of threads cheap.
 const WORKER_STACK: usize = 256 << 10;
 
+/// Workers started before the server begins serving; the rest of the pool
+/// is started while the first clients are served, so that start-up does not
+/// wait for hundreds of threads.
+const FIRST_WORKERS: usize = 16;
+
 /// Stack of each accept thread.
 const ACCEPT_STACK: usize = 64 << 10;
 
@@ -167,7 +172,7 @@ impl Server {
             next_client_id: AtomicU64::new(1),
         });
         let pool = threadpool::Builder::new()
-            .num_threads(config.threads)
+            .num_threads(config.threads.min(FIRST_WORKERS))
             .thread_name("blink-worker".into())
             .thread_stack_size(WORKER_STACK)
             .build();
@@ -215,7 +220,7 @@ impl Server {
 
     /// Serves until the process ends. Returns an error only if an accept
     /// thread cannot be started.
-    pub fn run(self) -> io::Result<()> {
+    pub fn run(mut self) -> io::Result<()> {
         self.spawn_expiry()?;
         let mut accept_threads = Vec::new();
         for listener in &self.tcp {
@@ -224,6 +229,10 @@ impl Server {
         for (_, listener) in &self.unix {
             accept_threads.push(self.spawn_accept(listener.try_clone()?)?);
         }
+        // Serving has begun with the first workers; spawning the rest takes
+        // about 40 us each, so it happens now rather than before the first
+        // client is answered.
+        self.pool.set_num_threads(self.shared.config.threads);
         for handle in accept_threads {
             // An accept loop never returns; if one panicked, the others
             // still serve, so keep waiting on them.
