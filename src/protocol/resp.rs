@@ -57,6 +57,55 @@ impl<'a> Args<'a> {
     }
 }
 
+/// Longest `*<count>` or `$<length>` line the in-place framer reads; a
+/// longer one is left to the connection's general framing.
+const MAX_HEADER: usize = 24;
+
+/// Finds a whole RESP request at the start of `buf` and records its
+/// arguments' ranges in `bounds`, returning the bytes it spans. `None` when
+/// the request is not whole in `buf`, or anything about it is unusual (a
+/// count or length out of bounds, bad framing): the caller then frames it
+/// the general way, which also words every error as Redis does.
+pub fn frame_in_place(
+    buf: &[u8],
+    bounds: &mut Vec<(usize, usize)>,
+    max_args: usize,
+    max_bulk: usize,
+) -> Option<usize> {
+    bounds.clear();
+    let (count, mut at) = header(buf, 0, b'*')?;
+    if count == 0 || count > max_args {
+        return None;
+    }
+    for _ in 0..count {
+        let (len, start) = header(buf, at, b'$')?;
+        if len > max_bulk {
+            return None;
+        }
+        let end = start.checked_add(len)?;
+        if buf.get(end..end + 2)? != b"\r\n" {
+            return None;
+        }
+        bounds.push((start, end));
+        at = end + 2;
+    }
+    Some(at)
+}
+
+/// A `<marker><digits>\r\n` line at `at`: its number and the position
+/// after it.
+fn header(buf: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
+    if *buf.get(at)? != marker {
+        return None;
+    }
+    let window = buf.get(at + 1..)?;
+    let window = &window[..window.len().min(MAX_HEADER)];
+    let newline = window.iter().position(|&b| b == b'\n')?;
+    let digits = window[..newline].strip_suffix(b"\r")?;
+    let n = usize::try_from(parse_i64(digits)?).ok()?;
+    Some((n, at + 1 + newline + 1))
+}
+
 /// Parses a request. A refusal is the reply to send instead.
 pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'static>> {
     let name = args.get(0);
@@ -726,6 +775,26 @@ mod tests {
         let mut out = Vec::new();
         write_reply(&mut out, reply, version).unwrap();
         out
+    }
+
+    #[test]
+    fn whole_requests_are_framed_in_place() {
+        let mut bounds = Vec::new();
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n";
+        assert_eq!(frame_in_place(buf, &mut bounds, 10, 100), Some(20));
+        assert_eq!(bounds, vec![(8, 11), (17, 18)]);
+        // Partial, over a limit, or malformed: left to the general framing.
+        assert_eq!(frame_in_place(&buf[..19], &mut bounds, 10, 100), None);
+        assert_eq!(frame_in_place(buf, &mut bounds, 1, 100), None);
+        assert_eq!(frame_in_place(buf, &mut bounds, 10, 2), None);
+        assert_eq!(
+            frame_in_place(b"*1\r\n$2\r\nabxx", &mut bounds, 10, 100),
+            None
+        );
+        assert_eq!(
+            frame_in_place(b"*01\r\n$1\r\na\r\n", &mut bounds, 10, 100),
+            None
+        );
     }
 
     #[test]

@@ -261,6 +261,28 @@ impl Connection<'_> {
                 }
                 continue;
             }
+            if self.array.is_none()
+                && self.line.is_empty()
+                && !self.discarding
+                && buf.first() == Some(&b'*')
+            {
+                // The common case: a whole RESP request in the buffer,
+                // answered straight from it without copying its arguments.
+                let mut bounds = std::mem::take(&mut self.bounds);
+                let (max_args, max_bulk) = self.resp_limits();
+                if let Some(len) = resp::frame_in_place(buf, &mut bounds, max_args, max_bulk) {
+                    self.spoke_resp = true;
+                    let next = self.run_resp(&buf[..len], &bounds, writer);
+                    self.bounds = bounds;
+                    reader.consume(len);
+                    if next? == Next::Close {
+                        writer.flush()?;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                self.bounds = bounds;
+            }
             let max_line = self.max_line();
             let Some(end) = buf.iter().position(|&b| b == b'\n') else {
                 let n = buf.len();
@@ -300,6 +322,18 @@ impl Connection<'_> {
                 writer.flush()?;
                 return Ok(());
             }
+        }
+    }
+
+    /// Most arguments of a RESP request, and the longest argument.
+    fn resp_limits(&self) -> (usize, usize) {
+        if self.session.authenticated {
+            (
+                MAX_ARGUMENTS as usize,
+                self.shared.limits.max_value_size.max(MAX_KEY_LEN),
+            )
+        } else {
+            (PRE_AUTH_MAX_ARGUMENTS as usize, PRE_AUTH_MAX_BULK)
         }
     }
 
@@ -581,8 +615,24 @@ impl Connection<'_> {
 
     /// Parses and executes the RESP request in `args` and writes its reply.
     fn respond_resp<W: Write>(&mut self, writer: &mut W) -> Result<Next, End> {
+        let data = std::mem::take(&mut self.args);
+        let bounds = std::mem::take(&mut self.bounds);
+        let next = self.run_resp(&data, &bounds, writer);
+        self.args = data;
+        self.bounds = bounds;
+        next
+    }
+
+    /// Parses and executes the RESP request whose arguments are the
+    /// `bounds` ranges of `data`, and writes its reply.
+    fn run_resp<W: Write>(
+        &mut self,
+        data: &[u8],
+        bounds: &[(usize, usize)],
+        writer: &mut W,
+    ) -> Result<Next, End> {
         let shared = self.shared;
-        let args = resp::Args::new(&self.args, &self.bounds);
+        let args = resp::Args::new(data, bounds);
         // Redis checks a command's name and arity before authentication,
         // so parse errors are shown to unauthenticated clients too.
         let reply = match resp::parse(&args, &shared.limits) {
