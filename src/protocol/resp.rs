@@ -12,6 +12,7 @@ use super::{
     parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
     Frame, Limits, Reply, SetCommand, SetReply, When,
 };
+use crate::num::format_i64;
 use crate::store::{Condition, Key};
 
 /// Longest command name looked up; longer ones are unknown.
@@ -682,7 +683,7 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
         Reply::Value(value) => bulk(out, value),
         Reply::NotFound | Reply::NotStored => null(out, version),
         Reply::Found(found) => out.write_all(if *found { b":1\r\n" } else { b":0\r\n" }),
-        Reply::Number(_, n) => write!(out, ":{n}\r\n"),
+        Reply::Number(_, n) => number_line(out, b':', *n),
         Reply::Type(true) => out.write_all(b"+string\r\n"),
         Reply::Type(false) => out.write_all(b"+none\r\n"),
         Reply::Values(values) => {
@@ -710,9 +711,20 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
 }
 
 fn bulk<W: Write>(out: &mut W, value: &[u8]) -> io::Result<()> {
-    write!(out, "${}\r\n", value.len())?;
+    number_line(out, b'$', value.len() as i64)?;
     out.write_all(value)?;
     out.write_all(b"\r\n")
+}
+
+/// `<marker><n>\r\n`, formatted without `fmt`: this is on every reply.
+fn number_line<W: Write>(out: &mut W, marker: u8, n: i64) -> io::Result<()> {
+    let mut line = [0u8; 23];
+    let mut digits = [0u8; 20];
+    let digits = format_i64(n, &mut digits);
+    line[0] = marker;
+    line[1..1 + digits.len()].copy_from_slice(digits);
+    line[1 + digits.len()..3 + digits.len()].copy_from_slice(b"\r\n");
+    out.write_all(&line[..3 + digits.len()])
 }
 
 fn null<W: Write>(out: &mut W, version: u8) -> io::Result<()> {

@@ -55,7 +55,7 @@ use crate::exec::{execute, Context, Session};
 use crate::protocol::{parse_i64, resp, text};
 use crate::protocol::{ClientError, Command, Reply};
 use crate::stats::{Event, LocalCounts};
-use crate::store::MAX_KEY_LEN;
+use crate::store::{Millis, MAX_KEY_LEN};
 
 use super::Shared;
 
@@ -145,6 +145,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         args: Vec::new(),
         bounds: Vec::new(),
         spoke_resp: false,
+        now: None,
     };
     let end = connection.run(&mut reader, &mut writer, socket);
     shared.stats.add(&mut connection.counts);
@@ -204,6 +205,9 @@ struct Connection<'a> {
     bounds: Vec<(usize, usize)>,
     /// This connection has sent a RESP request.
     spoke_resp: bool,
+    /// The time at which the requests of the current read run: one clock
+    /// read serves a whole pipelined batch.
+    now: Option<Millis>,
 }
 
 impl Connection<'_> {
@@ -356,6 +360,7 @@ impl Connection<'_> {
         socket: S,
     ) -> Result<&'r [u8], End> {
         while reader.buffer().is_empty() {
+            self.now = None;
             writer.flush()?;
             self.shared.stats.add(&mut self.counts);
             let (timeout, on_expiry) = self.read_deadline();
@@ -594,7 +599,7 @@ impl Connection<'_> {
             }
             Ok(command) => {
                 let ctx = context(shared);
-                let now = shared.clock.now();
+                let now = *self.now.get_or_insert_with(|| shared.clock.now());
                 execute(
                     command,
                     &ctx,
@@ -647,7 +652,7 @@ impl Connection<'_> {
             }
             Ok(command) => {
                 let ctx = context(shared);
-                let now = shared.clock.now();
+                let now = *self.now.get_or_insert_with(|| shared.clock.now());
                 execute(
                     command,
                     &ctx,
