@@ -126,6 +126,28 @@ pub struct SetCommand<'a> {
     pub name: &'static str,
 }
 
+impl<'a> SetCommand<'a> {
+    /// A SET of `value` under `condition`, with no expiry and no old value
+    /// wanted; `name` words its errors.
+    pub fn plain(
+        key: Key<'a>,
+        value: &'a [u8],
+        condition: Condition,
+        name: &'static str,
+    ) -> SetCommand<'a> {
+        SetCommand {
+            key,
+            value,
+            expire: None,
+            keep_ttl: false,
+            condition,
+            get: false,
+            reply: SetReply::OkOrNotStored,
+            name,
+        }
+    }
+}
+
 /// How a SET that did not return the old value answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetReply {

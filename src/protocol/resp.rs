@@ -138,7 +138,7 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
             arity(n == 3, "setnx")?;
             Command::Set(SetCommand {
                 reply: SetReply::Flag,
-                ..simple_set(
+                ..SetCommand::plain(
                     key(1)?,
                     value(args.get(2), limits)?,
                     Condition::IfAbsent,
@@ -157,7 +157,7 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
             let expire = ExpireIn::from_amount(amount, in_ms, name).map_err(Reply::Error)?;
             Command::Set(SetCommand {
                 expire: Some(ExpireAt::In(expire)),
-                ..simple_set(
+                ..SetCommand::plain(
                     key(1)?,
                     value(args.get(3), limits)?,
                     Condition::Always,
@@ -169,7 +169,7 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
             arity(n == 3, "getset")?;
             Command::Set(SetCommand {
                 get: true,
-                ..simple_set(
+                ..SetCommand::plain(
                     key(1)?,
                     value(args.get(2), limits)?,
                     Condition::Always,
@@ -378,27 +378,9 @@ fn integer(bytes: &[u8]) -> Result<i64, Reply<'static>> {
     parse_i64(bytes).ok_or(Reply::Error(ClientError::NotInteger))
 }
 
-fn simple_set<'a>(
-    key: Key<'a>,
-    value: &'a [u8],
-    condition: Condition,
-    name: &'static str,
-) -> SetCommand<'a> {
-    SetCommand {
-        key,
-        value,
-        expire: None,
-        keep_ttl: false,
-        condition,
-        get: false,
-        reply: SetReply::OkOrNotStored,
-        name,
-    }
-}
-
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
 fn set<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'static>> {
-    let mut command = simple_set(
+    let mut command = SetCommand::plain(
         key(args.get(1))?,
         value(args.get(2), limits)?,
         Condition::Always,

@@ -17,7 +17,7 @@ use base64::write::EncoderWriter;
 
 use super::{
     parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange, Limits, Reply,
-    SetCommand, SetReply, When,
+    SetCommand, When,
 };
 use crate::store::{Condition, Key};
 
@@ -46,7 +46,7 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
             let value = args.value(limits)?;
             Command::Set(SetCommand {
                 expire: Some(ExpireAt::In(expire_in)),
-                ..plain_set(key, value, Condition::Always)
+                ..SetCommand::plain(key, value, Condition::Always, "set")
             })
         }
         b"DELETE" => Command::Delete(args.only_key("DELETE")?),
@@ -134,20 +134,6 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientE
     Ok(command)
 }
 
-/// A SET of `value` with no expiry and no old value wanted.
-fn plain_set<'a>(key: Key<'a>, value: &'a [u8], condition: Condition) -> SetCommand<'a> {
-    SetCommand {
-        key,
-        value,
-        expire: None,
-        keep_ttl: false,
-        condition,
-        get: false,
-        reply: SetReply::OkOrNotStored,
-        name: "set",
-    }
-}
-
 /// SET and SETNX: a key, then the rest of the line as the value.
 fn set<'a>(
     args: &mut Args<'a>,
@@ -157,7 +143,9 @@ fn set<'a>(
 ) -> Result<Command<'a>, ClientError> {
     let key = args.key(name)?;
     let value = args.value(limits)?;
-    Ok(Command::Set(plain_set(key, value, condition)))
+    Ok(Command::Set(SetCommand::plain(
+        key, value, condition, "set",
+    )))
 }
 
 /// GETEX's optional `EX seconds`, `PX ms` or `PERSIST`.
@@ -305,7 +293,7 @@ mod tests {
     }
 
     fn set<'a>(k: &'a [u8], v: &'a [u8]) -> Command<'a> {
-        Command::Set(plain_set(key(k), v, Condition::Always))
+        Command::Set(SetCommand::plain(key(k), v, Condition::Always, "set"))
     }
 
     #[test]

@@ -597,18 +597,14 @@ impl Connection<'_> {
                     Reply::Error(ClientError::NoAuth)
                 }
             }
-            Ok(command) => {
-                let ctx = context(shared);
-                let now = *self.now.get_or_insert_with(|| shared.clock.now());
-                execute(
-                    command,
-                    &ctx,
-                    &mut self.session,
-                    now,
-                    &mut self.scratch,
-                    &mut self.counts,
-                )
-            }
+            Ok(command) => execute_at(
+                self.shared,
+                &mut self.now,
+                &mut self.session,
+                &mut self.scratch,
+                &mut self.counts,
+                command,
+            ),
         };
         if reply == Reply::Quit {
             return Ok(Next::Close);
@@ -650,18 +646,14 @@ impl Connection<'_> {
                 self.counts.commands += 1;
                 Reply::Error(ClientError::NoAuth)
             }
-            Ok(command) => {
-                let ctx = context(shared);
-                let now = *self.now.get_or_insert_with(|| shared.clock.now());
-                execute(
-                    command,
-                    &ctx,
-                    &mut self.session,
-                    now,
-                    &mut self.scratch,
-                    &mut self.counts,
-                )
-            }
+            Ok(command) => execute_at(
+                self.shared,
+                &mut self.now,
+                &mut self.session,
+                &mut self.scratch,
+                &mut self.counts,
+                command,
+            ),
         };
         resp::write_reply(writer, &reply, self.session.protocol)?;
         let next = if reply == Reply::Quit {
@@ -681,12 +673,24 @@ impl Connection<'_> {
     }
 }
 
-fn context(shared: &Shared) -> Context<'_> {
-    Context {
+/// Runs a parsed command at the time of the current batch of requests,
+/// reading the clock for the first of them. The reply borrows `scratch`
+/// only, so the session stays readable while it is written.
+fn execute_at<'s>(
+    shared: &Shared,
+    now: &mut Option<Millis>,
+    session: &mut Session,
+    scratch: &'s mut Vec<u8>,
+    counts: &mut LocalCounts,
+    command: Command<'_>,
+) -> Reply<'s> {
+    let ctx = Context {
         store: &shared.store,
         stats: &shared.stats,
         config: &shared.config,
-    }
+    };
+    let now = *now.get_or_insert_with(|| shared.clock.now());
+    execute(command, &ctx, session, now, scratch, counts)
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

@@ -500,6 +500,12 @@ impl Store {
 
     /// Removes `key`. Returns whether it existed (an expired key did not).
     pub fn delete(&self, key: Key<'_>, now: Millis) -> bool {
+        self.remove(key, now, None)
+    }
+
+    /// Removes `key`, copying its value into `out` when given and live.
+    /// Returns whether it existed and had not expired.
+    fn remove(&self, key: Key<'_>, now: Millis, out: Option<&mut Vec<u8>>) -> bool {
         let (stripe, hash) = self.locate(key);
         let removed = {
             let mut table = stripe.table.write();
@@ -508,6 +514,9 @@ impl Store {
                 self.forget(old);
                 if old.is_expired(now) {
                     self.expired.fetch_add(1, Ordering::Relaxed);
+                } else if let Some(out) = out {
+                    out.clear();
+                    out.extend_from_slice(old.value());
                 }
                 stripe.publish(&table);
             }

@@ -54,23 +54,7 @@ impl Store {
     /// Removes `key`, copying its value into `out` first (GETDEL). Returns
     /// whether it existed.
     pub fn take(&self, key: Key<'_>, now: Millis, out: &mut Vec<u8>) -> bool {
-        let (stripe, hash) = self.locate(key);
-        let removed = {
-            let mut table = stripe.table.write();
-            let removed = table.remove(hash, key.0);
-            if let Some(old) = &removed {
-                self.forget(old);
-                if old.is_expired(now) {
-                    self.expired.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    out.clear();
-                    out.extend_from_slice(old.value());
-                }
-                stripe.publish(&table);
-            }
-            removed
-        };
-        removed.is_some_and(|old| !old.is_expired(now))
+        self.remove(key, now, Some(out))
     }
 
     /// Adds `delta` to the integer stored at `key` (0 when absent) and
