@@ -115,27 +115,10 @@ now_us() {
     printf '%s' "$t"
 }
 
-# Prints a TCP port of 127.0.0.1 that nothing listens on right now (the
-# kernel's pick when python3 is there, else a probed random port). Another
-# process may take it before our server binds: perf_start_server retries.
-free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-        return
-    fi
-    local port i
-    for ((i = 0; i < 50; i++)); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    return 1
-}
+# free_port: see scripts/ports.sh. Another process may take the port before
+# our server binds it: perf_start_server retries.
+# shellcheck source=scripts/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # The machine, the date and the checkout, for the report's header.
 print_machine() {

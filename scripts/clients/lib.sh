@@ -71,28 +71,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on right now. The
-# kernel picks it (bind to port 0); without python3, random ports of the
-# dynamic range are probed instead. Another process may still take the port
+# free_port: see scripts/ports.sh. Another process may still take the port
 # before our server binds it: start_server retries with a new one.
-free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-        return
-    fi
-    local port i
-    for ((i = 0; i < 50; i++)); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    return 1
-}
+# shellcheck source=scripts/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ports.sh"
 
 # wait_for_line FILE PATTERN PID: waits until FILE has a line matching the
 # extended regex PATTERN. Returns 0 when it does, 1 when PID exited first,
