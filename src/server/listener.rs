@@ -265,3 +265,29 @@ pub fn accept_loop<L: Listen>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    /// Refuses the server end of a socket pair whose client end already
+    /// sent `request`, and returns what the client reads.
+    fn refusal_after(request: &[u8]) -> Vec<u8> {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(request).unwrap();
+        server.set_nonblocking(true).unwrap();
+        send_refusal(&server);
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn refusal_is_worded_in_the_clients_protocol() {
+        assert_eq!(refusal_after(b"*1\r\n$4\r\nPING\r\n"), RESP_REFUSAL);
+        assert_eq!(refusal_after(b"PING\n"), REFUSAL);
+        assert_eq!(refusal_after(b""), REFUSAL);
+    }
+}
