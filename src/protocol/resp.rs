@@ -117,13 +117,6 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
     upper.copy_from_slice(name);
     upper.make_ascii_uppercase();
     let n = args.len();
-    let arity = |ok: bool, name: &'static str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Reply::Error(ClientError::WrongArguments(name)))
-        }
-    };
     let key = |i: usize| key(args.get(i));
     let command = match &*upper {
         b"GET" => {
@@ -358,6 +351,16 @@ pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<
     Ok(command)
 }
 
+/// A wrong-arity error for `name` (lowercase, as Redis words it) unless
+/// `ok`.
+fn arity(ok: bool, name: &'static str) -> Result<(), Reply<'static>> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Reply::Error(ClientError::WrongArguments(name)))
+    }
+}
+
 fn key(bytes: &[u8]) -> Result<Key<'_>, Reply<'static>> {
     Key::new(bytes).ok_or(Reply::Error(ClientError::KeyTooLong))
 }
@@ -532,13 +535,6 @@ fn scan<'a>(args: &Args<'a>) -> Result<Command<'a>, Reply<'static>> {
 fn client<'a>(args: &Args<'a>) -> Result<ClientCommand<'a>, Reply<'static>> {
     let sub = args.get(1);
     let n = args.len();
-    let arity = |ok: bool, name: &'static str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Reply::Error(ClientError::WrongArguments(name)))
-        }
-    };
     if sub.eq_ignore_ascii_case(b"SETNAME") {
         arity(n == 3, "client|setname")?;
         Ok(ClientCommand::SetName(client_name(args.get(2))?))

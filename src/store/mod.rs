@@ -288,6 +288,19 @@ impl Store {
         self.used.fetch_sub(entry.size(), Ordering::Relaxed);
     }
 
+    /// Inserts `entry`, taking the entry it replaces out of the byte count
+    /// (and counting it as expired if it was). Call under the write lock.
+    fn insert_counted(&self, table: &mut Table, entry: Entry, now: Millis) -> Option<Entry> {
+        let replaced = table.insert(entry);
+        if let Some(old) = &replaced {
+            self.forget(old);
+            if old.is_expired(now) {
+                self.expired.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        replaced
+    }
+
     /// Removes `key` if it is expired at `now`, counting it as expired.
     fn reclaim_if_expired(&self, key: Key<'_>, now: Millis) {
         let (stripe, hash) = self.locate(key);
@@ -427,13 +440,7 @@ impl Store {
                     // cannot fail.
                     let _ = entry.set_deadline(existing.and_then(Entry::deadline));
                 }
-                let replaced = table.insert(entry);
-                if let Some(old) = &replaced {
-                    self.forget(old);
-                    if old.is_expired(now) {
-                        self.expired.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let replaced = self.insert_counted(&mut table, entry, now);
                 stripe.publish(&table);
                 (
                     SetOutcome {

@@ -124,13 +124,7 @@ impl Store {
                     _ => false,
                 };
                 if unchanged {
-                    let replaced = table.insert(entry);
-                    if let Some(old) = &replaced {
-                        self.forget(old);
-                        if old.is_expired(now) {
-                            self.expired.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let replaced = self.insert_counted(&mut table, entry, now);
                     stripe.publish(&table);
                     Ok(replaced)
                 } else {
@@ -177,13 +171,7 @@ impl Store {
                 let Some((_, table)) = guards.iter_mut().find(|(i, _)| *i == index) else {
                     continue;
                 };
-                if let Some(old) = table.insert(entry) {
-                    self.forget(&old);
-                    if old.is_expired(now) {
-                        self.expired.fetch_add(1, Ordering::Relaxed);
-                    }
-                    replaced.push(old);
-                }
+                replaced.extend(self.insert_counted(table, entry, now));
             }
             for (index, table) in &guards {
                 self.stripes[*index].publish(table);
