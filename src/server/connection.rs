@@ -75,10 +75,10 @@ const KEPT_BUFFER: usize = 64 << 10;
 pub const PRE_AUTH_MAX_LINE: usize = 4 << 10;
 
 /// Most arguments in one RESP request, as Redis allows.
-const MAX_ARGUMENTS: i64 = 1024 * 1024;
+const MAX_ARGUMENTS: usize = 1024 * 1024;
 
 /// Most arguments in a RESP request before authentication, as Redis 7.
-const PRE_AUTH_MAX_ARGUMENTS: i64 = 10;
+const PRE_AUTH_MAX_ARGUMENTS: usize = 10;
 
 /// Longest RESP argument before authentication, as Redis 7.
 const PRE_AUTH_MAX_BULK: usize = 16 * 1024;
@@ -137,7 +137,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         scratch: Vec::new(),
         discarding: false,
         session: Session::new(id, shared.config.password.is_none()),
-        auth_deadline: started + shared.timeouts.auth,
+        auth_deadline: started + shared.config.auth_timeout,
         partial_since: started,
         read_timeout: None,
         counts: LocalCounts::default(),
@@ -333,11 +333,11 @@ impl Connection<'_> {
     fn resp_limits(&self) -> (usize, usize) {
         if self.session.authenticated {
             (
-                MAX_ARGUMENTS as usize,
+                MAX_ARGUMENTS,
                 self.shared.limits.max_value_size.max(MAX_KEY_LEN),
             )
         } else {
-            (PRE_AUTH_MAX_ARGUMENTS as usize, PRE_AUTH_MAX_BULK)
+            (PRE_AUTH_MAX_ARGUMENTS, PRE_AUTH_MAX_BULK)
         }
     }
 
@@ -392,14 +392,14 @@ impl Connection<'_> {
     /// The timeout for the next blocking read and what its expiry means.
     /// `Some(ZERO)` means a deadline has already passed.
     fn read_deadline(&self) -> (Option<Duration>, End) {
-        let timeouts = &self.shared.timeouts;
+        let config = &self.shared.config;
         let now = Instant::now();
         let partial = self.discarding || !self.line.is_empty() || self.array.is_some();
         let mut best = if partial {
-            let deadline = self.partial_since + timeouts.request;
+            let deadline = self.partial_since + config.request_timeout;
             (Some(deadline.saturating_duration_since(now)), End::Request)
         } else {
-            (timeouts.idle, End::Idle)
+            (config.idle_timeout, End::Idle)
         };
         if !self.session.authenticated {
             let left = self.auth_deadline.saturating_duration_since(now);
@@ -418,7 +418,7 @@ impl Connection<'_> {
         self.line.shrink_to(KEPT_BUFFER);
         self.counts.commands += 1;
         if self.array.is_some() {
-            return self.protocol_error(writer, "too big bulk count string");
+            return Err(self.protocol_error(writer, "too big bulk count string"));
         }
         if !self.session.authenticated {
             let error = Reply::Error(ClientError::LineTooLongUnauthenticated);
@@ -454,19 +454,15 @@ impl Connection<'_> {
     /// `*<count>`: the start of a RESP request.
     fn array_header<W: Write>(&mut self, line: &[u8], writer: &mut W) -> Result<Next, End> {
         let count = parse_i64(strip_cr(&line[1..]));
-        let limit = if self.session.authenticated {
-            MAX_ARGUMENTS
-        } else {
-            PRE_AUTH_MAX_ARGUMENTS
-        };
+        let (max_args, _) = self.resp_limits();
         match count {
-            Some(n) if n > limit => {
+            Some(n) if usize::try_from(n).is_ok_and(|n| n > max_args) => {
                 let what = if self.session.authenticated {
                     "invalid multibulk length"
                 } else {
                     "unauthenticated multibulk length"
                 };
-                self.protocol_error(writer, what).map(|()| Next::Close)
+                Err(self.protocol_error(writer, what))
             }
             // An empty request, as Redis treats it: nothing to answer.
             Some(n) if n <= 0 => Ok(Next::Continue),
@@ -480,9 +476,7 @@ impl Connection<'_> {
                 });
                 Ok(Next::Continue)
             }
-            None => self
-                .protocol_error(writer, "invalid multibulk length")
-                .map(|()| Next::Close),
+            None => Err(self.protocol_error(writer, "invalid multibulk length")),
         }
     }
 
@@ -499,33 +493,23 @@ impl Connection<'_> {
                 .first()
                 .map_or(String::new(), |&b| char::from(b).to_string());
             let message = format!("expected '$', got '{got}'");
-            return self.protocol_error(writer, &message).map(|()| Next::Close);
+            return Err(self.protocol_error(writer, &message));
         };
         let authenticated = self.session.authenticated;
-        let cap = if authenticated {
-            self.shared.limits.max_value_size.max(MAX_KEY_LEN)
-        } else {
-            PRE_AUTH_MAX_BULK
-        };
+        let (_, cap) = self.resp_limits();
         let len = match parse_i64(strip_cr(digits)) {
             Some(len) if len >= 0 && len as u64 <= cap as u64 => len as usize,
             Some(len) if len >= 0 && !authenticated => {
-                return self
-                    .protocol_error(writer, "unauthenticated bulk length")
-                    .map(|()| Next::Close);
+                return Err(self.protocol_error(writer, "unauthenticated bulk length"));
             }
             _ => {
-                return self
-                    .protocol_error(writer, "invalid bulk length")
-                    .map(|()| Next::Close);
+                return Err(self.protocol_error(writer, "invalid bulk length"));
             }
         };
         // Bound the whole request, not just each argument.
         let held = self.args.len() + self.bounds.len() * std::mem::size_of::<(usize, usize)>();
         if held + len > 2 * self.max_line() {
-            return self
-                .protocol_error(writer, "too big request")
-                .map(|()| Next::Close);
+            return Err(self.protocol_error(writer, "too big request"));
         }
         self.bounds.push((self.args.len(), self.args.len()));
         self.array = Some(Array {
@@ -539,9 +523,7 @@ impl Connection<'_> {
     /// run the request when it was the last argument.
     fn finish_bulk<W: Write>(&mut self, remaining: usize, writer: &mut W) -> Result<Next, End> {
         if !self.args.ends_with(b"\r\n") {
-            return self
-                .protocol_error(writer, "invalid bulk length")
-                .map(|()| Next::Close);
+            return Err(self.protocol_error(writer, "invalid bulk length"));
         }
         self.args.truncate(self.args.len() - 2);
         if let Some(last) = self.bounds.last_mut() {
@@ -562,12 +544,16 @@ impl Connection<'_> {
         next
     }
 
-    /// Answers a RESP framing error the way Redis words it, then closes.
-    fn protocol_error<W: Write>(&mut self, writer: &mut W, what: &str) -> Result<(), End> {
+    /// Answers a RESP framing error the way Redis words it; the connection
+    /// then closes, for which the returned `End` stands.
+    fn protocol_error<W: Write>(&self, writer: &mut W, what: &str) -> End {
         let text = format!("ERR Protocol error: {what}").into_bytes();
-        resp::write_reply(writer, &Reply::ErrorText(text), self.session.protocol)?;
-        writer.flush()?;
-        Err(End::Closed)
+        match resp::write_reply(writer, &Reply::ErrorText(text), self.session.protocol)
+            .and_then(|()| writer.flush())
+        {
+            Ok(()) => End::Closed,
+            Err(e) => e.into(),
+        }
     }
 
     /// Writes a reply in the framing of the request being received.

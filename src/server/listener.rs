@@ -80,7 +80,7 @@ impl Listen for TcpListener {
         // would only hold the last one back waiting for an ACK.
         let configured = stream
             .set_nodelay(true)
-            .and_then(|()| stream.set_write_timeout(Some(shared.timeouts.write)));
+            .and_then(|()| stream.set_write_timeout(Some(shared.config.write_timeout)));
         match configured {
             Ok(()) => connection::serve(&stream, shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
@@ -103,7 +103,7 @@ impl Listen for UnixListener {
     }
 
     fn serve(stream: UnixStream, shared: &Shared) {
-        match stream.set_write_timeout(Some(shared.timeouts.write)) {
+        match stream.set_write_timeout(Some(shared.config.write_timeout)) {
             Ok(()) => connection::serve(&stream, shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
         }

@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use threadpool::ThreadPool;
 
@@ -53,24 +52,10 @@ pub struct Shared {
     pub clock: Clock,
     pub limits: Limits,
     pub stats: Stats,
-    pub timeouts: Timeouts,
     /// The settings the server was started with (password, limits, ...).
     pub config: Config,
     /// The next CLIENT ID to hand out.
     pub next_client_id: AtomicU64,
-}
-
-/// How long a connection may take over each thing it does.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    /// Silence allowed between requests; `None` is forever.
-    pub idle: Option<Duration>,
-    /// From a request's first byte to its newline.
-    pub request: Duration,
-    /// For a reply write to make progress.
-    pub write: Duration,
-    /// From connecting to authenticating, when a password is set.
-    pub auth: Duration,
 }
 
 /// Why the server could not start listening.
@@ -162,12 +147,6 @@ impl Server {
                 max_value_size: config.max_value_size,
             },
             stats: Stats::new(),
-            timeouts: Timeouts {
-                idle: config.idle_timeout,
-                request: config.request_timeout,
-                write: config.write_timeout,
-                auth: config.auth_timeout,
-            },
             config: config.clone(),
             next_client_id: AtomicU64::new(1),
         });
