@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::auth::{wipe, Password};
+use crate::auth::{Password, Secret};
 use crate::config::{
     Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP,
     DEFAULT_THREADS, DEFAULT_WRITE_TIMEOUT, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
@@ -25,7 +25,7 @@ use crate::tools::bench::{
     DEFAULT_REQUESTS, MAX_BATCH_BYTES, MAX_CLIENTS, MAX_DATA_SIZE, MAX_KEYSPACE, MAX_PIPELINE,
     REQUEST_OVERHEAD,
 };
-use crate::tools::{cli, Endpoint, Secret};
+use crate::tools::{cli, Endpoint};
 
 /// Environment variable that may hold the password.
 pub const PASSWORD_ENV: &str = "BLINK_PASSWORD";
@@ -241,7 +241,7 @@ fn parse_cli(rest: &[OsString]) -> Result<Action, CliError> {
     }
     Ok(Action::Cli(cli::Options {
         endpoint: endpoint(tcp, unix)?,
-        password: client_password(password_file)?,
+        password: password_text(password_file)?,
         command,
     }))
 }
@@ -299,7 +299,7 @@ fn parse_bench(mut args: pico_args::Arguments) -> Result<bench::Options, CliErro
     let json = args.contains("--json");
     let prefill = args.contains("--prefill");
     let password = match proto {
-        Proto::Text | Proto::Resp => client_password(password_file)?,
+        Proto::Text | Proto::Resp => password_text(password_file)?,
         // memcached's protocol has no AUTH, and BLINK_PASSWORD is meant for
         // Blink-Store; an explicit --password-file is a mistake worth saying.
         Proto::Memcache if password_file.is_none() => None,
@@ -365,9 +365,10 @@ fn endpoint(tcp: Option<String>, unix: Option<PathBuf>) -> Result<Endpoint, CliE
     }
 }
 
-/// The password a tool sends: the first line of `--password-file`, else
-/// `BLINK_PASSWORD` when set and not empty, else none.
-fn client_password(file: Option<PathBuf>) -> Result<Option<Secret>, CliError> {
+/// A password's plain text: the first line of `--password-file`, else
+/// `BLINK_PASSWORD` when set and not empty, else none. The server hashes
+/// it; the tools send it.
+fn password_text(file: Option<PathBuf>) -> Result<Option<Secret>, CliError> {
     if let Some(path) = file {
         return Secret::from_file(&path).map(Some).map_err(|e| {
             CliError::new(format!(
@@ -402,26 +403,12 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
     }
 }
 
-/// The password from `--password-file`, else from `BLINK_PASSWORD`, which
-/// is then removed from the environment. The plain text is overwritten.
+/// The server's password (see [`password_text`]), hashed; the plain text
+/// is overwritten and `BLINK_PASSWORD` removed from the environment.
 fn read_password(file: Option<PathBuf>) -> Result<Option<Password>, CliError> {
-    if let Some(path) = file {
-        return Password::from_file(&path).map(Some).map_err(|e| {
-            CliError::new(format!(
-                "cannot read --password-file {}: {e}",
-                path.display()
-            ))
-        });
-    }
-    match std::env::var(PASSWORD_ENV) {
-        Ok(plain) if !plain.is_empty() => {
-            let password = Password::new(&plain);
-            wipe(plain);
-            std::env::remove_var(PASSWORD_ENV);
-            Ok(Some(password))
-        }
-        _ => Ok(None),
-    }
+    let text = password_text(file)?;
+    std::env::remove_var(PASSWORD_ENV);
+    Ok(text.map(|text| Password::new(text.bytes())))
 }
 
 /// Refuses a zero duration for `flag`.

@@ -66,7 +66,8 @@ use crate::config::MAX_MAX_VALUE_SIZE;
 
 use super::histogram::Histogram;
 use super::resp::{self, Value, MAX_BULK};
-use super::{closed_after, escape, trim_line_end, Endpoint, Secret, Stream, ToolError, QUOTE};
+use super::{closed_after, escape, trim_line_end, Endpoint, Stream, ToolError, QUOTE};
+use crate::auth::Secret;
 
 /// Default `--clients`.
 pub const DEFAULT_CLIENTS: usize = 50;

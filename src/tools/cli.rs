@@ -53,7 +53,8 @@ use std::io::{self, BufRead, IsTerminal, Read, Write};
 use crate::config::DEFAULT_MAX_VALUE_SIZE;
 
 use super::resp::{self, Value};
-use super::{closed_after, Endpoint, Secret, Stream, ToolError};
+use super::{closed_after, Endpoint, Stream, ToolError};
+use crate::auth::Secret;
 
 /// Most bytes `-` reads from stdin: the server's default largest value
 /// (`--max-value-size`); a larger value would only be refused.

@@ -3,7 +3,7 @@
 //!
 //! This module owns what both share: where the server is ([`Endpoint`]), a
 //! connected socket of either kind ([`Stream`]), the password a client
-//! sends ([`Secret`]) and the one error type of the tools ([`ToolError`]).
+//! sends ([`crate::auth::Secret`]) and the one error type of the tools ([`ToolError`]).
 //! [`resp`] frames requests and reads replies from the client's side;
 //! [`histogram`] records latencies for the benchmark.
 //!
@@ -18,10 +18,10 @@ pub mod histogram;
 pub mod resp;
 
 use std::fmt;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Longest wait for a reply, and for a write to make progress. A healthy
@@ -137,51 +137,6 @@ impl Write for Stream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// A password a client sends. Its bytes never reach `Debug` output and are
-/// overwritten when it is dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Secret {
-        Secret(bytes)
-    }
-
-    /// The first line of `path`, without its line ending, as the server
-    /// reads its own `--password-file`.
-    pub fn from_file(path: &Path) -> io::Result<Secret> {
-        let file = std::fs::File::open(path)?;
-        let mut line = Vec::new();
-        io::BufReader::new(file).read_until(b'\n', &mut line)?;
-        let end = line.len()
-            - line
-                .iter()
-                .rev()
-                .take_while(|&&b| b == b'\n' || b == b'\r')
-                .count();
-        let secret = Secret(line[..end].to_vec());
-        line.fill(0);
-        Ok(secret)
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<hidden>)")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.fill(0);
-        std::hint::black_box(&self.0);
     }
 }
 
