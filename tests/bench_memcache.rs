@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::binary::{run, TempFile};
-use common::TIMEOUT;
+use common::{field, TIMEOUT};
 
 /// How many times a memcached is started on a fresh port before giving
 /// up: another process may take the port between finding it free and
@@ -159,16 +159,6 @@ fn bench(memcached: &Memcached, args: &[&str]) -> String {
         "not the JSON report: {stdout:?}"
     );
     stdout
-}
-
-/// A field of a flat JSON object, as written.
-fn field<'a>(json: &'a str, name: &str) -> &'a str {
-    let key = format!("\"{name}\":");
-    let at = json
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} in {json}"))
-        + key.len();
-    json[at..].split([',', '}']).next().unwrap()
 }
 
 /// A pipelined mix of GETs and SETs: every request is counted and answered

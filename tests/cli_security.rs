@@ -5,12 +5,10 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::binary::{run, Running, TempFile};
-use common::{check, check_unix, same, Client, SocketPath};
+use common::{assert_mode, check, check_unix, same, Client, SocketPath};
 
 /// How long a server that must refuse to start may take to exit.
 const FAIL_FAST: Duration = Duration::from_secs(1);
@@ -40,22 +38,6 @@ fn assert_refused(args: &[&str]) -> String {
     assert!(!finished.status.success(), "{args:?} exited successfully");
     assert!(!stderr.trim().is_empty(), "{args:?} said nothing on stderr");
     stderr
-}
-
-/// Asserts the permission bits of the file at `path`.
-#[track_caller]
-fn assert_mode(path: &Path, expected: u32) {
-    let mode = std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("no socket file at {}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(
-        mode,
-        expected,
-        "mode {mode:o} of {}, expected {expected:o}",
-        path.display()
-    );
 }
 
 /// `serve --help` names every security and timeout flag.

@@ -10,12 +10,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use blink_store::config::Config;
-use common::{check_unix, config, eventually, same, show, start, start_unix, Client, TIMEOUT};
+use common::{
+    assert_mode, check_unix, config, eventually, same, show, start, start_unix, Client, TIMEOUT,
+};
 
 /// The line a connection gets when every worker is busy.
 const REFUSAL: &[u8] = b"ERROR max number of clients reached\n";
@@ -292,20 +292,4 @@ fn unix_socket_mode_follows_unix_perm() {
     });
     assert_mode(&path, 0o660);
     check_unix(&path, &[(b"PING\n", b"PONG\n")]);
-}
-
-/// Asserts the permission bits of the file at `path`.
-#[track_caller]
-fn assert_mode(path: &Path, expected: u32) {
-    let mode = std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("no socket file at {}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(
-        mode,
-        expected,
-        "mode {mode:o} of {}, expected {expected:o}",
-        path.display()
-    );
 }

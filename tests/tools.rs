@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use blink_store::auth::Password;
 use blink_store::config::Config;
 use common::binary::{run, run_fed, Finished, TempFile};
-use common::{config, same, start, start_unix, Client};
+use common::{config, field, same, start, start_unix, Client};
 
 /// Runs `blink-store cli --tcp ADDR` with `args` and `input` on stdin.
 #[track_caller]
@@ -249,16 +249,6 @@ fn bench(addr: SocketAddr, args: &[&str]) -> String {
         "not one JSON line: {stdout:?}"
     );
     stdout
-}
-
-/// A field of a flat JSON object, as written.
-fn field<'a>(json: &'a str, name: &str) -> &'a str {
-    let key = format!("\"{name}\":");
-    let at = json
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} in {json}"))
-        + key.len();
-    json[at..].split([',', '}']).next().unwrap()
 }
 
 /// A RESP run answers every request without an error and leaves keys.

@@ -11,6 +11,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -449,4 +450,30 @@ pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "gave up waiting: {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A field of a flat JSON object, as written.
+pub fn field<'a>(json: &'a str, name: &str) -> &'a str {
+    let key = format!("\"{name}\":");
+    let at = json
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+        + key.len();
+    json[at..].split([',', '}']).next().unwrap()
+}
+
+/// Asserts the permission bits of the file at `path`.
+#[track_caller]
+pub fn assert_mode(path: &Path, expected: u32) {
+    let mode = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("no socket file at {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        mode,
+        expected,
+        "mode {mode:o} of {}, expected {expected:o}",
+        path.display()
+    );
 }
