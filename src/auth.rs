@@ -6,12 +6,93 @@
 //! two digests are compared without branching on their contents, so the
 //! time taken does not depend on how much of a guess was right. Nothing
 //! here ever logs.
+//!
+//! The plain text comes from a file's first line or from `BLINK_PASSWORD`
+//! ([`password_text`]); an empty or blank one is refused, since it would
+//! protect nothing. The file is read into one buffer of fixed size that is
+//! overwritten afterwards, so no copy of the password is left in freed
+//! memory. The variable's value also stays in the environment block the
+//! kernel gave the process, readable in `/proc/PID/environ` by the same
+//! user and root for the process's life: `--password-file` keeps the
+//! password out of there.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::{self, BufRead};
-use std::path::Path;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+/// Environment variable that may hold the password.
+pub const PASSWORD_ENV: &str = "BLINK_PASSWORD";
+
+/// Longest password, in bytes: the longest argument a client may send
+/// before authenticating (Redis 7's 16 KiB), so every client can send it.
+pub const MAX_PASSWORD_LEN: usize = 16 << 10;
+
+/// Why no password could be read.
+#[derive(Debug)]
+pub enum PasswordError {
+    Read(PathBuf, io::Error),
+    /// The file's first line is empty or only blanks.
+    EmptyFile(PathBuf),
+    /// `BLINK_PASSWORD` is set but empty or only blanks.
+    EmptyEnv,
+    TooLong,
+}
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PasswordError::Read(path, e) => {
+                write!(f, "cannot read --password-file {}: {e}", path.display())
+            }
+            PasswordError::EmptyFile(path) => write!(
+                f,
+                "the password in --password-file {} is empty or blank; put the password on its \
+                 first line",
+                path.display()
+            ),
+            PasswordError::EmptyEnv => write!(
+                f,
+                "{PASSWORD_ENV} is set but the password is empty or blank; set a password or \
+                 unset it"
+            ),
+            PasswordError::TooLong => {
+                write!(f, "the password is longer than {MAX_PASSWORD_LEN} bytes")
+            }
+        }
+    }
+}
+
+impl From<PasswordError> for String {
+    fn from(e: PasswordError) -> String {
+        e.to_string()
+    }
+}
+
+/// A password's plain text: the first line of `file`, else
+/// `BLINK_PASSWORD` when set, else none. The server hashes it; the tools
+/// send it.
+pub fn password_text(file: Option<&Path>) -> Result<Option<Secret>, PasswordError> {
+    let secret = match file {
+        Some(path) => Secret::from_file(path)?,
+        None => match std::env::var_os(PASSWORD_ENV) {
+            Some(plain) => Secret::new(plain.into_vec()),
+            None => return Ok(None),
+        },
+    };
+    if secret.0.iter().all(u8::is_ascii_whitespace) {
+        return Err(match file {
+            Some(path) => PasswordError::EmptyFile(path.to_path_buf()),
+            None => PasswordError::EmptyEnv,
+        });
+    }
+    if secret.0.len() > MAX_PASSWORD_LEN {
+        return Err(PasswordError::TooLong);
+    }
+    Ok(Some(secret))
+}
 
 /// A password to check candidates against.
 #[derive(Clone)]
@@ -49,20 +130,37 @@ impl Secret {
         Secret(bytes)
     }
 
-    /// The first line of `path`, without its line ending.
-    pub fn from_file(path: &Path) -> io::Result<Secret> {
-        let file = std::fs::File::open(path)?;
-        let mut line = Vec::new();
-        io::BufReader::new(file).read_until(b'\n', &mut line)?;
-        let end = line.len()
-            - line
-                .iter()
-                .rev()
-                .take_while(|&&b| b == b'\n' || b == b'\r')
-                .count();
-        let secret = Secret(line[..end].to_vec());
-        line.fill(0);
-        std::hint::black_box(&line);
+    /// The first line of `path`, without its line ending. The file is
+    /// read into one buffer, never grown, which is overwritten before it
+    /// is freed.
+    fn from_file(path: &Path) -> Result<Secret, PasswordError> {
+        let failed = |e| PasswordError::Read(path.to_path_buf(), e);
+        let mut file = std::fs::File::open(path).map_err(failed)?;
+        // Room for the longest password, its line end, and one byte more
+        // to tell a longer first line.
+        let mut buf = vec![0u8; MAX_PASSWORD_LEN + 3];
+        let mut len = 0;
+        let result = loop {
+            if buf[..len].contains(&b'\n') || len == buf.len() {
+                break Ok(());
+            }
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(failed(e)),
+            }
+        };
+        let line = &buf[..len];
+        let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let secret = result.map(|()| Secret(line.to_vec()));
+        buf.fill(0);
+        std::hint::black_box(&buf);
+        let secret = secret?;
+        if secret.0.len() > MAX_PASSWORD_LEN {
+            return Err(PasswordError::TooLong);
+        }
         Ok(secret)
     }
 
@@ -103,6 +201,11 @@ impl Eq for Password {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_fits_in_what_a_client_may_send_before_authenticating() {
+        assert_eq!(MAX_PASSWORD_LEN, crate::protocol::PRE_AUTH_MAX_BULK);
+    }
 
     #[test]
     fn only_the_password_matches() {

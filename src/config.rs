@@ -30,6 +30,12 @@ pub const DEFAULT_MAX_VALUE_SIZE: usize = 1 << 20;
 /// what one connection can make the server hold.
 pub const MAX_MAX_VALUE_SIZE: usize = 512 << 20;
 
+/// Default `--max-request-size`: the argument bytes of one RESP request
+/// (an MSET of many values, say), 32 MiB. Raised to the text line cap when
+/// `--max-value-size` makes that larger, so one SET of the largest value
+/// always fits.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 << 20;
+
 /// Largest `--threads` accepted. Each worker is an OS thread.
 pub const MAX_THREADS: usize = 16_384;
 
@@ -66,6 +72,8 @@ pub struct Config {
     pub threads: usize,
     /// Longest value accepted, in bytes.
     pub max_value_size: usize,
+    /// Most argument bytes in one RESP request.
+    pub max_request_size: usize,
     /// Entries sampled per eviction.
     pub eviction_samples: usize,
     /// Log level; `None` leaves it to `RUST_LOG`, then `info`.
@@ -94,6 +102,7 @@ impl Default for Config {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             threads: DEFAULT_THREADS,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             eviction_samples: DEFAULT_SAMPLES,
             log_level: None,
             password: None,

@@ -47,11 +47,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod exec;
+pub mod flags;
 pub mod glob;
+pub mod logging;
 pub mod num;
 pub mod protocol;
 pub mod server;

@@ -5,23 +5,26 @@
 
 use std::process::ExitCode;
 
-use blink_store::cli::{self, Action};
+use blink_store::args::{self, Action};
+use blink_store::logging;
 use blink_store::server::Server;
-use blink_store::tools::{bench, cli as tool_cli, ToolError};
-use log::LevelFilter;
-use simple_logger::SimpleLogger;
+use blink_store::tools::{bench, cli, ToolError};
 
 fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).collect();
-    let config = match cli::parse(args) {
+    let config = match args::parse(args) {
         Ok(Action::Serve(config)) => config,
         Ok(Action::Cli(options)) => {
-            return tool_exit("cli", tool_cli::run(&options).map(|o| o.exit_status()));
+            return tool_exit("cli", cli::run(&options).map(|o| o.exit_status()));
         }
         Ok(Action::Bench(options)) => return tool_exit("bench", bench::run(&options).map(|()| 0)),
         Ok(Action::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
+        }
+        Ok(Action::Usage(text)) => {
+            eprint!("{text}");
+            return ExitCode::from(2);
         }
         Ok(Action::Version) => {
             println!("blink-store {}", env!("CARGO_PKG_VERSION"));
@@ -32,7 +35,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    start_logging(config.log_level);
+    if let Err(e) = logging::init(config.log_level) {
+        eprintln!("blink-store: cannot start logging: {e}");
+    }
     let server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {
@@ -62,16 +67,5 @@ fn tool_exit(tool: &str, result: Result<u8, ToolError>) -> ExitCode {
             eprintln!("blink-store {tool}: {e}");
             ExitCode::from(2)
         }
-    }
-}
-
-/// Logs to stderr at `level`, or as `RUST_LOG` says when no level was given.
-fn start_logging(level: Option<LevelFilter>) {
-    let logger = match level {
-        Some(level) => SimpleLogger::new().with_level(level),
-        None => SimpleLogger::new().with_level(LevelFilter::Info).env(),
-    };
-    if let Err(e) = logger.init() {
-        eprintln!("blink-store: cannot start logging: {e}");
     }
 }

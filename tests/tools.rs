@@ -365,12 +365,17 @@ fn bench_authenticates() {
         ],
     );
     assert_eq!(field(&json, "errors"), "0", "{json}");
+    // A failed AUTH holds its worker for the login delay, so the clients
+    // stay within the test server's pool: otherwise the first error back
+    // is a refusal, not the wrong password.
     let wrong = TempFile::with(b"nope\n");
     let addr = addr.to_string();
     let args = [
         "bench",
         "--tcp",
         &addr,
+        "--clients",
+        "2",
         "--proto",
         "text",
         "--password-file",

@@ -1,12 +1,19 @@
 //! Requests and replies: the typed [`Command`] a request becomes, the
 //! [`Reply`] a command produces, and the client-visible [`ClientError`].
 //!
-//! Framing lives in the submodules: [`text`] for the Blink-Store line
-//! protocol, [`resp`] for Redis's RESP2 and RESP3. A reply here says what
-//! happened; each framing decides how to say it (`NOT_FOUND` or a null,
-//! `OK` or `:1`). This module owns no I/O and never touches the store;
-//! turning a `Command` into a `Reply` is [`crate::exec`]'s job.
+//! - [`framer`]: bytes become whole requests, text lines or RESP arrays,
+//!   within the bounds of [`Limits`].
+//! - [`commands`]: the command table; a request becomes a `Command`
+//!   through the login gate.
+//! - [`text`] and [`resp`]: each protocol's parsers and reply writers. A
+//!   reply here says what happened; each framing decides how to say it
+//!   (`NOT_FOUND` or a null, `OK` or `:1`).
+//!
+//! This module owns no I/O and never touches the store; turning a
+//! `Command` into a `Reply` is [`crate::exec`]'s job.
 
+pub mod commands;
+pub mod framer;
 pub mod resp;
 pub mod text;
 
@@ -71,8 +78,9 @@ pub enum Command<'a> {
     Keys(&'a [u8]),
     Info(Option<&'a [u8]>),
     ConfigGet(Vec<&'a [u8]>),
-    /// COMMAND, COMMAND COUNT, COMMAND DOCS ...: the subcommand, if any.
-    CommandInfo(Option<&'a [u8]>),
+    /// COMMAND, COMMAND COUNT, COMMAND INFO name ...: the subcommand, if
+    /// any, and its arguments.
+    CommandInfo(Option<&'a [u8]>, Vec<&'a [u8]>),
     Time,
     /// AUTH and PASS; over RESP, optionally with a user name.
     Auth {
@@ -88,16 +96,6 @@ pub enum Command<'a> {
     Select(i64),
     Client(ClientCommand<'a>),
     Stats,
-}
-
-impl Command<'_> {
-    /// Whether a connection that has not authenticated may run this.
-    pub fn allowed_before_auth(&self) -> bool {
-        matches!(
-            self,
-            Command::Auth { .. } | Command::Quit | Command::Ping(_) | Command::Hello { .. }
-        )
-    }
 }
 
 /// CLIENT subcommands.
@@ -281,23 +279,88 @@ pub enum Frame {
     Verbatim(String),
 }
 
-/// Bounds that parsing enforces.
+/// Every bound on what a client can make the server buffer, in one place.
+/// The framer and the parsers enforce them; the README's limits table
+/// lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest value a SET may carry, in bytes.
+    /// Longest value a write may leave in the store, in bytes
+    /// (`--max-value-size`).
     pub max_value_size: usize,
+    /// Most argument bytes in one RESP request (`--max-request-size`);
+    /// never less than [`Limits::max_line`], so a SET of the largest key
+    /// and value always fits.
+    pub max_request_size: usize,
 }
 
+/// Longest text line before authentication, in bytes without its line
+/// end: room for any AUTH, and no more for an anonymous client.
+pub const PRE_AUTH_MAX_LINE: usize = 4 << 10;
+
+/// Most arguments in one RESP request, as Redis allows.
+pub const MAX_ARGUMENTS: usize = 1024 * 1024;
+
+/// Most arguments in a RESP request before authentication, as Redis 7.
+pub const PRE_AUTH_MAX_ARGUMENTS: usize = 10;
+
+/// Longest RESP argument before authentication, as Redis 7: 16 KiB.
+pub const PRE_AUTH_MAX_BULK: usize = 16 << 10;
+
+/// Longest client name (CLIENT SETNAME, HELLO SETNAME), in bytes. Redis
+/// sets none; a name is kept for the connection's life, so it is bounded.
+pub const MAX_CLIENT_NAME: usize = 256;
+
+/// Bytes a request line may hold beyond its key and value.
+const LINE_SLACK: usize = 64;
+
 impl Limits {
+    /// The limits of a server whose values are at most `max_value_size`
+    /// bytes and whose RESP requests hold at most `max_request_size`
+    /// argument bytes (raised to the text line cap if below it).
+    pub fn new(max_value_size: usize, max_request_size: usize) -> Limits {
+        let limits = Limits {
+            max_value_size,
+            max_request_size,
+        };
+        Limits {
+            max_request_size: max_request_size.max(limits.max_line()),
+            ..limits
+        }
+    }
+
     /// Longest request line buffered before `line too long`: a maximal key
     /// and value plus room for the command name and separators.
     pub fn max_line(&self) -> usize {
         crate::store::MAX_KEY_LEN + self.max_value_size + LINE_SLACK
     }
-}
 
-/// Bytes a request line may hold beyond its key and value.
-const LINE_SLACK: usize = 64;
+    /// Longest RESP argument: a value, or a key, whichever may be longer.
+    pub fn max_argument(&self) -> usize {
+        self.max_value_size.max(crate::store::MAX_KEY_LEN)
+    }
+
+    /// The bounds requests are framed under, before and after the
+    /// connection authenticates.
+    pub fn framing(&self, authenticated: bool) -> framer::FrameLimits {
+        if authenticated {
+            framer::FrameLimits {
+                max_line: self.max_line(),
+                max_args: MAX_ARGUMENTS,
+                max_bulk: self.max_argument(),
+                max_request: self.max_request_size,
+                authenticated,
+            }
+        } else {
+            framer::FrameLimits {
+                max_line: PRE_AUTH_MAX_LINE,
+                max_args: PRE_AUTH_MAX_ARGUMENTS,
+                max_bulk: PRE_AUTH_MAX_BULK,
+                max_request: PRE_AUTH_MAX_ARGUMENTS * PRE_AUTH_MAX_BULK,
+                authenticated,
+            }
+        }
+    }
+}
 
 /// A request the server answers with an error. Unless
 /// [`ClientError::closes`] says so, the connection stays usable.
@@ -312,6 +375,8 @@ pub enum ClientError {
     WrongArguments(&'static str),
     KeyTooLong,
     ValueTooLarge,
+    /// A write would leave a value longer than `--max-value-size` (APPEND).
+    StringTooLong,
     LineTooLong,
     OutOfMemory,
     /// An invalid expire time given to the named (lowercase) command.
@@ -322,6 +387,7 @@ pub enum ClientError {
     DbIndexOutOfRange,
     UnsupportedProtocol,
     InvalidClientName,
+    ClientNameTooLong,
     NoAuth,
     WrongPass,
     NoPasswordConfigured,
@@ -344,13 +410,23 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::UnknownCommand => f.write_str("unknown command"),
-            ClientError::RequiresKey(name) => write!(f, "{name} requires key"),
-            ClientError::RequiresPassword(name) => write!(f, "{name} requires password"),
+            ClientError::RequiresKey(name) => {
+                write!(f, "{} requires key", name.to_ascii_uppercase())
+            }
+            ClientError::RequiresPassword(name) => {
+                write!(f, "{} requires password", name.to_ascii_uppercase())
+            }
             ClientError::WrongArguments(name) => {
-                write!(f, "wrong number of arguments for '{name}'")
+                write!(
+                    f,
+                    "wrong number of arguments for '{}'",
+                    name.to_ascii_uppercase()
+                )
             }
             ClientError::KeyTooLong => f.write_str("key too long"),
-            ClientError::ValueTooLarge => f.write_str("value too large"),
+            ClientError::ValueTooLarge | ClientError::StringTooLong => {
+                f.write_str("value too large")
+            }
             ClientError::LineTooLong => f.write_str("line too long"),
             ClientError::OutOfMemory => f.write_str("out of memory"),
             ClientError::InvalidExpireTime(_) => f.write_str("invalid expire time"),
@@ -362,6 +438,10 @@ impl fmt::Display for ClientError {
             ClientError::InvalidClientName => {
                 f.write_str("Client names cannot contain spaces, newlines or special characters.")
             }
+            ClientError::ClientNameTooLong => write!(
+                f,
+                "Client names cannot be longer than {MAX_CLIENT_NAME} bytes"
+            ),
             ClientError::NoAuth => f.write_str("NOAUTH Authentication required"),
             ClientError::WrongPass => f.write_str("WRONGPASS invalid password"),
             ClientError::NoPasswordConfigured => f.write_str("no password is configured"),
@@ -387,6 +467,7 @@ impl From<UpdateError> for ClientError {
         match e {
             UpdateError::NotInteger => ClientError::NotInteger,
             UpdateError::Overflow => ClientError::Overflow,
+            UpdateError::TooLong => ClientError::StringTooLong,
             UpdateError::Store(e) => e.into(),
         }
     }

@@ -1,22 +1,21 @@
 //! Redis's RESP2 and RESP3: arguments → [`Command`], [`Reply`] → bytes.
 //!
-//! The connection loop frames a request (an array of bulk strings) into
-//! [`Args`]; this module gives it Redis 7's meaning, arity rules and exact
-//! error texts, and writes replies in the connection's protocol version.
-//! RESP3 differs from RESP2 here only in nulls (`_`), maps (`%`) and
-//! verbatim strings (`=`).
+//! The framer ([`super::framer`]) turns a request (an array of bulk
+//! strings) into [`Args`]; the command table ([`super::commands`]) checks
+//! its name and arity and calls the parser here that gives it Redis 7's
+//! meaning and exact error texts. Replies are written in the connection's
+//! protocol version: RESP3 differs from RESP2 here only in nulls (`_`),
+//! maps (`%`) and verbatim strings (`=`).
 
 use std::io::{self, Write};
 
+use super::framer::Args;
 use super::{
     parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
-    Frame, Limits, Reply, SetCommand, SetReply, When,
+    Frame, Limits, Reply, SetCommand, SetReply, When, MAX_CLIENT_NAME,
 };
 use crate::num::format_i64;
 use crate::store::{Condition, Key};
-
-/// Longest command name looked up; longer ones are unknown.
-const MAX_NAME: usize = 16;
 
 /// The longest part of a request quoted back in an unknown-command error,
 /// as Redis does.
@@ -25,364 +24,18 @@ const QUOTE_LIMIT: usize = 128;
 /// Default COUNT of SCAN.
 const DEFAULT_SCAN_COUNT: usize = 10;
 
-/// The arguments of one RESP request: byte ranges into one buffer.
-#[derive(Clone, Copy, Debug)]
-pub struct Args<'a> {
-    data: &'a [u8],
-    bounds: &'a [(usize, usize)],
+/// What a RESP parser returns: a command, or the reply that refuses it.
+type Parsed<'a> = Result<Command<'a>, Reply<'static>>;
+
+// The parsers of the command table (`super::commands`), one per command.
+// The table has already checked the name and the arity; argument 0 is the
+// name.
+
+pub fn get<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Get(key(args.get(1))?))
 }
 
-impl<'a> Args<'a> {
-    pub fn new(data: &'a [u8], bounds: &'a [(usize, usize)]) -> Args<'a> {
-        Args { data, bounds }
-    }
-
-    pub fn len(&self) -> usize {
-        self.bounds.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bounds.is_empty()
-    }
-
-    /// Argument `i`; empty when out of range.
-    pub fn get(&self, i: usize) -> &'a [u8] {
-        self.bounds
-            .get(i)
-            .and_then(|&(start, end)| self.data.get(start..end))
-            .unwrap_or_default()
-    }
-
-    fn from(&self, first: usize) -> impl Iterator<Item = &'a [u8]> + '_ {
-        (first..self.len()).map(move |i| self.get(i))
-    }
-}
-
-/// Longest `*<count>` or `$<length>` line the in-place framer reads; a
-/// longer one is left to the connection's general framing.
-const MAX_HEADER: usize = 24;
-
-/// Finds a whole RESP request at the start of `buf` and records its
-/// arguments' ranges in `bounds`, returning the bytes it spans. `None` when
-/// the request is not whole in `buf`, or anything about it is unusual (a
-/// count or length out of bounds, bad framing): the caller then frames it
-/// the general way, which also words every error as Redis does.
-pub fn frame_in_place(
-    buf: &[u8],
-    bounds: &mut Vec<(usize, usize)>,
-    max_args: usize,
-    max_bulk: usize,
-) -> Option<usize> {
-    bounds.clear();
-    let (count, mut at) = header(buf, 0, b'*')?;
-    if count == 0 || count > max_args {
-        return None;
-    }
-    for _ in 0..count {
-        let (len, start) = header(buf, at, b'$')?;
-        if len > max_bulk {
-            return None;
-        }
-        let end = start.checked_add(len)?;
-        if buf.get(end..end + 2)? != b"\r\n" {
-            return None;
-        }
-        bounds.push((start, end));
-        at = end + 2;
-    }
-    Some(at)
-}
-
-/// A `<marker><digits>\r\n` line at `at`: its number and the position
-/// after it.
-fn header(buf: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
-    if *buf.get(at)? != marker {
-        return None;
-    }
-    let window = buf.get(at + 1..)?;
-    let window = &window[..window.len().min(MAX_HEADER)];
-    let newline = window.iter().position(|&b| b == b'\n')?;
-    let digits = window[..newline].strip_suffix(b"\r")?;
-    let n = usize::try_from(parse_i64(digits)?).ok()?;
-    Some((n, at + 1 + newline + 1))
-}
-
-/// Parses a request. A refusal is the reply to send instead.
-pub fn parse<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'static>> {
-    let name = args.get(0);
-    let mut upper = [0u8; MAX_NAME];
-    let Some(upper) = upper.get_mut(..name.len()) else {
-        return Err(unknown_command(args));
-    };
-    upper.copy_from_slice(name);
-    upper.make_ascii_uppercase();
-    let n = args.len();
-    let key = |i: usize| key(args.get(i));
-    let command = match &*upper {
-        b"GET" => {
-            arity(n == 2, "get")?;
-            Command::Get(key(1)?)
-        }
-        b"SET" => {
-            arity(n >= 3, "set")?;
-            set(args, limits)?
-        }
-        b"SETNX" => {
-            arity(n == 3, "setnx")?;
-            Command::Set(SetCommand {
-                reply: SetReply::Flag,
-                ..SetCommand::plain(
-                    key(1)?,
-                    value(args.get(2), limits)?,
-                    Condition::IfAbsent,
-                    "setnx",
-                )
-            })
-        }
-        b"SETEX" | b"PSETEX" => {
-            let (name, in_ms) = if upper[0] == b'P' {
-                ("psetex", true)
-            } else {
-                ("setex", false)
-            };
-            arity(n == 4, name)?;
-            let amount = integer(args.get(2))?;
-            let expire = ExpireIn::from_amount(amount, in_ms, name).map_err(Reply::Error)?;
-            Command::Set(SetCommand {
-                expire: Some(ExpireAt::In(expire)),
-                ..SetCommand::plain(
-                    key(1)?,
-                    value(args.get(3), limits)?,
-                    Condition::Always,
-                    name,
-                )
-            })
-        }
-        b"GETSET" => {
-            arity(n == 3, "getset")?;
-            Command::Set(SetCommand {
-                get: true,
-                ..SetCommand::plain(
-                    key(1)?,
-                    value(args.get(2), limits)?,
-                    Condition::Always,
-                    "getset",
-                )
-            })
-        }
-        b"GETDEL" => {
-            arity(n == 2, "getdel")?;
-            Command::GetDel(key(1)?)
-        }
-        b"GETEX" => {
-            arity(n >= 2, "getex")?;
-            Command::GetEx(key(1)?, getex_option(args)?)
-        }
-        b"MGET" => {
-            arity(n >= 2, "mget")?;
-            Command::MGet(keys(args, 1)?)
-        }
-        b"MSET" => {
-            arity(n >= 3 && n % 2 == 1, "mset")?;
-            let mut pairs = Vec::with_capacity(n / 2);
-            for i in (1..n).step_by(2) {
-                pairs.push((key(i)?, value(args.get(i + 1), limits)?));
-            }
-            Command::MSet(pairs)
-        }
-        b"DEL" => {
-            arity(n >= 2, "del")?;
-            Command::DeleteMany(keys(args, 1)?)
-        }
-        b"EXISTS" => {
-            arity(n >= 2, "exists")?;
-            Command::Exists(keys(args, 1)?)
-        }
-        b"EXPIRE" | b"PEXPIRE" | b"EXPIREAT" | b"PEXPIREAT" => {
-            let (name, in_ms, absolute) = match &*upper {
-                b"EXPIRE" => ("expire", false, false),
-                b"PEXPIRE" => ("pexpire", true, false),
-                b"EXPIREAT" => ("expireat", false, true),
-                _ => ("pexpireat", true, true),
-            };
-            arity(n >= 3, name)?;
-            let amount = integer(args.get(2))?;
-            let ms = if in_ms {
-                Some(amount)
-            } else {
-                amount.checked_mul(1000)
-            };
-            let ms = ms.ok_or(Reply::Error(ClientError::InvalidExpireTime(name)))?;
-            let when = if absolute {
-                When::AtUnix(ms)
-            } else {
-                When::In(ms)
-            };
-            Command::Expire {
-                key: key(1)?,
-                when,
-                only_if: expire_condition(args)?,
-                name,
-            }
-        }
-        b"TTL" | b"PTTL" => {
-            let in_ms = upper[0] == b'P';
-            arity(n == 2, if in_ms { "pttl" } else { "ttl" })?;
-            Command::Ttl {
-                key: key(1)?,
-                in_ms,
-            }
-        }
-        b"PERSIST" => {
-            arity(n == 2, "persist")?;
-            Command::Persist {
-                key: key(1)?,
-                count_removed: true,
-            }
-        }
-        b"INCR" | b"DECR" => {
-            let (name, label, delta) = if upper[0] == b'I' {
-                ("incr", "INCR", 1)
-            } else {
-                ("decr", "DECR", -1)
-            };
-            arity(n == 2, name)?;
-            Command::IncrBy(key(1)?, delta, label)
-        }
-        b"INCRBY" | b"DECRBY" => {
-            let incr = upper[0] == b'I';
-            arity(n == 3, if incr { "incrby" } else { "decrby" })?;
-            let amount = integer(args.get(2))?;
-            let delta = if incr {
-                amount
-            } else {
-                amount
-                    .checked_neg()
-                    .ok_or(Reply::ErrorText(b"ERR decrement would overflow".to_vec()))?
-            };
-            Command::IncrBy(key(1)?, delta, if incr { "INCRBY" } else { "DECRBY" })
-        }
-        b"APPEND" => {
-            arity(n == 3, "append")?;
-            Command::Append(key(1)?, value(args.get(2), limits)?)
-        }
-        b"STRLEN" => {
-            arity(n == 2, "strlen")?;
-            Command::Strlen(key(1)?)
-        }
-        b"TYPE" => {
-            arity(n == 2, "type")?;
-            Command::Type(key(1)?)
-        }
-        b"DBSIZE" => {
-            arity(n == 1, "dbsize")?;
-            Command::DbSize
-        }
-        b"FLUSHALL" | b"FLUSHDB" => {
-            // Any number of arguments is the right arity; only one SYNC or
-            // ASYNC makes sense, as Redis checks it.
-            let mode = args.get(1);
-            let known = n == 1
-                || (n == 2
-                    && (mode.eq_ignore_ascii_case(b"SYNC") || mode.eq_ignore_ascii_case(b"ASYNC")));
-            if !known {
-                return Err(Reply::Error(ClientError::Syntax));
-            }
-            Command::FlushAll
-        }
-        b"SCAN" => {
-            arity(n >= 2, "scan")?;
-            scan(args)?
-        }
-        b"KEYS" => {
-            arity(n == 2, "keys")?;
-            Command::Keys(args.get(1))
-        }
-        b"INFO" => Command::Info((n > 1).then(|| args.get(1))),
-        b"CONFIG" => {
-            arity(n >= 2, "config")?;
-            if !args.get(1).eq_ignore_ascii_case(b"GET") {
-                return Err(unknown_subcommand(args.get(1), "CONFIG"));
-            }
-            arity(n >= 3, "config|get")?;
-            Command::ConfigGet(args.from(2).collect())
-        }
-        b"COMMAND" => Command::CommandInfo((n > 1).then(|| args.get(1))),
-        b"CLIENT" => {
-            arity(n >= 2, "client")?;
-            Command::Client(client(args)?)
-        }
-        b"TIME" => {
-            arity(n == 1, "time")?;
-            Command::Time
-        }
-        b"PING" => {
-            arity(n <= 2, "ping")?;
-            Command::Ping((n == 2).then(|| args.get(1)))
-        }
-        b"ECHO" => {
-            arity(n == 2, "echo")?;
-            Command::Echo(args.get(1))
-        }
-        b"QUIT" => Command::Quit,
-        b"AUTH" => match n {
-            2 => Command::Auth {
-                user: None,
-                password: args.get(1),
-            },
-            3 => Command::Auth {
-                user: Some(args.get(1)),
-                password: args.get(2),
-            },
-            1 => return Err(Reply::Error(ClientError::WrongArguments("auth"))),
-            _ => return Err(Reply::Error(ClientError::Syntax)),
-        },
-        b"HELLO" => hello(args)?,
-        b"SELECT" => {
-            arity(n == 2, "select")?;
-            Command::Select(integer(args.get(1))?)
-        }
-        b"USAGE" => {
-            arity(n == 1, "usage")?;
-            Command::Usage
-        }
-        _ => return Err(unknown_command(args)),
-    };
-    Ok(command)
-}
-
-/// A wrong-arity error for `name` (lowercase, as Redis words it) unless
-/// `ok`.
-fn arity(ok: bool, name: &'static str) -> Result<(), Reply<'static>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Reply::Error(ClientError::WrongArguments(name)))
-    }
-}
-
-fn key(bytes: &[u8]) -> Result<Key<'_>, Reply<'static>> {
-    Key::new(bytes).ok_or(Reply::Error(ClientError::KeyTooLong))
-}
-
-fn keys<'a>(args: &Args<'a>, first: usize) -> Result<Vec<Key<'a>>, Reply<'static>> {
-    args.from(first).map(key).collect()
-}
-
-fn value<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a [u8], Reply<'static>> {
-    if bytes.len() > limits.max_value_size {
-        Err(Reply::Error(ClientError::ValueTooLarge))
-    } else {
-        Ok(bytes)
-    }
-}
-
-fn integer(bytes: &[u8]) -> Result<i64, Reply<'static>> {
-    parse_i64(bytes).ok_or(Reply::Error(ClientError::NotInteger))
-}
-
-/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
-fn set<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'static>> {
+pub fn set<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
     let mut command = SetCommand::plain(
         key(args.get(1))?,
         value(args.get(2), limits)?,
@@ -421,6 +74,421 @@ fn set<'a>(args: &Args<'a>, limits: &Limits) -> Result<Command<'a>, Reply<'stati
         i += 1;
     }
     Ok(Command::Set(command))
+}
+
+pub fn setnx<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    Ok(Command::Set(SetCommand {
+        reply: SetReply::Flag,
+        ..SetCommand::plain(
+            key(args.get(1))?,
+            value(args.get(2), limits)?,
+            Condition::IfAbsent,
+            "setnx",
+        )
+    }))
+}
+
+pub fn setex<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    set_expiring(args, limits, "setex", false)
+}
+
+pub fn psetex<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    set_expiring(args, limits, "psetex", true)
+}
+
+/// SETEX and PSETEX: key, time, value.
+fn set_expiring<'a>(
+    args: &Args<'a>,
+    limits: &Limits,
+    name: &'static str,
+    in_ms: bool,
+) -> Parsed<'a> {
+    let amount = integer(args.get(2))?;
+    let expire = ExpireIn::from_amount(amount, in_ms, name).map_err(Reply::Error)?;
+    Ok(Command::Set(SetCommand {
+        expire: Some(ExpireAt::In(expire)),
+        ..SetCommand::plain(
+            key(args.get(1))?,
+            value(args.get(3), limits)?,
+            Condition::Always,
+            name,
+        )
+    }))
+}
+
+pub fn getset<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    Ok(Command::Set(SetCommand {
+        get: true,
+        ..SetCommand::plain(
+            key(args.get(1))?,
+            value(args.get(2), limits)?,
+            Condition::Always,
+            "getset",
+        )
+    }))
+}
+
+pub fn getdel<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::GetDel(key(args.get(1))?))
+}
+
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST].
+pub fn getex<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let option = args.get(2);
+    let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+    let change = match args.len() {
+        2 => ExpiryChange::Unchanged,
+        3 if is(b"PERSIST") => ExpiryChange::Persist,
+        4 if is(b"EX") || is(b"PX") || is(b"EXAT") || is(b"PXAT") => {
+            let in_ms = option[0].eq_ignore_ascii_case(&b'P');
+            let absolute = option.len() == 4;
+            ExpiryChange::Expire(expiry(args.get(3), in_ms, absolute, "getex")?)
+        }
+        _ => return Err(Reply::Error(ClientError::Syntax)),
+    };
+    Ok(Command::GetEx(key(args.get(1))?, change))
+}
+
+pub fn mget<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::MGet(keys(args, 1)?))
+}
+
+pub fn mset<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    let n = args.len();
+    if n % 2 == 0 {
+        return Err(Reply::Error(ClientError::WrongArguments("mset")));
+    }
+    let mut pairs = Vec::with_capacity(n / 2);
+    for i in (1..n).step_by(2) {
+        pairs.push((key(args.get(i))?, value(args.get(i + 1), limits)?));
+    }
+    Ok(Command::MSet(pairs))
+}
+
+pub fn del<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::DeleteMany(keys(args, 1)?))
+}
+
+pub fn exists<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Exists(keys(args, 1)?))
+}
+
+pub fn expire<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    expire_command(args, "expire", false, false)
+}
+
+pub fn pexpire<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    expire_command(args, "pexpire", true, false)
+}
+
+pub fn expireat<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    expire_command(args, "expireat", false, true)
+}
+
+pub fn pexpireat<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    expire_command(args, "pexpireat", true, true)
+}
+
+/// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT: key, time, options.
+fn expire_command<'a>(
+    args: &Args<'a>,
+    name: &'static str,
+    in_ms: bool,
+    absolute: bool,
+) -> Parsed<'a> {
+    let amount = integer(args.get(2))?;
+    let ms = if in_ms {
+        Some(amount)
+    } else {
+        amount.checked_mul(1000)
+    };
+    let ms = ms.ok_or(Reply::Error(ClientError::InvalidExpireTime(name)))?;
+    let when = if absolute {
+        When::AtUnix(ms)
+    } else {
+        When::In(ms)
+    };
+    Ok(Command::Expire {
+        key: key(args.get(1))?,
+        when,
+        only_if: expire_condition(args)?,
+        name,
+    })
+}
+
+pub fn ttl<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Ttl {
+        key: key(args.get(1))?,
+        in_ms: false,
+    })
+}
+
+pub fn pttl<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Ttl {
+        key: key(args.get(1))?,
+        in_ms: true,
+    })
+}
+
+pub fn persist<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Persist {
+        key: key(args.get(1))?,
+        count_removed: true,
+    })
+}
+
+pub fn incr<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::IncrBy(key(args.get(1))?, 1, "INCR"))
+}
+
+pub fn decr<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::IncrBy(key(args.get(1))?, -1, "DECR"))
+}
+
+pub fn incrby<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let delta = integer(args.get(2))?;
+    Ok(Command::IncrBy(key(args.get(1))?, delta, "INCRBY"))
+}
+
+pub fn decrby<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let delta = integer(args.get(2))?
+        .checked_neg()
+        .ok_or(Reply::ErrorText(b"ERR decrement would overflow".to_vec()))?;
+    Ok(Command::IncrBy(key(args.get(1))?, delta, "DECRBY"))
+}
+
+pub fn append<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    Ok(Command::Append(
+        key(args.get(1))?,
+        value(args.get(2), limits)?,
+    ))
+}
+
+pub fn strlen<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Strlen(key(args.get(1))?))
+}
+
+pub fn type_of<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Type(key(args.get(1))?))
+}
+
+pub fn dbsize<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::DbSize)
+}
+
+/// FLUSHALL and FLUSHDB [SYNC|ASYNC].
+pub fn flushall<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    // Any number of arguments is the right arity; only one SYNC or ASYNC
+    // makes sense, as Redis checks it.
+    let mode = args.get(1);
+    let known = args.len() == 1
+        || (args.len() == 2
+            && (mode.eq_ignore_ascii_case(b"SYNC") || mode.eq_ignore_ascii_case(b"ASYNC")));
+    if known {
+        Ok(Command::FlushAll)
+    } else {
+        Err(Reply::Error(ClientError::Syntax))
+    }
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type].
+pub fn scan<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let cursor = std::str::from_utf8(args.get(1))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(Reply::ErrorText(b"ERR invalid cursor".to_vec()))?;
+    let mut pattern = None;
+    let mut count = DEFAULT_SCAN_COUNT;
+    let mut only_strings = true;
+    let mut i = 2;
+    while i < args.len() {
+        let option = args.get(i);
+        if i + 1 >= args.len() {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+        let operand = args.get(i + 1);
+        if option.eq_ignore_ascii_case(b"MATCH") {
+            pattern = Some(operand);
+        } else if option.eq_ignore_ascii_case(b"COUNT") {
+            count = match integer(operand)? {
+                n if n < 1 => return Err(Reply::Error(ClientError::Syntax)),
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            };
+        } else if option.eq_ignore_ascii_case(b"TYPE") {
+            only_strings = operand.eq_ignore_ascii_case(b"string");
+        } else {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+        i += 2;
+    }
+    // Every key is a string: a scan for another type finds nothing.
+    let cursor = if only_strings {
+        usize::try_from(cursor).unwrap_or(usize::MAX)
+    } else {
+        usize::MAX
+    };
+    Ok(Command::Scan {
+        cursor,
+        pattern,
+        count,
+    })
+}
+
+pub fn keys_matching<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Keys(args.get(1)))
+}
+
+pub fn usage<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Usage)
+}
+
+pub fn ping<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    arity(args.len() <= 2, "ping")?;
+    Ok(Command::Ping((args.len() == 2).then(|| args.get(1))))
+}
+
+pub fn echo<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Echo(args.get(1)))
+}
+
+pub fn quit<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Quit)
+}
+
+/// AUTH [user] password.
+pub fn auth<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    match args.len() {
+        2 => Ok(Command::Auth {
+            user: None,
+            password: args.get(1),
+        }),
+        3 => Ok(Command::Auth {
+            user: Some(args.get(1)),
+            password: args.get(2),
+        }),
+        _ => Err(Reply::Error(ClientError::Syntax)),
+    }
+}
+
+/// HELLO [protover [AUTH user pass] [SETNAME name]].
+pub fn hello<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let mut version = None;
+    let mut auth = None;
+    let mut name = None;
+    if args.len() > 1 {
+        let v = parse_i64(args.get(1)).ok_or_else(|| {
+            Reply::ErrorText(b"ERR Protocol version is not an integer or out of range".to_vec())
+        })?;
+        version = match v {
+            2 | 3 => Some(v as u8),
+            _ => return Err(Reply::Error(ClientError::UnsupportedProtocol)),
+        };
+    }
+    let mut i = 2;
+    while i < args.len() {
+        let option = args.get(i);
+        if option.eq_ignore_ascii_case(b"AUTH") && i + 2 < args.len() {
+            auth = Some((args.get(i + 1), args.get(i + 2)));
+            i += 3;
+        } else if option.eq_ignore_ascii_case(b"SETNAME") && i + 1 < args.len() {
+            name = Some(client_name(args.get(i + 1))?);
+            i += 2;
+        } else {
+            let mut text = b"ERR Syntax error in HELLO option '".to_vec();
+            text.extend_from_slice(option);
+            text.push(b'\'');
+            return Err(Reply::ErrorText(text));
+        }
+    }
+    Ok(Command::Hello {
+        version,
+        auth,
+        name,
+    })
+}
+
+pub fn select<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Select(integer(args.get(1))?))
+}
+
+/// CLIENT SETNAME|GETNAME|ID|SETINFO.
+pub fn client<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let sub = args.get(1);
+    let n = args.len();
+    let command = if sub.eq_ignore_ascii_case(b"SETNAME") {
+        arity(n == 3, "client|setname")?;
+        ClientCommand::SetName(client_name(args.get(2))?)
+    } else if sub.eq_ignore_ascii_case(b"GETNAME") {
+        arity(n == 2, "client|getname")?;
+        ClientCommand::GetName
+    } else if sub.eq_ignore_ascii_case(b"ID") {
+        arity(n == 2, "client|id")?;
+        ClientCommand::Id
+    } else if sub.eq_ignore_ascii_case(b"SETINFO") {
+        arity(n == 4, "client|setinfo")?;
+        ClientCommand::SetInfo
+    } else {
+        return Err(unknown_subcommand(sub, "CLIENT"));
+    };
+    Ok(Command::Client(command))
+}
+
+pub fn info<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Info((args.len() > 1).then(|| args.get(1))))
+}
+
+/// CONFIG GET pattern [pattern ...].
+pub fn config<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    if !args.get(1).eq_ignore_ascii_case(b"GET") {
+        return Err(unknown_subcommand(args.get(1), "CONFIG"));
+    }
+    arity(args.len() >= 3, "config|get")?;
+    Ok(Command::ConfigGet(args.from(2).collect()))
+}
+
+/// COMMAND [COUNT|LIST|INFO name...|DOCS ...].
+pub fn command<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    if args.len() == 1 {
+        return Ok(Command::CommandInfo(None, Vec::new()));
+    }
+    Ok(Command::CommandInfo(
+        Some(args.get(1)),
+        args.from(2).collect(),
+    ))
+}
+
+pub fn time<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Time)
+}
+
+/// A wrong-arity error for `name` (lowercase, as Redis words it) unless
+/// `ok`.
+fn arity(ok: bool, name: &'static str) -> Result<(), Reply<'static>> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Reply::Error(ClientError::WrongArguments(name)))
+    }
+}
+
+fn key(bytes: &[u8]) -> Result<Key<'_>, Reply<'static>> {
+    Key::new(bytes).ok_or(Reply::Error(ClientError::KeyTooLong))
+}
+
+fn keys<'a>(args: &Args<'a>, first: usize) -> Result<Vec<Key<'a>>, Reply<'static>> {
+    args.from(first).map(key).collect()
+}
+
+fn value<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a [u8], Reply<'static>> {
+    if bytes.len() > limits.max_value_size {
+        Err(Reply::Error(ClientError::ValueTooLarge))
+    } else {
+        Ok(bytes)
+    }
+}
+
+fn integer(bytes: &[u8]) -> Result<i64, Reply<'static>> {
+    parse_i64(bytes).ok_or(Reply::Error(ClientError::NotInteger))
 }
 
 /// EXPIRE's options after the time: NX, XX, GT, LT, as Redis 7 combines
@@ -472,134 +540,20 @@ fn expiry(
     })
 }
 
-/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST].
-fn getex_option(args: &Args<'_>) -> Result<ExpiryChange, Reply<'static>> {
-    let option = args.get(2);
-    let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
-    match args.len() {
-        2 => Ok(ExpiryChange::Unchanged),
-        3 if is(b"PERSIST") => Ok(ExpiryChange::Persist),
-        4 if is(b"EX") || is(b"PX") || is(b"EXAT") || is(b"PXAT") => {
-            let in_ms = option[0].eq_ignore_ascii_case(&b'P');
-            let absolute = option.len() == 4;
-            expiry(args.get(3), in_ms, absolute, "getex").map(ExpiryChange::Expire)
-        }
-        _ => Err(Reply::Error(ClientError::Syntax)),
-    }
-}
-
-/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type].
-fn scan<'a>(args: &Args<'a>) -> Result<Command<'a>, Reply<'static>> {
-    let cursor = std::str::from_utf8(args.get(1))
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(Reply::ErrorText(b"ERR invalid cursor".to_vec()))?;
-    let mut pattern = None;
-    let mut count = DEFAULT_SCAN_COUNT;
-    let mut only_strings = true;
-    let mut i = 2;
-    while i < args.len() {
-        let option = args.get(i);
-        if i + 1 >= args.len() {
-            return Err(Reply::Error(ClientError::Syntax));
-        }
-        let operand = args.get(i + 1);
-        if option.eq_ignore_ascii_case(b"MATCH") {
-            pattern = Some(operand);
-        } else if option.eq_ignore_ascii_case(b"COUNT") {
-            count = match integer(operand)? {
-                n if n < 1 => return Err(Reply::Error(ClientError::Syntax)),
-                n => usize::try_from(n).unwrap_or(usize::MAX),
-            };
-        } else if option.eq_ignore_ascii_case(b"TYPE") {
-            only_strings = operand.eq_ignore_ascii_case(b"string");
-        } else {
-            return Err(Reply::Error(ClientError::Syntax));
-        }
-        i += 2;
-    }
-    // Every key is a string: a scan for another type finds nothing.
-    let cursor = if only_strings {
-        usize::try_from(cursor).unwrap_or(usize::MAX)
-    } else {
-        usize::MAX
-    };
-    Ok(Command::Scan {
-        cursor,
-        pattern,
-        count,
-    })
-}
-
-/// CLIENT SETNAME|GETNAME|ID|SETINFO.
-fn client<'a>(args: &Args<'a>) -> Result<ClientCommand<'a>, Reply<'static>> {
-    let sub = args.get(1);
-    let n = args.len();
-    if sub.eq_ignore_ascii_case(b"SETNAME") {
-        arity(n == 3, "client|setname")?;
-        Ok(ClientCommand::SetName(client_name(args.get(2))?))
-    } else if sub.eq_ignore_ascii_case(b"GETNAME") {
-        arity(n == 2, "client|getname")?;
-        Ok(ClientCommand::GetName)
-    } else if sub.eq_ignore_ascii_case(b"ID") {
-        arity(n == 2, "client|id")?;
-        Ok(ClientCommand::Id)
-    } else if sub.eq_ignore_ascii_case(b"SETINFO") {
-        arity(n == 4, "client|setinfo")?;
-        Ok(ClientCommand::SetInfo)
-    } else {
-        Err(unknown_subcommand(sub, "CLIENT"))
-    }
-}
-
-/// A client name: printable ASCII without spaces, as Redis requires.
+/// A client name: printable ASCII without spaces, as Redis requires, of
+/// at most [`MAX_CLIENT_NAME`] bytes.
 fn client_name(name: &[u8]) -> Result<&[u8], Reply<'static>> {
-    if name.iter().all(|b| (b'!'..=b'~').contains(b)) {
+    if name.len() > MAX_CLIENT_NAME {
+        Err(Reply::Error(ClientError::ClientNameTooLong))
+    } else if name.iter().all(|b| (b'!'..=b'~').contains(b)) {
         Ok(name)
     } else {
         Err(Reply::Error(ClientError::InvalidClientName))
     }
 }
 
-/// HELLO [protover [AUTH user pass] [SETNAME name]].
-fn hello<'a>(args: &Args<'a>) -> Result<Command<'a>, Reply<'static>> {
-    let mut version = None;
-    let mut auth = None;
-    let mut name = None;
-    if args.len() > 1 {
-        let v = parse_i64(args.get(1)).ok_or_else(|| {
-            Reply::ErrorText(b"ERR Protocol version is not an integer or out of range".to_vec())
-        })?;
-        version = match v {
-            2 | 3 => Some(v as u8),
-            _ => return Err(Reply::Error(ClientError::UnsupportedProtocol)),
-        };
-    }
-    let mut i = 2;
-    while i < args.len() {
-        let option = args.get(i);
-        if option.eq_ignore_ascii_case(b"AUTH") && i + 2 < args.len() {
-            auth = Some((args.get(i + 1), args.get(i + 2)));
-            i += 3;
-        } else if option.eq_ignore_ascii_case(b"SETNAME") && i + 1 < args.len() {
-            name = Some(client_name(args.get(i + 1))?);
-            i += 2;
-        } else {
-            let mut text = b"ERR Syntax error in HELLO option '".to_vec();
-            text.extend_from_slice(option);
-            text.push(b'\'');
-            return Err(Reply::ErrorText(text));
-        }
-    }
-    Ok(Command::Hello {
-        version,
-        auth,
-        name,
-    })
-}
-
 /// Redis's words for an unknown command, quoting the start of the request.
-fn unknown_command(args: &Args<'_>) -> Reply<'static> {
+pub fn unknown_command(args: &Args<'_>) -> Reply<'static> {
     let mut text = b"ERR unknown command '".to_vec();
     let name = args.get(0);
     text.extend_from_slice(&name[..name.len().min(QUOTE_LIMIT)]);
@@ -640,6 +594,9 @@ fn error_text(e: &ClientError) -> String {
         }
         ClientError::ValueTooLarge | ClientError::OutOfMemory => {
             "OOM command not allowed when used memory > 'maxmemory'.".to_string()
+        }
+        ClientError::StringTooLong => {
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)".to_string()
         }
         ClientError::NoAuth => "NOAUTH Authentication required.".to_string(),
         ClientError::WrongPass => {
@@ -741,13 +698,16 @@ fn write_frame<W: Write>(out: &mut W, frame: &Frame, version: u8) -> io::Result<
 
 #[cfg(test)]
 mod tests {
+    use super::super::framer::Request;
     use super::*;
 
     const LIMITS: Limits = Limits {
         max_value_size: 1024,
+        max_request_size: 1 << 20,
     };
 
-    /// Frames `parts` as parsed arguments and parses them.
+    /// Frames `parts` as parsed arguments and parses them as an
+    /// authenticated connection would.
     fn parse_parts(parts: &[&[u8]]) -> Result<Command<'static>, Reply<'static>> {
         let data: Vec<u8> = parts.concat();
         let mut bounds = Vec::new();
@@ -758,33 +718,14 @@ mod tests {
         }
         let data: &'static [u8] = Box::leak(data.into_boxed_slice());
         let bounds: &'static [(usize, usize)] = Box::leak(bounds.into_boxed_slice());
-        parse(&Args::new(data, bounds), &LIMITS)
+        let request = Request::Resp(Args::new(data, bounds));
+        super::super::commands::parse(request, &LIMITS, true)
     }
 
     fn wire(reply: &Reply<'_>, version: u8) -> Vec<u8> {
         let mut out = Vec::new();
         write_reply(&mut out, reply, version).unwrap();
         out
-    }
-
-    #[test]
-    fn whole_requests_are_framed_in_place() {
-        let mut bounds = Vec::new();
-        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n";
-        assert_eq!(frame_in_place(buf, &mut bounds, 10, 100), Some(20));
-        assert_eq!(bounds, vec![(8, 11), (17, 18)]);
-        // Partial, over a limit, or malformed: left to the general framing.
-        assert_eq!(frame_in_place(&buf[..19], &mut bounds, 10, 100), None);
-        assert_eq!(frame_in_place(buf, &mut bounds, 1, 100), None);
-        assert_eq!(frame_in_place(buf, &mut bounds, 10, 2), None);
-        assert_eq!(
-            frame_in_place(b"*1\r\n$2\r\nabxx", &mut bounds, 10, 100),
-            None
-        );
-        assert_eq!(
-            frame_in_place(b"*01\r\n$1\r\na\r\n", &mut bounds, 10, 100),
-            None
-        );
     }
 
     #[test]

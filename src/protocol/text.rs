@@ -7,8 +7,9 @@
 //! spaces and tabs at both ends. Replies end with `\n`; values are sent as
 //! standard base64 with padding, so a reply never contains a raw newline.
 //!
-//! This module only frames: it does not read sockets (the connection loop
-//! finds the lines) and does not run commands.
+//! This module holds the text parsers of the command table
+//! ([`super::commands`]) and writes replies; it does not read sockets (the
+//! framer finds the lines) and does not run commands.
 
 use std::io::{self, Write};
 
@@ -21,144 +22,140 @@ use super::{
 };
 use crate::store::{Condition, Key};
 
-/// Longest command name; longer first tokens are unknown commands.
-const MAX_NAME: usize = 8;
+// The parsers of the command table (`super::commands`), one per command.
+// Each gets the words after the command name; errors name the command as
+// the table does, and the text framing prints that name in upper case.
 
-/// Parses one request line (without its `\n`).
-pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientError> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let (name, rest) = token(line);
-    let mut upper = [0u8; MAX_NAME];
-    let Some(upper) = upper.get_mut(..name.len()) else {
-        return Err(ClientError::UnknownCommand);
-    };
-    upper.copy_from_slice(name);
-    upper.make_ascii_uppercase();
-    let mut args = Args { rest };
-    let command = match &*upper {
-        b"GET" => Command::Get(args.only_key("GET")?),
-        b"SET" => set(&mut args, "SET", Condition::Always, limits)?,
-        b"SETNX" => set(&mut args, "SETNX", Condition::IfAbsent, limits)?,
-        b"SETEX" | b"PSETEX" => {
-            let name = if upper[0] == b'P' { "PSETEX" } else { "SETEX" };
-            let key = args.key(name)?;
-            let expire_in = ExpireIn::parse(args.token(name)?, name == "PSETEX")?;
-            let value = args.value(limits)?;
-            Command::Set(SetCommand {
-                expire: Some(ExpireAt::In(expire_in)),
-                ..SetCommand::plain(key, value, Condition::Always, "set")
-            })
-        }
-        b"DELETE" => Command::Delete(args.only_key("DELETE")?),
-        b"DEL" => Command::Delete(args.only_key("DEL")?),
-        b"USAGE" => args.end("USAGE", Command::Usage)?,
-        b"QUIT" => args.end("QUIT", Command::Quit)?,
-        b"PING" => args.end("PING", Command::Ping(None))?,
-        b"EXPIRE" | b"PEXPIRE" => {
-            let name = if upper[0] == b'P' {
-                "PEXPIRE"
-            } else {
-                "EXPIRE"
-            };
-            let key = args.key(name)?;
-            let expire_in = ExpireIn::parse(args.token(name)?, name == "PEXPIRE")?;
-            let when = When::In(i64::try_from(expire_in.millis()).unwrap_or(i64::MAX));
-            args.end(
-                name,
-                Command::Expire {
-                    key,
-                    when,
-                    only_if: ExpireIf::default(),
-                    name,
-                },
-            )?
-        }
-        b"PERSIST" => Command::Persist {
-            key: args.only_key("PERSIST")?,
-            count_removed: false,
-        },
-        b"TTL" => Command::Ttl {
-            key: args.only_key("TTL")?,
-            in_ms: false,
-        },
-        b"PTTL" => Command::Ttl {
-            key: args.only_key("PTTL")?,
-            in_ms: true,
-        },
-        b"GETEX" => {
-            let key = args.key("GETEX")?;
-            Command::GetEx(key, getex_option(&mut args)?)
-        }
-        b"EXISTS" => {
-            let mut keys = vec![args.key("EXISTS")?];
-            while !trim(args.rest).is_empty() {
-                keys.push(args.key("EXISTS")?);
-            }
-            Command::Exists(keys)
-        }
-        b"INCR" => Command::IncrBy(args.only_key("INCR")?, 1, "INCR"),
-        b"DECR" => Command::IncrBy(args.only_key("DECR")?, -1, "DECR"),
-        b"INCRBY" | b"DECRBY" => {
-            let name = if upper[0] == b'I' { "INCRBY" } else { "DECRBY" };
-            let key = args.key(name)?;
-            let n = parse_i64(args.token(name)?).ok_or(ClientError::NotInteger)?;
-            let delta = if name == "INCRBY" {
-                Some(n)
-            } else {
-                n.checked_neg()
-            };
-            let delta = delta.ok_or(ClientError::Overflow)?;
-            args.end(name, Command::IncrBy(key, delta, name))?
-        }
-        b"APPEND" => {
-            let key = args.key("APPEND")?;
-            Command::Append(key, args.value(limits)?)
-        }
-        b"STRLEN" => Command::Strlen(args.only_key("STRLEN")?),
-        b"TYPE" => Command::Type(args.only_key("TYPE")?),
-        b"DBSIZE" => args.end("DBSIZE", Command::DbSize)?,
-        b"FLUSHALL" => args.end("FLUSHALL", Command::FlushAll)?,
-        b"AUTH" | b"PASS" => {
-            let name = if upper[0] == b'A' { "AUTH" } else { "PASS" };
-            match trim(args.rest) {
-                [] => return Err(ClientError::RequiresPassword(name)),
-                password => Command::Auth {
-                    user: None,
-                    password,
-                },
-            }
-        }
-        b"STATS" => args.end("STATS", Command::Stats)?,
-        _ => return Err(ClientError::UnknownCommand),
-    };
-    Ok(command)
+pub fn get<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Get(w.only_key("get")?))
 }
 
-/// SET and SETNX: a key, then the rest of the line as the value.
-fn set<'a>(
-    args: &mut Args<'a>,
-    name: &'static str,
-    condition: Condition,
-    limits: &Limits,
-) -> Result<Command<'a>, ClientError> {
-    let key = args.key(name)?;
-    let value = args.value(limits)?;
+pub fn set<'a>(w: &mut Words<'a>, limits: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("set")?;
+    let value = w.value(limits)?;
     Ok(Command::Set(SetCommand::plain(
-        key, value, condition, "set",
+        key,
+        value,
+        Condition::Always,
+        "set",
     )))
 }
 
-/// GETEX's optional `EX seconds`, `PX ms` or `PERSIST`.
-fn getex_option(args: &mut Args<'_>) -> Result<ExpiryChange, ClientError> {
-    let (option, rest) = token(args.rest);
-    args.rest = rest;
+pub fn setnx<'a>(w: &mut Words<'a>, limits: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("setnx")?;
+    let value = w.value(limits)?;
+    Ok(Command::Set(SetCommand::plain(
+        key,
+        value,
+        Condition::IfAbsent,
+        "set",
+    )))
+}
+
+pub fn setex<'a>(w: &mut Words<'a>, limits: &Limits) -> Result<Command<'a>, ClientError> {
+    set_expiring(w, limits, "setex", false)
+}
+
+pub fn psetex<'a>(w: &mut Words<'a>, limits: &Limits) -> Result<Command<'a>, ClientError> {
+    set_expiring(w, limits, "psetex", true)
+}
+
+/// SETEX and PSETEX: a key, a time, then the rest of the line as the value.
+fn set_expiring<'a>(
+    w: &mut Words<'a>,
+    limits: &Limits,
+    name: &'static str,
+    in_ms: bool,
+) -> Result<Command<'a>, ClientError> {
+    let key = w.key(name)?;
+    let expire_in = ExpireIn::parse(w.word(name)?, in_ms)?;
+    let value = w.value(limits)?;
+    Ok(Command::Set(SetCommand {
+        expire: Some(ExpireAt::In(expire_in)),
+        ..SetCommand::plain(key, value, Condition::Always, "set")
+    }))
+}
+
+/// The text protocol's DEL is DELETE: one key, `OK` or `NOT_FOUND`.
+pub fn del<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Delete(w.only_key("del")?))
+}
+
+pub fn delete<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Delete(w.only_key("delete")?))
+}
+
+pub fn usage<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("usage", Command::Usage)
+}
+
+pub fn quit<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("quit", Command::Quit)
+}
+
+pub fn ping<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("ping", Command::Ping(None))
+}
+
+pub fn expire<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    expire_in(w, "expire", false)
+}
+
+pub fn pexpire<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    expire_in(w, "pexpire", true)
+}
+
+/// EXPIRE and PEXPIRE: a key and a positive time.
+fn expire_in<'a>(
+    w: &mut Words<'a>,
+    name: &'static str,
+    in_ms: bool,
+) -> Result<Command<'a>, ClientError> {
+    let key = w.key(name)?;
+    let expire_in = ExpireIn::parse(w.word(name)?, in_ms)?;
+    let when = When::In(i64::try_from(expire_in.millis()).unwrap_or(i64::MAX));
+    w.end(
+        name,
+        Command::Expire {
+            key,
+            when,
+            only_if: ExpireIf::default(),
+            name,
+        },
+    )
+}
+
+pub fn persist<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Persist {
+        key: w.only_key("persist")?,
+        count_removed: false,
+    })
+}
+
+pub fn ttl<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Ttl {
+        key: w.only_key("ttl")?,
+        in_ms: false,
+    })
+}
+
+pub fn pttl<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Ttl {
+        key: w.only_key("pttl")?,
+        in_ms: true,
+    })
+}
+
+/// GETEX key [EX seconds | PX ms | PERSIST].
+pub fn getex<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("getex")?;
+    let option = w.next_word();
     let change = if option.is_empty() {
-        return Ok(ExpiryChange::Unchanged);
+        return Ok(Command::GetEx(key, ExpiryChange::Unchanged));
     } else if option.eq_ignore_ascii_case(b"PERSIST") {
         ExpiryChange::Persist
     } else if option.eq_ignore_ascii_case(b"EX") || option.eq_ignore_ascii_case(b"PX") {
-        let (amount, rest) = token(args.rest);
-        args.rest = rest;
+        let amount = w.next_word();
         if amount.is_empty() {
             return Err(ClientError::Syntax);
         }
@@ -167,38 +164,126 @@ fn getex_option(args: &mut Args<'_>) -> Result<ExpiryChange, ClientError> {
     } else {
         return Err(ClientError::Syntax);
     };
-    if trim(args.rest).is_empty() {
-        Ok(change)
+    if w.is_done() {
+        Ok(Command::GetEx(key, change))
     } else {
         Err(ClientError::Syntax)
     }
 }
 
-/// The arguments after the command name, consumed left to right.
-struct Args<'a> {
+pub fn exists<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let mut keys = vec![w.key("exists")?];
+    while !w.is_done() {
+        keys.push(w.key("exists")?);
+    }
+    Ok(Command::Exists(keys))
+}
+
+pub fn incr<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::IncrBy(w.only_key("incr")?, 1, "INCR"))
+}
+
+pub fn decr<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::IncrBy(w.only_key("decr")?, -1, "DECR"))
+}
+
+pub fn incrby<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("incrby")?;
+    let n = parse_i64(w.word("incrby")?).ok_or(ClientError::NotInteger)?;
+    w.end("incrby", Command::IncrBy(key, n, "INCRBY"))
+}
+
+pub fn decrby<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("decrby")?;
+    let n = parse_i64(w.word("decrby")?).ok_or(ClientError::NotInteger)?;
+    let delta = n.checked_neg().ok_or(ClientError::Overflow)?;
+    w.end("decrby", Command::IncrBy(key, delta, "DECRBY"))
+}
+
+pub fn append<'a>(w: &mut Words<'a>, limits: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("append")?;
+    Ok(Command::Append(key, w.value(limits)?))
+}
+
+pub fn strlen<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Strlen(w.only_key("strlen")?))
+}
+
+pub fn type_of<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Type(w.only_key("type")?))
+}
+
+pub fn dbsize<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("dbsize", Command::DbSize)
+}
+
+pub fn flushall<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("flushall", Command::FlushAll)
+}
+
+pub fn auth<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    password(w, "auth")
+}
+
+pub fn pass<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    password(w, "pass")
+}
+
+/// AUTH and PASS: the rest of the line is the password.
+fn password<'a>(w: &mut Words<'a>, name: &'static str) -> Result<Command<'a>, ClientError> {
+    match w.rest() {
+        [] => Err(ClientError::RequiresPassword(name)),
+        password => Ok(Command::Auth {
+            user: None,
+            password,
+        }),
+    }
+}
+
+pub fn stats<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("stats", Command::Stats)
+}
+
+/// The words of a request line, consumed left to right.
+pub struct Words<'a> {
     rest: &'a [u8],
 }
 
-impl<'a> Args<'a> {
-    /// The next token, or a wrong-arity error for `name`.
-    fn token(&mut self, name: &'static str) -> Result<&'a [u8], ClientError> {
-        let (token, rest) = token(self.rest);
+impl<'a> Words<'a> {
+    /// The words of `line` (without its `\n`); one `\r` before the end is
+    /// dropped.
+    pub fn new(line: &'a [u8]) -> Words<'a> {
+        Words {
+            rest: line.strip_suffix(b"\r").unwrap_or(line),
+        }
+    }
+
+    /// The command name: the first word.
+    pub fn name(&mut self) -> &'a [u8] {
+        self.next_word()
+    }
+
+    /// The next word, empty when none is left.
+    fn next_word(&mut self) -> &'a [u8] {
+        let (word, rest) = token(self.rest);
         self.rest = rest;
-        if token.is_empty() {
-            Err(ClientError::WrongArguments(name))
-        } else {
-            Ok(token)
+        word
+    }
+
+    /// The next word, or a wrong-arity error for `name`.
+    fn word(&mut self, name: &'static str) -> Result<&'a [u8], ClientError> {
+        match self.next_word() {
+            [] => Err(ClientError::WrongArguments(name)),
+            word => Ok(word),
         }
     }
 
     /// The key argument of `name`.
     fn key(&mut self, name: &'static str) -> Result<Key<'a>, ClientError> {
-        let (key, rest) = token(self.rest);
-        self.rest = rest;
-        if key.is_empty() {
-            return Err(ClientError::RequiresKey(name));
+        match self.next_word() {
+            [] => Err(ClientError::RequiresKey(name)),
+            key => Key::new(key).ok_or(ClientError::KeyTooLong),
         }
-        Key::new(key).ok_or(ClientError::KeyTooLong)
     }
 
     /// A key that must be the only argument of `name`.
@@ -207,19 +292,29 @@ impl<'a> Args<'a> {
         self.end(name, key)
     }
 
+    /// The rest of the line, trimmed of blanks at both ends.
+    fn rest(&mut self) -> &'a [u8] {
+        let rest = trim(self.rest);
+        self.rest = &[];
+        rest
+    }
+
     /// The rest of the line as a value, trimmed and size-checked.
     fn value(&mut self, limits: &Limits) -> Result<&'a [u8], ClientError> {
-        let value = trim(self.rest);
-        self.rest = &[];
+        let value = self.rest();
         if value.len() > limits.max_value_size {
             return Err(ClientError::ValueTooLarge);
         }
         Ok(value)
     }
 
+    fn is_done(&self) -> bool {
+        trim(self.rest).is_empty()
+    }
+
     /// `parsed`, if nothing but blanks is left.
     fn end<T>(&self, name: &'static str, parsed: T) -> Result<T, ClientError> {
-        if trim(self.rest).is_empty() {
+        if self.is_done() {
             Ok(parsed)
         } else {
             Err(ClientError::WrongArguments(name))
@@ -284,9 +379,22 @@ fn trim(s: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    use super::super::framer::Request;
     use super::*;
 
-    const LIMITS: Limits = Limits { max_value_size: 8 };
+    const LIMITS: Limits = Limits {
+        max_value_size: 8,
+        max_request_size: 1 << 20,
+    };
+
+    /// Parses one request line as an authenticated connection would.
+    fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientError> {
+        match super::super::commands::parse(Request::Line(line), limits, true) {
+            Ok(command) => Ok(command),
+            Err(Reply::Error(e)) => Err(e),
+            Err(other) => panic!("not a text error: {other:?}"),
+        }
+    }
 
     fn key(k: &[u8]) -> Key<'_> {
         Key::new(k).unwrap()
@@ -299,7 +407,7 @@ mod tests {
     #[test]
     fn set_value_is_the_trimmed_rest_of_the_line() {
         assert_eq!(
-            parse(b"SET sp  hi big   w\t \r", &Limits { max_value_size: 64 }),
+            parse(b"SET sp  hi big   w\t \r", &Limits::new(64, 0)),
             Ok(set(b"sp", b"hi big   w"))
         );
         assert_eq!(parse(b"set k", &LIMITS), Ok(set(b"k", b"")));
@@ -348,14 +456,14 @@ mod tests {
 
     #[test]
     fn argument_errors_name_the_command() {
-        assert_eq!(parse(b"GET", &LIMITS), Err(ClientError::RequiresKey("GET")));
+        assert_eq!(parse(b"GET", &LIMITS), Err(ClientError::RequiresKey("get")));
         assert_eq!(
             parse(b"delete  ", &LIMITS),
-            Err(ClientError::RequiresKey("DELETE"))
+            Err(ClientError::RequiresKey("delete"))
         );
         assert_eq!(
             parse(b"GET a b", &LIMITS),
-            Err(ClientError::WrongArguments("GET"))
+            Err(ClientError::WrongArguments("get"))
         );
         assert_eq!(parse(b"", &LIMITS), Err(ClientError::UnknownCommand));
         assert_eq!(parse(b"GETX a", &LIMITS), Err(ClientError::UnknownCommand));

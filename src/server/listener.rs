@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use threadpool::ThreadPool;
 
-use super::connection;
+use super::connection::{self, write_slice};
 use super::Shared;
 use crate::stats::Event;
 
@@ -78,9 +78,9 @@ impl Listen for TcpListener {
     fn serve(stream: TcpStream, shared: &Shared) {
         // Replies are batched by the connection loop; Nagle's algorithm
         // would only hold the last one back waiting for an ACK.
-        let configured = stream
-            .set_nodelay(true)
-            .and_then(|()| stream.set_write_timeout(Some(shared.config.write_timeout)));
+        let configured = stream.set_nodelay(true).and_then(|()| {
+            stream.set_write_timeout(Some(write_slice(shared.config.write_timeout)))
+        });
         match configured {
             Ok(()) => connection::serve(&stream, shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
@@ -103,7 +103,7 @@ impl Listen for UnixListener {
     }
 
     fn serve(stream: UnixStream, shared: &Shared) {
-        match stream.set_write_timeout(Some(shared.config.write_timeout)) {
+        match stream.set_write_timeout(Some(write_slice(shared.config.write_timeout))) {
             Ok(()) => connection::serve(&stream, shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
         }

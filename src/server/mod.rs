@@ -143,9 +143,7 @@ impl Server {
                 config.eviction_samples,
             )),
             clock,
-            limits: Limits {
-                max_value_size: config.max_value_size,
-            },
+            limits: Limits::new(config.max_value_size, config.max_request_size),
             stats: Stats::new(),
             config: config.clone(),
             next_client_id: AtomicU64::new(1),
@@ -193,7 +191,7 @@ impl Server {
             "listening on {}; memory limit {} bytes; {} workers",
             listeners.join(", "),
             self.shared.store.memory_limit(),
-            self.pool.max_count()
+            self.shared.config.threads
         )
     }
 

@@ -41,6 +41,8 @@ pub enum UpdateError {
     NotInteger,
     /// The result does not fit in 64 bits.
     Overflow,
+    /// The result would be longer than the longest value allowed.
+    TooLong,
     Store(StoreError),
 }
 
@@ -74,10 +76,22 @@ impl Store {
     }
 
     /// Appends `suffix` to the value at `key` (creating it) and returns the
-    /// new length.
-    pub fn append(&self, key: Key<'_>, suffix: &[u8], now: Millis) -> Result<usize, UpdateError> {
+    /// new length. A result longer than `max_len` bytes is refused with
+    /// [`UpdateError::TooLong`], the value unchanged: every stored value
+    /// stays within the cap that bounds what a read must buffer.
+    pub fn append(
+        &self,
+        key: Key<'_>,
+        suffix: &[u8],
+        max_len: usize,
+        now: Millis,
+    ) -> Result<usize, UpdateError> {
         self.update(key, now, |current, new| {
-            new.extend_from_slice(current.unwrap_or_default());
+            let current = current.unwrap_or_default();
+            if current.len() + suffix.len() > max_len {
+                return Err(UpdateError::TooLong);
+            }
+            new.extend_from_slice(current);
             new.extend_from_slice(suffix);
             Ok(())
         })

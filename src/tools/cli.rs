@@ -48,13 +48,17 @@
 //! 2), except that a connection the server closed while the prompt waited
 //! (an idle timeout) is reopened before the next command is sent.
 
+use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-use crate::config::DEFAULT_MAX_VALUE_SIZE;
+use crate::auth::{password_text, Secret};
+use crate::config::{DEFAULT_MAX_VALUE_SIZE, DEFAULT_TCP};
+use crate::flags::{size_text, text_value, UsageError};
 
 use super::resp::{self, Value};
-use super::{closed_after, Endpoint, Stream, ToolError};
-use crate::auth::Secret;
+use super::{closed_after, endpoint, Endpoint, Stream, ToolError};
 
 /// Most bytes `-` reads from stdin: the server's default largest value
 /// (`--max-value-size`); a larger value would only be refused.
@@ -100,6 +104,102 @@ impl Outcome {
             Outcome::ErrorReply => 2,
         }
     }
+}
+
+/// Parses `cli [FLAGS] [COMMAND ARGS...]`: flags end at the first word
+/// that is not one, or at `--`; every word from there on is the command, as
+/// bytes. `None` when the help was asked for.
+pub fn parse_args(rest: &[OsString]) -> Result<Option<Options>, UsageError> {
+    let mut tcp = None;
+    let mut unix = None;
+    let mut password_file = None;
+    let mut words = rest.iter();
+    let mut command = Vec::new();
+    while let Some(word) = words.next() {
+        let mut value = |flag: &str| {
+            words
+                .next()
+                .ok_or_else(|| UsageError::new(format!("{flag} needs a value")))
+        };
+        match word.to_str() {
+            Some("-h" | "--help") => return Ok(None),
+            Some("--tcp") => tcp = Some(text_value("--tcp", value("--tcp")?)?),
+            Some("--unix") => unix = Some(PathBuf::from(value("--unix")?)),
+            Some("--password-file") => {
+                password_file = Some(PathBuf::from(value("--password-file")?));
+            }
+            Some("--") => {
+                command.extend(words.map(|w| w.as_bytes().to_vec()));
+                break;
+            }
+            Some(flag) if flag.starts_with('-') => {
+                return Err(UsageError::new(format!("unknown flag '{flag}'")));
+            }
+            _ => {
+                command.push(word.as_bytes().to_vec());
+                command.extend(words.map(|w| w.as_bytes().to_vec()));
+                break;
+            }
+        }
+    }
+    Ok(Some(Options {
+        endpoint: endpoint(tcp, unix)?,
+        password: password_text(password_file.as_deref()).map_err(UsageError::new)?,
+        command,
+    }))
+}
+
+/// The text of `blink-store cli --help`.
+pub fn help() -> String {
+    format!(
+        "Usage: blink-store cli [--tcp ADDR | --unix PATH] [--password-file PATH] [COMMAND ARGS...]
+
+Talks RESP2 to a server. With a command, sends it once, prints the reply
+for a script and exits; without one, starts a prompt.
+
+Flags (before the command; every word from COMMAND on is sent as it is):
+  --tcp ADDR              the server's TCP host:port (default {DEFAULT_TCP})
+  --unix PATH             the server's Unix socket, instead of TCP
+  --password-file PATH    send AUTH with the file's first line first
+                          (default: BLINK_PASSWORD when set, else no AUTH)
+  -h, --help              print this help
+  --                      end of flags
+
+Arguments are binary-safe. A last argument '-' is replaced by all of stdin
+(at most {max_stdin}), so a value may hold any bytes.
+
+One command prints, on stdout:
+  bulk string     its bytes as they are, then a newline (no quotes, no base64)
+  integer         its digits
+  simple string   its text (OK)
+  array           each element on its own line; a null element is an empty line
+  null            nothing, and the exit status is 1
+  error           nothing; the error text goes to stderr, exit status 2
+Exit status: 0 a reply was printed, 1 null, 2 an error reply, a connection
+failure or a bad command line.
+
+The prompt prints 'Connected to ADDR', then reads commands from stdin, one
+per line, showing 'blink> ' only when stdin is a terminal. Words are split
+at spaces; double quotes group words (SET greeting \"hello world\") and read
+\\\" \\\\ \\n \\r \\t and \\xHH inside. QUIT, exit or end of input leaves. Replies
+are shown as redis-cli shows them:
+  \"hello world\"   bulk string, quoted; other bytes escaped as \\n, \\x00
+  OK              simple string
+  (integer) 5     integer
+  (nil)           null
+  (error) ERR ... error
+  1) \"a\"          array elements, numbered; nested arrays indented
+  (empty array)
+
+Examples:
+  blink-store cli SET greeting \"hello world\"
+  blink-store cli GET greeting
+  printf 'a\\0b' | blink-store cli SET blob -
+  blink-store cli --unix /tmp/blink.sock DBSIZE
+  blink-store cli
+",
+        max_stdin = size_text(MAX_STDIN as u64),
+    )
 }
 
 /// Runs the one command of `options`, or the prompt when there is none.

@@ -24,6 +24,9 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::DEFAULT_TCP;
+use crate::flags::UsageError;
+
 /// Longest wait for a reply, and for a write to make progress. A healthy
 /// server answers in microseconds; this only stops a tool from hanging for
 /// ever on a server that has stopped answering.
@@ -62,6 +65,16 @@ impl Endpoint {
         };
         stream.set_timeouts(REPLY_TIMEOUT).map_err(connect_error)?;
         Ok(stream)
+    }
+}
+
+/// The server a tool talks to: `--tcp` or `--unix`, else the default.
+pub fn endpoint(tcp: Option<String>, unix: Option<PathBuf>) -> Result<Endpoint, UsageError> {
+    match (tcp, unix) {
+        (Some(_), Some(_)) => Err(UsageError::new("give --tcp or --unix, not both")),
+        (Some(addr), None) => Ok(Endpoint::Tcp(addr)),
+        (None, Some(path)) => Ok(Endpoint::Unix(path)),
+        (None, None) => Ok(Endpoint::Tcp(DEFAULT_TCP.to_string())),
     }
 }
 

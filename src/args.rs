@@ -1,0 +1,333 @@
+//! The command line: raw arguments become an [`Action`]: a validated
+//! [`Config`] to serve, or a tool to run with the options its own module
+//! parses ([`crate::tools::cli::parse_args`],
+//! [`crate::tools::bench::parse_args`]).
+//!
+//! Parsing only; nothing here opens a socket or starts logging. An unknown
+//! flag or command is a [`UsageError`]: one line on stderr, exit status 2.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use log::LevelFilter;
+
+use crate::auth::{password_text, Password, PASSWORD_ENV};
+use crate::config::{
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_VALUE_SIZE,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS, DEFAULT_WRITE_TIMEOUT,
+    MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
+};
+use crate::flags::{no_more, parse_seconds, parse_size, positive, size_text, UsageError};
+use crate::protocol::Limits;
+use crate::store::{DEFAULT_SAMPLES, MAX_KEY_LEN};
+use crate::tools::{bench, cli};
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    Serve(Config),
+    /// `blink-store cli`: send commands to a server.
+    Cli(cli::Options),
+    /// `blink-store bench`: load a server and measure it.
+    Bench(bench::Options),
+    /// Print this text to stdout and exit successfully.
+    Help(String),
+    /// Print this text to stderr and exit with status 2: the program was
+    /// run without a command.
+    Usage(String),
+    Version,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: Vec<OsString>) -> Result<Action, UsageError> {
+    let Some((first, rest)) = args.split_first() else {
+        return Ok(Action::Usage(top_help()));
+    };
+    let help = |rest: &[OsString]| rest.iter().any(|a| a == "-h" || a == "--help");
+    let version = |rest: &[OsString]| rest.iter().any(|a| a == "-V" || a == "--version");
+    match first.to_string_lossy().as_ref() {
+        // The words of a `cli` command are sent as they are: none of them
+        // may be taken for a flag of this program, not even `--help`.
+        "cli" => Ok(cli::parse_args(rest)
+            .map_err(|e| e.about("cli"))?
+            .map_or_else(|| Action::Help(cli::help()), Action::Cli)),
+        "serve" if help(rest) => Ok(Action::Help(serve_help())),
+        "bench" if help(rest) => Ok(Action::Help(bench::help())),
+        "serve" | "bench" if version(rest) => Ok(Action::Version),
+        "serve" => parse_serve(pico_args::Arguments::from_vec(rest.to_vec()))
+            .map(Action::Serve)
+            .map_err(|e| e.about("serve")),
+        "bench" => bench::parse_args(pico_args::Arguments::from_vec(rest.to_vec()))
+            .map(Action::Bench)
+            .map_err(|e| e.about("bench")),
+        "help" | "-h" | "--help" => Ok(Action::Help(top_help())),
+        "-V" | "--version" => Ok(Action::Version),
+        flag if flag.starts_with('-') => Err(UsageError::new(format!(
+            "unknown flag '{flag}': flags follow a command, as in 'blink-store serve --tcp ADDR'"
+        ))),
+        other => Err(UsageError::new(format!("unknown command '{other}'"))),
+    }
+}
+
+fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
+    let defaults = Config::default();
+    let tcp: Vec<String> = args.values_from_str("--tcp")?;
+    let unix: Vec<PathBuf> = args.values_from_os_str("--unix", |s| {
+        Ok::<_, std::convert::Infallible>(PathBuf::from(s))
+    })?;
+    let memory_limit = args
+        .opt_value_from_fn("--memory-limit", parse_size)?
+        .unwrap_or(defaults.memory_limit);
+    if memory_limit == 0 {
+        return Err(UsageError::new(
+            "--memory-limit must be greater than 0 bytes",
+        ));
+    }
+    let threads = args
+        .opt_value_from_str("--threads")?
+        .unwrap_or(defaults.threads);
+    if !(1..=MAX_THREADS).contains(&threads) {
+        return Err(UsageError::new(format!(
+            "--threads must be between 1 and {MAX_THREADS}"
+        )));
+    }
+    let max_value_size = args
+        .opt_value_from_fn("--max-value-size", parse_size)?
+        .map_or(defaults.max_value_size as u64, |v| v);
+    if !(1..=MAX_MAX_VALUE_SIZE as u64).contains(&max_value_size) {
+        return Err(UsageError::new(format!(
+            "--max-value-size must be between 1 byte and {MAX_MAX_VALUE_SIZE} bytes (512mb)"
+        )));
+    }
+    let max_request_size = match args.opt_value_from_fn("--max-request-size", parse_size)? {
+        None => DEFAULT_MAX_REQUEST_SIZE,
+        Some(size) => {
+            // Tests and callers may build a Config directly; here the
+            // floor is checked out loud instead of raised in silence.
+            let floor = Limits::new(max_value_size as usize, 0).max_line();
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            if size < floor {
+                return Err(UsageError::new(format!(
+                    "--max-request-size must be at least {floor} bytes with this \
+                     --max-value-size, so that a SET of the largest key and value fits"
+                )));
+            }
+            size
+        }
+    };
+    let eviction_samples = args
+        .opt_value_from_str("--eviction-samples")?
+        .unwrap_or(defaults.eviction_samples);
+    if !(1..=MAX_EVICTION_SAMPLES).contains(&eviction_samples) {
+        return Err(UsageError::new(format!(
+            "--eviction-samples must be between 1 and {MAX_EVICTION_SAMPLES}"
+        )));
+    }
+    let log_level = args.opt_value_from_fn("--log-level", parse_level)?;
+    let password_file: Option<PathBuf> = args.opt_value_from_os_str("--password-file", |s| {
+        Ok::<_, std::convert::Infallible>(PathBuf::from(s))
+    })?;
+    let allow_unauthenticated = args.contains("--allow-unauthenticated");
+    let idle_timeout = match args.opt_value_from_fn("--timeout", parse_seconds)? {
+        None => defaults.idle_timeout,
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+    };
+    let request_timeout = positive(
+        "--request-timeout",
+        args.opt_value_from_fn("--request-timeout", parse_seconds)?,
+    )?
+    .unwrap_or(defaults.request_timeout);
+    let write_timeout = positive(
+        "--write-timeout",
+        args.opt_value_from_fn("--write-timeout", parse_seconds)?,
+    )?
+    .unwrap_or(defaults.write_timeout);
+    let unix_perm = args
+        .opt_value_from_fn("--unix-perm", parse_mode)?
+        .unwrap_or(defaults.unix_perm);
+    no_more(&args.finish())?;
+    Ok(Config {
+        tcp: if tcp.is_empty() && unix.is_empty() {
+            defaults.tcp
+        } else {
+            tcp
+        },
+        unix,
+        memory_limit,
+        threads,
+        max_value_size: max_value_size as usize,
+        max_request_size,
+        eviction_samples,
+        log_level,
+        password: read_password(password_file)?,
+        allow_unauthenticated,
+        idle_timeout,
+        request_timeout,
+        write_timeout,
+        auth_timeout: defaults.auth_timeout,
+        unix_perm,
+    })
+}
+
+/// The server's password (see [`password_text`]), hashed; the plain text
+/// is overwritten and `BLINK_PASSWORD` removed from the environment, so no
+/// child process could inherit it.
+fn read_password(file: Option<PathBuf>) -> Result<Option<Password>, UsageError> {
+    let text = password_text(file.as_deref());
+    std::env::remove_var(PASSWORD_ENV);
+    Ok(text
+        .map_err(UsageError::new)?
+        .map(|text| Password::new(text.bytes())))
+}
+
+/// Parses octal permission bits: `0700`, `660`. Only the permission bits
+/// (at most `0777`): setuid, setgid and sticky mean nothing on a socket.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim(), 8)
+        .ok()
+        .filter(|&mode| mode <= 0o777)
+        .ok_or_else(|| format!("'{s}' is not octal permission bits from 0 to 0777, such as 0700"))
+}
+
+fn parse_level(s: &str) -> Result<LevelFilter, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "error" => Ok(LevelFilter::Error),
+        "warn" => Ok(LevelFilter::Warn),
+        "info" => Ok(LevelFilter::Info),
+        "debug" => Ok(LevelFilter::Debug),
+        "trace" => Ok(LevelFilter::Trace),
+        _ => Err(format!(
+            "'{s}' is not a log level (error, warn, info, debug or trace)"
+        )),
+    }
+}
+
+fn top_help() -> String {
+    format!(
+        "blink-store {version}: a local in-memory key-value cache
+
+Usage:
+  blink-store serve [FLAGS]   run the server
+  blink-store cli [FLAGS] [COMMAND ARGS...]
+                              send one command and print its reply, or,
+                              without a command, start a prompt
+  blink-store bench [FLAGS]   load a server and measure throughput and latency
+  blink-store --help          print this help
+  blink-store --version       print the version
+
+'blink-store cli --help' and 'blink-store bench --help' describe the tools.
+
+{serve}",
+        version = env!("CARGO_PKG_VERSION"),
+        serve = serve_help(),
+    )
+}
+
+fn serve_help() -> String {
+    format!(
+        "Usage: blink-store serve [FLAGS]
+
+Runs the server. With no flags it listens on TCP {DEFAULT_TCP}.
+
+Flags:
+  --tcp ADDR               listen on TCP host:port; repeatable
+                           (default {DEFAULT_TCP} when neither --tcp nor --unix is given)
+  --unix PATH              listen on a Unix socket; repeatable; a stale socket
+                           file is replaced, a live server's is refused
+  --memory-limit SIZE      most key+value bytes held, then evict (default 64mb)
+  --threads N              worker threads = connections served at once (default {DEFAULT_THREADS})
+  --max-value-size SIZE    longest value accepted (default {max_value}, at most 512mb)
+  --max-request-size SIZE  most argument bytes in one RESP request, such as an
+                           MSET (default {max_request}, and never less than one
+                           SET of the largest key and value)
+  --eviction-samples K     entries sampled per eviction (default {DEFAULT_SAMPLES}, 1 to {MAX_EVICTION_SAMPLES})
+  --log-level LEVEL        error, warn, info, debug or trace (default info,
+                           or RUST_LOG when this flag is absent)
+  --password-file PATH     require the password on the file's first line
+                           (or set BLINK_PASSWORD; there is no password flag,
+                           since other users can read command lines)
+  --allow-unauthenticated  serve a non-loopback address without a password
+  --timeout SECONDS        close connections idle this long; 0 = never (default {idle})
+  --request-timeout SECONDS
+                           a request must arrive whole within this time of its
+                           first byte (default {request})
+  --write-timeout SECONDS  cut off a client that reads no reply for this long
+                           (default {write})
+  --unix-perm MODE         permissions of Unix socket files, octal, 0 to 0777
+                           (default 0700)
+  -h, --help               print this help
+  -V, --version            print the version
+
+SIZE is bytes (1048576) or a number with a suffix: k, m, g (powers of 1000),
+kb, mb, gb or kib, mib, gib (powers of 1024), in any case.
+Keys are at most {MAX_KEY_LEN} bytes.
+
+Examples:
+  blink-store serve
+  blink-store serve --tcp 127.0.0.1:8765 --unix /tmp/blink.sock --memory-limit 1gb
+  blink-store serve --tcp 0.0.0.0:8765 --password-file /etc/blink-store/password
+",
+        max_value = size_text(DEFAULT_MAX_VALUE_SIZE as u64),
+        max_request = size_text(DEFAULT_MAX_REQUEST_SIZE as u64),
+        idle = DEFAULT_IDLE_TIMEOUT.as_secs(),
+        request = DEFAULT_REQUEST_TIMEOUT.as_secs(),
+        write = DEFAULT_WRITE_TIMEOUT.as_secs(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn no_flags_serve_the_default_address() {
+        let Ok(Action::Serve(config)) = parse(args("serve")) else {
+            panic!("serve did not parse");
+        };
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn a_unix_socket_alone_replaces_the_default_tcp() {
+        let Ok(Action::Serve(config)) = parse(args("serve --unix /tmp/b.sock")) else {
+            panic!("serve did not parse");
+        };
+        assert!(config.tcp.is_empty());
+        assert_eq!(config.unix, vec![PathBuf::from("/tmp/b.sock")]);
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        assert!(parse(args("serve --memory-limit 0")).is_err());
+        assert!(parse(args("serve --threads 0")).is_err());
+        assert!(parse(args("serve --log-level loud")).is_err());
+        assert!(parse(args("serve --bogus")).is_err());
+        assert!(parse(args("launch")).is_err());
+        assert!(parse(args("serve --password hunter2")).is_err());
+        assert!(parse(args("serve --unix-perm 999")).is_err());
+        assert!(parse(args("serve --unix-perm 1777")).is_err());
+        assert!(parse(args("--bogus")).is_err());
+        assert!(parse(args("--tcp 127.0.0.1:1")).is_err());
+        assert!(parse(args("serve --max-value-size 1000 --max-request-size 1000")).is_err());
+        assert!(parse(args("serve --timeout soon")).is_err());
+        assert!(parse(args("serve --request-timeout 0")).is_err());
+    }
+
+    #[test]
+    fn timeouts_and_modes_parse() {
+        let Ok(Action::Serve(config)) = parse(args(
+            "serve --timeout 0 --request-timeout 0.5 --unix-perm 0660",
+        )) else {
+            panic!("serve did not parse");
+        };
+        assert_eq!(config.idle_timeout, None);
+        assert_eq!(config.request_timeout, Duration::from_millis(500));
+        assert_eq!(config.unix_perm, 0o660);
+    }
+}

@@ -1,0 +1,342 @@
+//! The admin commands: authentication (AUTH, HELLO), introspection (INFO,
+//! CONFIG GET, COMMAND, STATS) and the connection's own settings (CLIENT).
+//! They read the server's configuration and counters and the session; the
+//! only store calls are for sizes and counts.
+
+use std::time::Duration;
+
+use super::{clamp, Context, Session, REDIS_VERSION};
+use crate::config::Config;
+use crate::glob::glob_match;
+use crate::protocol::commands::{lookup, resp_commands, Framing, Spec};
+use crate::protocol::{ClientCommand, ClientError, Command, Frame, Reply};
+use crate::stats::{Event, LocalCounts};
+
+/// The delay before answering a connection's first failed authentication.
+/// Each further failure on the same connection doubles it, up to
+/// [`MAX_AUTH_DELAY`]: a guesser gets about ten tries in its first two
+/// seconds and one a second after that, while a person who mistyped waits
+/// a moment. The delay holds no lock and slows no other connection.
+pub const FIRST_AUTH_DELAY: Duration = Duration::from_millis(50);
+
+/// The longest delay a failed authentication costs.
+pub const MAX_AUTH_DELAY: Duration = Duration::from_secs(1);
+
+/// The delay before answering the `failures`-th failed authentication.
+fn auth_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FIRST_AUTH_DELAY
+        .saturating_mul(1 << doublings)
+        .min(MAX_AUTH_DELAY)
+}
+
+/// Executes an admin command; any other command is answered as unknown.
+pub fn execute<'s>(
+    command: Command<'_>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    scratch: &'s mut Vec<u8>,
+    counts: &mut LocalCounts,
+) -> Reply<'s> {
+    match command {
+        Command::Auth { user, password } => authenticate(ctx, session, user, password),
+        Command::Hello {
+            version,
+            auth,
+            name,
+        } => hello(ctx, session, version, auth, name),
+        Command::Info(section) => Reply::Frame(Frame::Verbatim(info(ctx, section))),
+        Command::ConfigGet(patterns) => Reply::Frame(config_get(ctx.config, &patterns)),
+        Command::CommandInfo(sub, args) => command_info(sub, &args),
+        Command::Client(client) => match client {
+            ClientCommand::SetName(name) => {
+                session.name = (!name.is_empty()).then(|| name.to_vec());
+                Reply::Ok
+            }
+            ClientCommand::GetName => match &session.name {
+                Some(name) => {
+                    scratch.clear();
+                    scratch.extend_from_slice(name);
+                    Reply::Value(scratch)
+                }
+                None => Reply::NotFound,
+            },
+            ClientCommand::Id => Reply::Number("ID", clamp(session.id)),
+            ClientCommand::SetInfo => Reply::Ok,
+        },
+        Command::Stats => {
+            ctx.stats.add(counts);
+            Reply::Stats(snapshot(ctx))
+        }
+        _ => Reply::Error(ClientError::UnknownCommand),
+    }
+}
+
+fn authenticate(
+    ctx: &Context<'_>,
+    session: &mut Session,
+    user: Option<&[u8]>,
+    password: &[u8],
+) -> Reply<'static> {
+    let default_user = user.map_or(true, |u| u == b"default");
+    let accepted = match &ctx.config.password {
+        // Without a password, the default user needs none, as in Redis.
+        None if user.is_some() => default_user,
+        None => return Reply::Error(ClientError::NoPasswordConfigured),
+        Some(p) => default_user && p.matches(password),
+    };
+    if accepted {
+        session.authenticated = true;
+        Reply::Ok
+    } else {
+        ctx.stats.record(Event::AuthFailure);
+        session.auth_failures = session.auth_failures.saturating_add(1);
+        session.auth_delay = Some(auth_delay(session.auth_failures));
+        Reply::Error(ClientError::WrongPass)
+    }
+}
+
+fn hello(
+    ctx: &Context<'_>,
+    session: &mut Session,
+    version: Option<u8>,
+    auth: Option<(&[u8], &[u8])>,
+    name: Option<&[u8]>,
+) -> Reply<'static> {
+    if let Some((user, password)) = auth {
+        if let Reply::Error(e) = authenticate(ctx, session, Some(user), password) {
+            return Reply::Error(e);
+        }
+    }
+    if !session.authenticated {
+        return Reply::ErrorText(
+            b"NOAUTH HELLO must be called with the client already authenticated, otherwise \
+              the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+              select the RESP protocol version at the same time"
+                .to_vec(),
+        );
+    }
+    if let Some(version) = version {
+        session.protocol = version;
+    }
+    if let Some(name) = name {
+        session.name = (!name.is_empty()).then(|| name.to_vec());
+    }
+    let text = |s: &str| Frame::Bulk(s.as_bytes().to_vec());
+    Reply::Frame(Frame::Map(vec![
+        (text("server"), text("blink-store")),
+        (text("version"), text(REDIS_VERSION)),
+        (text("proto"), Frame::Integer(i64::from(session.protocol))),
+        (text("id"), Frame::Integer(clamp(session.id))),
+        (text("mode"), text("standalone")),
+        (text("role"), text("master")),
+        (text("modules"), Frame::Array(Vec::new())),
+    ]))
+}
+
+/// INFO's text: Redis-style sections, the named one or all.
+fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
+    let (stats, store, config) = (ctx.stats, ctx.store, ctx.config);
+    let uptime = stats.uptime().as_secs();
+    let keys = store.len();
+    let sections: [(&str, String); 5] = [
+        (
+            "server",
+            format!(
+                "redis_version:{REDIS_VERSION}\r\nblink_store_version:{}\r\n\
+                 redis_mode:standalone\r\narch_bits:64\r\nprocess_id:{}\r\n\
+                 uptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                uptime / 86_400,
+            ),
+        ),
+        (
+            "clients",
+            format!(
+                "connected_clients:{}\r\nmaxclients:{}\r\n",
+                stats.connections_current(),
+                config.threads
+            ),
+        ),
+        (
+            "memory",
+            format!(
+                "used_memory:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:allkeys-lru\r\n",
+                store.usage(),
+                store.memory_limit()
+            ),
+        ),
+        (
+            "stats",
+            format!(
+                "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+                 rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
+                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                stats.connections_total(),
+                stats.commands(),
+                stats.count(Event::Refused),
+                store.expired(),
+                store.evictions(),
+                stats.get_hits(),
+                stats.get_misses(),
+            ),
+        ),
+        (
+            "keyspace",
+            if keys > 0 {
+                format!(
+                    "db0:keys={keys},expires={},avg_ttl=0\r\n",
+                    store.expiring_len()
+                )
+            } else {
+                String::new()
+            },
+        ),
+    ];
+    let all = section.map_or(true, |s| {
+        [&b"all"[..], b"default", b"everything"]
+            .iter()
+            .any(|a| s.eq_ignore_ascii_case(a))
+    });
+    let mut text = String::new();
+    for (name, body) in sections {
+        if all || section.is_some_and(|s| s.eq_ignore_ascii_case(name.as_bytes())) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let mut title = name.to_string();
+            title[..1].make_ascii_uppercase();
+            text.push_str(&format!("# {title}\r\n{body}"));
+        }
+    }
+    text
+}
+
+/// CONFIG GET: every parameter matched by a pattern, once.
+fn config_get(config: &Config, patterns: &[&[u8]]) -> Frame {
+    let idle = config.idle_timeout.map_or(0, |t| t.as_secs());
+    let parameters: [(&str, String); 8] = [
+        ("maxmemory", config.memory_limit.to_string()),
+        ("maxmemory-policy", "allkeys-lru".to_string()),
+        ("maxmemory-samples", config.eviction_samples.to_string()),
+        ("maxclients", config.threads.to_string()),
+        ("timeout", idle.to_string()),
+        ("save", String::new()),
+        ("appendonly", "no".to_string()),
+        ("databases", "1".to_string()),
+    ];
+    let pairs = parameters
+        .into_iter()
+        .filter(|(name, _)| {
+            patterns
+                .iter()
+                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+        })
+        .map(|(name, value)| {
+            (
+                Frame::Bulk(name.as_bytes().to_vec()),
+                Frame::Bulk(value.into_bytes()),
+            )
+        })
+        .collect();
+    Frame::Map(pairs)
+}
+
+/// COMMAND and its subcommands, derived from the command table.
+fn command_info(sub: Option<&[u8]>, args: &[&[u8]]) -> Reply<'static> {
+    let Some(sub) = sub else {
+        return Reply::Frame(Frame::Array(resp_commands().map(command_entry).collect()));
+    };
+    let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
+    if is(b"COUNT") && args.is_empty() {
+        Reply::Number("COMMAND", resp_commands().count() as i64)
+    } else if is(b"INFO") {
+        let entries = args
+            .iter()
+            .map(|name| lookup(name, Framing::Resp).map_or(Frame::Null, command_entry))
+            .collect();
+        Reply::Frame(Frame::Array(entries))
+    } else if is(b"LIST") && args.is_empty() {
+        let names = resp_commands()
+            .map(|spec| Frame::Bulk(spec.name.as_bytes().to_vec()))
+            .collect();
+        Reply::Frame(Frame::Array(names))
+    } else if is(b"DOCS") {
+        Reply::Frame(Frame::Map(Vec::new()))
+    } else if is(b"COUNT") || is(b"LIST") {
+        let name = if is(b"COUNT") {
+            "command|count"
+        } else {
+            "command|list"
+        };
+        Reply::Error(ClientError::WrongArguments(name))
+    } else {
+        let mut text = b"ERR unknown subcommand '".to_vec();
+        text.extend_from_slice(sub);
+        text.extend_from_slice(b"'. Try COMMAND HELP.");
+        Reply::ErrorText(text)
+    }
+}
+
+/// One command as Redis 7 describes it: name, arity, flags, first key,
+/// last key, step, ACL categories, tips, key specifications and
+/// subcommands (the last three empty here).
+fn command_entry(spec: &Spec) -> Frame {
+    let simple =
+        |names: &[&'static str]| Frame::Array(names.iter().map(|&n| Frame::Simple(n)).collect());
+    let (first, last, step) = spec.keys;
+    Frame::Array(vec![
+        Frame::Bulk(spec.name.as_bytes().to_vec()),
+        Frame::Integer(spec.arity),
+        simple(spec.flags),
+        Frame::Integer(first),
+        Frame::Integer(last),
+        Frame::Integer(step),
+        simple(spec.categories),
+        Frame::Array(Vec::new()),
+        Frame::Array(Vec::new()),
+        Frame::Array(Vec::new()),
+    ])
+}
+
+/// The `STATS` lines, in their documented order. New metrics are appended.
+fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
+    let (stats, store) = (ctx.stats, ctx.store);
+    vec![
+        ("uptime_seconds", stats.uptime().as_secs()),
+        ("connections_current", stats.connections_current()),
+        ("connections_total", stats.connections_total()),
+        ("connections_rejected", stats.count(Event::Refused)),
+        ("commands_processed", stats.commands()),
+        ("get_hits", stats.get_hits()),
+        ("get_misses", stats.get_misses()),
+        ("keys", store.len() as u64),
+        ("bytes", store.usage()),
+        ("memory_limit", store.memory_limit()),
+        ("evictions", store.evictions()),
+        ("expired_keys", store.expired()),
+        ("pool_size", ctx.config.threads as u64),
+        ("timeouts_idle", stats.count(Event::IdleTimeout)),
+        ("timeouts_request", stats.count(Event::RequestTimeout)),
+        ("timeouts_write", stats.count(Event::WriteTimeout)),
+        ("timeouts_auth", stats.count(Event::AuthTimeout)),
+        (
+            "kicks_unauthenticated",
+            stats.count(Event::KickUnauthenticated),
+        ),
+        ("auth_failures", stats.count(Event::AuthFailure)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_logins_cost_a_doubling_delay_up_to_a_second() {
+        let delays: Vec<u64> = (1..=8).map(|n| auth_delay(n).as_millis() as u64).collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
+        assert_eq!(auth_delay(u32::MAX), MAX_AUTH_DELAY);
+    }
+}

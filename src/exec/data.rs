@@ -1,0 +1,286 @@
+//! The data commands: reads and writes of keys, and the few commands that
+//! need nothing but the store and the clock (PING, ECHO, TIME, SELECT).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{clamp, Context, Session};
+use crate::glob::glob_match;
+use crate::protocol::{
+    ClientError, Command, ExpireAt, ExpireIf, ExpiryChange, Frame, Reply, SetCommand, SetReply,
+    When,
+};
+use crate::stats::LocalCounts;
+use crate::store::{Expiry, Millis, SetOptions, Store, Ttl, SCAN_PARTITIONS};
+
+/// Executes a data command. The admin commands go to
+/// [`super::admin::execute`] instead; given one, this answers as if it
+/// were unknown.
+pub fn execute<'s>(
+    command: Command<'_>,
+    ctx: &Context<'_>,
+    _session: &mut Session,
+    now: Millis,
+    scratch: &'s mut Vec<u8>,
+    counts: &mut LocalCounts,
+) -> Reply<'s> {
+    let store = ctx.store;
+    match command {
+        Command::Get(key) => {
+            let found = store.get_into(key, now, scratch);
+            value_reply(found, scratch, counts)
+        }
+        Command::Set(set) => execute_set(set, store, now, scratch),
+        Command::Delete(key) => Reply::Found(store.delete(key, now)),
+        Command::DeleteMany(keys) => {
+            let n = keys.into_iter().filter(|&k| store.delete(k, now)).count();
+            Reply::Number("DEL", n as i64)
+        }
+        Command::GetDel(key) => {
+            let found = store.take(key, now, scratch);
+            value_reply(found, scratch, counts)
+        }
+        Command::MGet(keys) => {
+            let values = keys
+                .into_iter()
+                .map(|key| {
+                    let found = store.get_into(key, now, scratch);
+                    count_lookup(found, counts);
+                    found.then(|| scratch.clone())
+                })
+                .collect();
+            Reply::Values(values)
+        }
+        Command::MSet(pairs) => match store.set_many(&pairs, now) {
+            Ok(()) => Reply::Ok,
+            Err(e) => Reply::Error(e.into()),
+        },
+        Command::Usage => Reply::Number("USAGE", clamp(store.usage())),
+        Command::Quit => Reply::Quit,
+        Command::Ping(None) => Reply::Pong,
+        Command::Ping(Some(message)) | Command::Echo(message) => {
+            scratch.clear();
+            scratch.extend_from_slice(message);
+            Reply::Value(scratch)
+        }
+        Command::Expire {
+            key,
+            when,
+            only_if,
+            name,
+        } => {
+            let target = match deadline_of(when, now, name) {
+                Ok(target) => target,
+                Err(e) => return Reply::Error(e),
+            };
+            if only_if != ExpireIf::default() {
+                let current = match store.ttl(key, now) {
+                    Ttl::Missing => return Reply::Found(false),
+                    Ttl::Persistent => None,
+                    Ttl::Remaining(ms) => Some(Millis(now.0 + ms)),
+                };
+                if !only_if.allows(current, target.unwrap_or(now)) {
+                    return Reply::Found(false);
+                }
+            }
+            match target {
+                Some(deadline) => Reply::Found(store.set_deadline(key, now, Some(deadline), None)),
+                // A time already past deletes the key, as in Redis.
+                None => Reply::Found(store.delete(key, now)),
+            }
+        }
+        Command::Persist { key, count_removed } => match store.ttl(key, now) {
+            Ttl::Missing => Reply::Found(false),
+            Ttl::Persistent => Reply::Found(!count_removed),
+            Ttl::Remaining(_) => Reply::Found(store.set_deadline(key, now, None, None)),
+        },
+        Command::Ttl { key, in_ms } => {
+            let name = if in_ms { "PTTL" } else { "TTL" };
+            let n = match store.ttl(key, now) {
+                Ttl::Missing => -2,
+                Ttl::Persistent => -1,
+                Ttl::Remaining(ms) if in_ms => clamp(ms),
+                // Rounded to the nearest second, as Redis does.
+                Ttl::Remaining(ms) => clamp(ms.saturating_add(500) / 1000),
+            };
+            Reply::Number(name, n)
+        }
+        Command::GetEx(key, change) => {
+            let found = match change {
+                ExpiryChange::Unchanged => store.get_into(key, now, scratch),
+                ExpiryChange::Persist => store.set_deadline(key, now, None, Some(scratch)),
+                ExpiryChange::Expire(at) => match expire_at(at, now, "getex") {
+                    Ok(Some(deadline)) => {
+                        store.set_deadline(key, now, Some(deadline), Some(scratch))
+                    }
+                    Ok(None) => store.take(key, now, scratch),
+                    Err(e) => return Reply::Error(e),
+                },
+            };
+            value_reply(found, scratch, counts)
+        }
+        Command::Exists(keys) => {
+            let n = keys.into_iter().filter(|&k| store.exists(k, now)).count();
+            Reply::Number("EXISTS", n as i64)
+        }
+        Command::IncrBy(key, delta, name) => match store.incr_by(key, delta, now) {
+            Ok(n) => Reply::Number(name, n),
+            Err(e) => Reply::Error(e.into()),
+        },
+        Command::Append(key, suffix) => {
+            let max = ctx.config.max_value_size;
+            match store.append(key, suffix, max, now) {
+                Ok(len) => Reply::Number("APPEND", len as i64),
+                Err(e) => Reply::Error(e.into()),
+            }
+        }
+        Command::Strlen(key) => {
+            let len = if store.get_into(key, now, scratch) {
+                scratch.len()
+            } else {
+                0
+            };
+            Reply::Number("STRLEN", len as i64)
+        }
+        Command::Type(key) => Reply::Type(store.exists(key, now)),
+        Command::DbSize => Reply::Number("DBSIZE", clamp(store.len() as u64)),
+        Command::FlushAll => {
+            store.clear();
+            Reply::Ok
+        }
+        Command::Scan {
+            cursor,
+            pattern,
+            count,
+        } => {
+            let wanted = |key: &[u8]| pattern.map_or(true, |p| glob_match(p, key));
+            let mut keys = Vec::new();
+            let next = if cursor < SCAN_PARTITIONS {
+                store.scan(cursor, count, now, &wanted, &mut keys)
+            } else {
+                0
+            };
+            Reply::Frame(Frame::Array(vec![
+                Frame::Bulk(next.to_string().into_bytes()),
+                Frame::Array(keys.into_iter().map(Frame::Bulk).collect()),
+            ]))
+        }
+        Command::Keys(pattern) => {
+            let mut keys = Vec::new();
+            store.keys(now, &|key| glob_match(pattern, key), &mut keys);
+            Reply::Frame(Frame::Array(keys.into_iter().map(Frame::Bulk).collect()))
+        }
+        Command::Time => {
+            let since_epoch = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            Reply::Frame(Frame::Array(vec![
+                Frame::Bulk(since_epoch.as_secs().to_string().into_bytes()),
+                Frame::Bulk(since_epoch.subsec_micros().to_string().into_bytes()),
+            ]))
+        }
+        Command::Select(0) => Reply::Ok,
+        Command::Select(_) => Reply::Error(ClientError::DbIndexOutOfRange),
+        Command::Auth { .. }
+        | Command::Hello { .. }
+        | Command::Info(_)
+        | Command::ConfigGet(_)
+        | Command::CommandInfo(..)
+        | Command::Client(_)
+        | Command::Stats => Reply::Error(ClientError::UnknownCommand),
+    }
+}
+
+fn execute_set<'s>(
+    set: SetCommand<'_>,
+    store: &Store,
+    now: Millis,
+    scratch: &'s mut Vec<u8>,
+) -> Reply<'s> {
+    let mut already_expired = false;
+    let expiry = match (set.expire, set.keep_ttl) {
+        (Some(at), _) => match expire_at(at, now, set.name) {
+            Ok(Some(deadline)) => Expiry::At(deadline),
+            Ok(None) => {
+                already_expired = true;
+                Expiry::Clear
+            }
+            Err(e) => return Reply::Error(e),
+        },
+        (None, true) => Expiry::Keep,
+        (None, false) => Expiry::Clear,
+    };
+    let options = SetOptions {
+        expiry,
+        condition: set.condition,
+    };
+    let old = set.get.then_some(&mut *scratch);
+    let outcome = match store.set_returning(set.key, set.value, now, options, old) {
+        Ok(outcome) => outcome,
+        Err(e) => return Reply::Error(e.into()),
+    };
+    if already_expired && outcome.stored {
+        // Stored with a deadline already past: gone at once, as in Redis.
+        store.delete(set.key, now);
+    }
+    if set.get {
+        return if outcome.had_old {
+            Reply::Value(scratch)
+        } else {
+            Reply::NotFound
+        };
+    }
+    match (set.reply, outcome.stored) {
+        (SetReply::OkOrNotStored, true) => Reply::Ok,
+        (SetReply::OkOrNotStored, false) => Reply::NotStored,
+        (SetReply::Flag, stored) => Reply::Number("SETNX", i64::from(stored)),
+    }
+}
+
+/// The deadline `when` names, `None` when it is not in the future, or an
+/// invalid-expire-time error for `name` when it is out of range.
+fn deadline_of(when: When, now: Millis, name: &'static str) -> Result<Option<Millis>, ClientError> {
+    let target = match when {
+        When::In(ms) => i128::from(now.0) + i128::from(ms),
+        When::AtUnix(unix_ms) => i128::from(now.0) + i128::from(unix_ms) - unix_now_ms(),
+    };
+    if target > i128::from(i64::MAX) {
+        Err(ClientError::InvalidExpireTime(name))
+    } else if target <= i128::from(now.0) {
+        Ok(None)
+    } else {
+        Ok(Some(Millis(target as u64)))
+    }
+}
+
+fn expire_at(at: ExpireAt, now: Millis, name: &'static str) -> Result<Option<Millis>, ClientError> {
+    let when = match at {
+        ExpireAt::In(ms) => When::In(i64::try_from(ms.millis()).unwrap_or(i64::MAX)),
+        ExpireAt::Unix(ms) => When::AtUnix(i64::try_from(ms).unwrap_or(i64::MAX)),
+    };
+    deadline_of(when, now, name)
+}
+
+/// The wall clock, in Unix milliseconds; absolute expiry times are read
+/// against it once, then kept on the monotonic clock.
+fn unix_now_ms() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i128)
+}
+
+fn count_lookup(found: bool, counts: &mut LocalCounts) {
+    if found {
+        counts.get_hits += 1;
+    } else {
+        counts.get_misses += 1;
+    }
+}
+
+fn value_reply<'s>(found: bool, value: &'s [u8], counts: &mut LocalCounts) -> Reply<'s> {
+    count_lookup(found, counts);
+    if found {
+        Reply::Value(value)
+    } else {
+        Reply::NotFound
+    }
+}

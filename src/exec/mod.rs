@@ -1,0 +1,92 @@
+//! Runs a parsed [`Command`] against the [`Store`] and says what to reply.
+//!
+//! This is the only place that knows both the protocol's commands and the
+//! store's API. It keeps a connection's [`Session`] (authentication, RESP
+//! version, client name, failed logins) and does no I/O and no framing: a
+//! [`Reply`] says what happened and the framing decides how to say it.
+//! Whether a command may run at all before authentication was decided
+//! earlier, by the login gate in [`crate::protocol::commands::admit`].
+//!
+//! - [`data`]: the commands that read and write keys.
+//! - [`admin`]: AUTH, HELLO, INFO, CONFIG, CLIENT, COMMAND and STATS.
+
+mod admin;
+mod data;
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::protocol::{Command, Reply};
+use crate::stats::{LocalCounts, Stats};
+use crate::store::{Millis, Store};
+
+pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
+
+/// The Redis version whose behaviour the RESP side follows, reported by
+/// HELLO and INFO so that clients enable the features they expect.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+/// What commands run against: shared by every connection.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub stats: &'a Stats,
+    pub config: &'a Config,
+}
+
+/// One connection's state.
+#[derive(Debug)]
+pub struct Session {
+    /// CLIENT ID: unique per connection.
+    pub id: u64,
+    pub name: Option<Vec<u8>>,
+    /// RESP version of replies to RESP requests: 2 or 3.
+    pub protocol: u8,
+    pub authenticated: bool,
+    /// Failed authentications on this connection.
+    pub auth_failures: u32,
+    /// How long to wait before sending the reply to the last command: set
+    /// by a failed authentication, taken by the connection loop.
+    pub auth_delay: Option<Duration>,
+}
+
+impl Session {
+    pub fn new(id: u64, authenticated: bool) -> Session {
+        Session {
+            id,
+            name: None,
+            protocol: 2,
+            authenticated,
+            auth_failures: 0,
+            auth_delay: None,
+        }
+    }
+}
+
+/// Executes `command` at time `now`. A command that reads a value copies it
+/// into `scratch` (reused across requests) and the reply borrows it there.
+/// Hits, misses and commands are counted in `counts`.
+pub fn execute<'s>(
+    command: Command<'_>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    now: Millis,
+    scratch: &'s mut Vec<u8>,
+    counts: &mut LocalCounts,
+) -> Reply<'s> {
+    counts.commands += 1;
+    match command {
+        Command::Auth { .. }
+        | Command::Hello { .. }
+        | Command::Info(_)
+        | Command::ConfigGet(_)
+        | Command::CommandInfo(..)
+        | Command::Client(_)
+        | Command::Stats => admin::execute(command, ctx, session, scratch, counts),
+        _ => data::execute(command, ctx, session, now, scratch, counts),
+    }
+}
+
+/// A count as a RESP integer.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,335 @@
+//! The command table: every command the server knows, as data.
+//!
+//! One row per command gives its name, its RESP arity, its flags and key
+//! positions (for `COMMAND INFO`), who may run it before authenticating,
+//! and its parsers: one for RESP arguments, one for a text line, either
+//! absent when the command does not exist in that protocol. Request
+//! parsing ([`parse`]), the login gate ([`admit`]), `COMMAND COUNT` and
+//! `COMMAND INFO` are all derived from [`COMMANDS`]; a new command is one
+//! row here and its parsers.
+
+use super::framer::{Args, Request};
+use super::{resp, text, ClientError, Command, Limits, Reply};
+
+/// Parses a RESP request whose name and arity the table has checked.
+pub type RespParser = for<'a> fn(&Args<'a>, &Limits) -> Result<Command<'a>, Reply<'static>>;
+
+/// Parses the arguments of a text request line: all of it after the name.
+pub type TextParser = for<'a> fn(&mut text::Words<'a>, &Limits) -> Result<Command<'a>, ClientError>;
+
+/// Who may run a command before the connection has authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Open {
+    /// Only authenticated connections.
+    Never,
+    /// Unauthenticated connections too, over the text protocol only
+    /// (`PING`: Redis requires authentication for it; the text protocol
+    /// has always allowed it).
+    Text,
+    /// Every connection: the commands that authenticate or leave.
+    Always,
+}
+
+/// The framing a request arrived in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Text,
+    Resp,
+}
+
+/// One command.
+#[derive(Debug)]
+pub struct Spec {
+    /// Lower case, as Redis names commands in errors and `COMMAND`.
+    pub name: &'static str,
+    /// Redis's arity, counting the name: `n` means exactly `n` words, `-n`
+    /// at least `n`. Checked before the RESP parser runs.
+    pub arity: i64,
+    /// Redis's command flags, for `COMMAND INFO`.
+    pub flags: &'static [&'static str],
+    /// Redis's ACL categories, for `COMMAND INFO`.
+    pub categories: &'static [&'static str],
+    /// First key, last key (negative: from the end) and step, for
+    /// `COMMAND INFO`; all zero for a command without keys.
+    pub keys: (i64, i64, i64),
+    pub open: Open,
+    pub resp: Option<RespParser>,
+    pub text: Option<TextParser>,
+}
+
+impl Spec {
+    /// Whether `words` arguments (the name included) fit the arity.
+    pub fn arity_allows(&self, words: usize) -> bool {
+        let words = words as i64;
+        if self.arity >= 0 {
+            words == self.arity
+        } else {
+            words >= -self.arity
+        }
+    }
+
+    fn parser_for(&self, framing: Framing) -> bool {
+        match framing {
+            Framing::Text => self.text.is_some(),
+            Framing::Resp => self.resp.is_some(),
+        }
+    }
+}
+
+const READ: &[&str] = &["readonly", "fast"];
+const READ_SLOW: &[&str] = &["readonly"];
+const WRITE: &[&str] = &["write", "denyoom"];
+const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
+const REMOVE: &[&str] = &["write", "fast"];
+const ADMIN: &[&str] = &["loading", "stale"];
+const LOGIN: &[&str] = &["noscript", "loading", "stale", "fast", "noauth"];
+
+const STRING_READ: &[&str] = &["@read", "@string", "@fast"];
+const STRING_WRITE: &[&str] = &["@write", "@string"];
+const KEYSPACE_READ: &[&str] = &["@read", "@keyspace", "@fast"];
+const KEYSPACE_WRITE: &[&str] = &["@write", "@keyspace"];
+const SERVER: &[&str] = &["@slow", "@dangerous"];
+const CONNECTION: &[&str] = &["@fast", "@connection"];
+
+const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
+const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
+const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
+
+/// A row of the table, in the order of its columns.
+#[allow(clippy::too_many_arguments)]
+const fn spec(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    categories: &'static [&'static str],
+    keys: (i64, i64, i64),
+    open: Open,
+    resp: Option<RespParser>,
+    text: Option<TextParser>,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags,
+        categories,
+        keys,
+        open,
+        resp,
+        text,
+    }
+}
+
+use Open::{Always, Never};
+
+/// Every command. GET and SET come first: lookup is a scan in this order.
+#[rustfmt::skip]
+pub static COMMANDS: &[Spec] = &[
+    spec("get", 2, READ, STRING_READ, ONE_KEY, Never, Some(resp::get), Some(text::get)),
+    spec("set", -3, WRITE, STRING_WRITE, ONE_KEY, Never, Some(resp::set), Some(text::set)),
+    spec("del", -2, REMOVE, KEYSPACE_WRITE, ALL_KEYS, Never, Some(resp::del), Some(text::del)),
+    spec("delete", 2, REMOVE, KEYSPACE_WRITE, ONE_KEY, Never, None, Some(text::delete)),
+    spec("mget", -2, READ, STRING_READ, ALL_KEYS, Never, Some(resp::mget), None),
+    spec("mset", -3, WRITE, STRING_WRITE, (1, -1, 2), Never, Some(resp::mset), None),
+    spec("setnx", 3, WRITE_FAST, STRING_WRITE, ONE_KEY, Never, Some(resp::setnx), Some(text::setnx)),
+    spec("setex", 4, WRITE, STRING_WRITE, ONE_KEY, Never, Some(resp::setex), Some(text::setex)),
+    spec("psetex", 4, WRITE, STRING_WRITE, ONE_KEY, Never, Some(resp::psetex), Some(text::psetex)),
+    spec("getset", 3, WRITE_FAST, STRING_WRITE, ONE_KEY, Never, Some(resp::getset), None),
+    spec("getdel", 2, REMOVE, STRING_WRITE, ONE_KEY, Never, Some(resp::getdel), None),
+    spec("getex", -2, REMOVE, STRING_WRITE, ONE_KEY, Never, Some(resp::getex), Some(text::getex)),
+    spec("exists", -2, READ, KEYSPACE_READ, ALL_KEYS, Never, Some(resp::exists), Some(text::exists)),
+    spec("expire", -3, REMOVE, KEYSPACE_WRITE, ONE_KEY, Never, Some(resp::expire), Some(text::expire)),
+    spec("pexpire", -3, REMOVE, KEYSPACE_WRITE, ONE_KEY, Never, Some(resp::pexpire), Some(text::pexpire)),
+    spec("expireat", -3, REMOVE, KEYSPACE_WRITE, ONE_KEY, Never, Some(resp::expireat), None),
+    spec("pexpireat", -3, REMOVE, KEYSPACE_WRITE, ONE_KEY, Never, Some(resp::pexpireat), None),
+    spec("ttl", 2, READ, KEYSPACE_READ, ONE_KEY, Never, Some(resp::ttl), Some(text::ttl)),
+    spec("pttl", 2, READ, KEYSPACE_READ, ONE_KEY, Never, Some(resp::pttl), Some(text::pttl)),
+    spec("persist", 2, REMOVE, KEYSPACE_WRITE, ONE_KEY, Never, Some(resp::persist), Some(text::persist)),
+    spec("incr", 2, WRITE_FAST, STRING_WRITE, ONE_KEY, Never, Some(resp::incr), Some(text::incr)),
+    spec("decr", 2, WRITE_FAST, STRING_WRITE, ONE_KEY, Never, Some(resp::decr), Some(text::decr)),
+    spec("incrby", 3, WRITE_FAST, STRING_WRITE, ONE_KEY, Never, Some(resp::incrby), Some(text::incrby)),
+    spec("decrby", 3, WRITE_FAST, STRING_WRITE, ONE_KEY, Never, Some(resp::decrby), Some(text::decrby)),
+    spec("append", 3, WRITE, STRING_WRITE, ONE_KEY, Never, Some(resp::append), Some(text::append)),
+    spec("strlen", 2, READ, STRING_READ, ONE_KEY, Never, Some(resp::strlen), Some(text::strlen)),
+    spec("type", 2, READ, KEYSPACE_READ, ONE_KEY, Never, Some(resp::type_of), Some(text::type_of)),
+    spec("dbsize", 1, READ, KEYSPACE_READ, NO_KEYS, Never, Some(resp::dbsize), Some(text::dbsize)),
+    spec("flushall", -1, &["write"], SERVER, NO_KEYS, Never, Some(resp::flushall), Some(text::flushall)),
+    spec("flushdb", -1, &["write"], SERVER, NO_KEYS, Never, Some(resp::flushall), None),
+    spec("scan", -2, READ_SLOW, &["@read", "@keyspace", "@slow"], NO_KEYS, Never, Some(resp::scan), None),
+    spec("keys", 2, READ_SLOW, &["@read", "@keyspace", "@slow", "@dangerous"], NO_KEYS, Never, Some(resp::keys_matching), None),
+    spec("usage", 1, READ, &["@read", "@fast"], NO_KEYS, Never, Some(resp::usage), Some(text::usage)),
+    spec("ping", -1, &["fast"], CONNECTION, NO_KEYS, Open::Text, Some(resp::ping), Some(text::ping)),
+    spec("echo", 2, &["fast"], CONNECTION, NO_KEYS, Never, Some(resp::echo), None),
+    spec("quit", -1, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::quit), Some(text::quit)),
+    spec("auth", -2, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::auth), Some(text::auth)),
+    spec("pass", 2, LOGIN, CONNECTION, NO_KEYS, Always, None, Some(text::pass)),
+    spec("hello", -1, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::hello), None),
+    spec("select", 2, &["loading", "stale", "fast"], CONNECTION, NO_KEYS, Never, Some(resp::select), None),
+    spec("client", -2, ADMIN, &["@slow", "@connection"], NO_KEYS, Never, Some(resp::client), None),
+    spec("info", -1, ADMIN, SERVER, NO_KEYS, Never, Some(resp::info), None),
+    spec("config", -2, ADMIN, &["@admin", "@slow", "@dangerous"], NO_KEYS, Never, Some(resp::config), None),
+    spec("command", -1, ADMIN, &["@slow", "@connection"], NO_KEYS, Never, Some(resp::command), None),
+    spec("time", 1, &["loading", "stale", "fast"], &["@fast"], NO_KEYS, Never, Some(resp::time), None),
+    spec("stats", 1, ADMIN, SERVER, NO_KEYS, Never, None, Some(text::stats)),
+];
+
+/// The command named `name` (any case) that `framing` speaks.
+pub fn lookup(name: &[u8], framing: Framing) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|spec| {
+        spec.name.len() == name.len()
+            && spec.name.as_bytes().eq_ignore_ascii_case(name)
+            && spec.parser_for(framing)
+    })
+}
+
+/// The commands spoken over RESP, for `COMMAND`.
+pub fn resp_commands() -> impl Iterator<Item = &'static Spec> {
+    COMMANDS.iter().filter(|spec| spec.resp.is_some())
+}
+
+/// The login gate: whether a request for `spec` (`None`: an unknown
+/// command) may go on to be parsed on a connection that is
+/// `authenticated` or not, and if not, the refusal. This is the only
+/// place that decides it, for both framings.
+///
+/// Over RESP the order is Redis's: an unknown command or a wrong arity is
+/// reported even before authentication, then every command that is not
+/// open gets `NOAUTH`. Over text, an unauthenticated connection learns
+/// nothing but `NOAUTH` about a command that is not open to it.
+pub fn admit(
+    spec: Option<&'static Spec>,
+    framing: Framing,
+    words: usize,
+    authenticated: bool,
+) -> Result<&'static Spec, Admission> {
+    let open = |spec: &Spec| {
+        authenticated
+            || spec.open == Open::Always
+            || (spec.open == Open::Text && framing == Framing::Text)
+    };
+    match (spec, framing) {
+        (Some(spec), Framing::Text) if open(spec) => Ok(spec),
+        (_, Framing::Text) if !authenticated => Err(Admission::NoAuth),
+        (None, _) => Err(Admission::Unknown),
+        (Some(spec), Framing::Resp) if !spec.arity_allows(words) => {
+            Err(Admission::Arity(spec.name))
+        }
+        (Some(spec), _) if open(spec) => Ok(spec),
+        (Some(_), _) => Err(Admission::NoAuth),
+    }
+}
+
+/// Whether `request` is one that may carry a password (AUTH, PASS,
+/// HELLO), so that the buffers that held it are to be overwritten.
+pub fn carries_password(request: &Request<'_>) -> bool {
+    let name = match request {
+        Request::Line(line) => text::Words::new(line).name(),
+        Request::Resp(args) => args.get(0),
+    };
+    [&b"auth"[..], b"pass", b"hello"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Why [`admit`] refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Unknown,
+    /// The wrong number of arguments for the named command.
+    Arity(&'static str),
+    NoAuth,
+}
+
+/// Parses a framed request into a command, through the login gate. A
+/// refusal is the reply to send instead.
+pub fn parse<'a>(
+    request: Request<'a>,
+    limits: &Limits,
+    authenticated: bool,
+) -> Result<Command<'a>, Reply<'static>> {
+    match request {
+        Request::Line(line) => {
+            let mut words = text::Words::new(line);
+            let name = words.name();
+            let spec = lookup(name, Framing::Text);
+            let refusal = |e: Admission| match e {
+                Admission::NoAuth => Reply::Error(ClientError::NoAuth),
+                _ => Reply::Error(ClientError::UnknownCommand),
+            };
+            let spec = admit(spec, Framing::Text, 0, authenticated).map_err(refusal)?;
+            let parse = spec.text.ok_or(Reply::Error(ClientError::UnknownCommand))?;
+            parse(&mut words, limits).map_err(Reply::Error)
+        }
+        Request::Resp(args) => {
+            let spec = lookup(args.get(0), Framing::Resp);
+            let spec = match admit(spec, Framing::Resp, args.len(), authenticated) {
+                Ok(spec) => spec,
+                Err(Admission::Unknown) => return Err(resp::unknown_command(&args)),
+                Err(Admission::Arity(name)) => {
+                    return Err(Reply::Error(ClientError::WrongArguments(name)))
+                }
+                Err(Admission::NoAuth) => return Err(Reply::Error(ClientError::NoAuth)),
+            };
+            let parse = spec.resp.ok_or_else(|| resp::unknown_command(&args))?;
+            parse(&args, limits)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lower_case() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(
+                COMMANDS[i + 1..]
+                    .iter()
+                    .all(|other| other.name != spec.name),
+                "{} twice",
+                spec.name
+            );
+            assert!(spec.resp.is_some() || spec.text.is_some());
+        }
+    }
+
+    #[test]
+    fn the_gate_follows_redis_over_resp_and_says_only_noauth_over_text() {
+        let auth = lookup(b"AUTH", Framing::Resp);
+        let get = lookup(b"get", Framing::Resp);
+        let ping_resp = lookup(b"ping", Framing::Resp);
+        let ping_text = lookup(b"PING", Framing::Text);
+        assert!(admit(auth, Framing::Resp, 2, false).is_ok());
+        assert_eq!(
+            admit(get, Framing::Resp, 2, false).map(|s| s.name),
+            Err(Admission::NoAuth)
+        );
+        assert_eq!(
+            admit(get, Framing::Resp, 3, false).map(|s| s.name),
+            Err(Admission::Arity("get"))
+        );
+        assert_eq!(
+            admit(None, Framing::Resp, 1, false).map(|s| s.name),
+            Err(Admission::Unknown)
+        );
+        assert_eq!(
+            admit(None, Framing::Text, 0, false).map(|s| s.name),
+            Err(Admission::NoAuth)
+        );
+        assert_eq!(
+            admit(ping_resp, Framing::Resp, 1, false).map(|s| s.name),
+            Err(Admission::NoAuth)
+        );
+        assert!(admit(ping_text, Framing::Text, 0, false).is_ok());
+        assert!(admit(get, Framing::Resp, 2, true).is_ok());
+    }
+
+    #[test]
+    fn text_only_and_resp_only_commands_are_found_in_their_protocol_only() {
+        assert!(lookup(b"STATS", Framing::Text).is_some());
+        assert!(lookup(b"STATS", Framing::Resp).is_none());
+        assert!(lookup(b"MGET", Framing::Text).is_none());
+        assert!(lookup(b"mget", Framing::Resp).is_some());
+    }
+}
