@@ -17,7 +17,9 @@ use crate::config::{
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS, DEFAULT_WRITE_TIMEOUT,
     MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
-use crate::flags::{no_more, parse_seconds, parse_size, positive, size_text, UsageError};
+use crate::flags::{
+    no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, UsageError,
+};
 use crate::protocol::Limits;
 use crate::store::{DEFAULT_SAMPLES, MAX_KEY_LEN};
 use crate::tools::{bench, cli};
@@ -75,31 +77,27 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
     let unix: Vec<PathBuf> = args.values_from_os_str("--unix", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
     })?;
-    let memory_limit = args
-        .opt_value_from_fn("--memory-limit", parse_size)?
-        .unwrap_or(defaults.memory_limit);
+    let memory_limit =
+        opt_value(&mut args, "--memory-limit", parse_size)?.unwrap_or(defaults.memory_limit);
     if memory_limit == 0 {
         return Err(UsageError::new(
             "--memory-limit must be greater than 0 bytes",
         ));
     }
-    let threads = args
-        .opt_value_from_str("--threads")?
-        .unwrap_or(defaults.threads);
+    let threads = opt_number(&mut args, "--threads")?.unwrap_or(defaults.threads);
     if !(1..=MAX_THREADS).contains(&threads) {
         return Err(UsageError::new(format!(
             "--threads must be between 1 and {MAX_THREADS}"
         )));
     }
-    let max_value_size = args
-        .opt_value_from_fn("--max-value-size", parse_size)?
+    let max_value_size = opt_value(&mut args, "--max-value-size", parse_size)?
         .map_or(defaults.max_value_size as u64, |v| v);
     if !(1..=MAX_MAX_VALUE_SIZE as u64).contains(&max_value_size) {
         return Err(UsageError::new(format!(
             "--max-value-size must be between 1 byte and {MAX_MAX_VALUE_SIZE} bytes (512mb)"
         )));
     }
-    let max_request_size = match args.opt_value_from_fn("--max-request-size", parse_size)? {
+    let max_request_size = match opt_value(&mut args, "--max-request-size", parse_size)? {
         None => DEFAULT_MAX_REQUEST_SIZE,
         Some(size) => {
             // Tests and callers may build a Config directly; here the
@@ -115,37 +113,34 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
             size
         }
     };
-    let eviction_samples = args
-        .opt_value_from_str("--eviction-samples")?
-        .unwrap_or(defaults.eviction_samples);
+    let eviction_samples =
+        opt_number(&mut args, "--eviction-samples")?.unwrap_or(defaults.eviction_samples);
     if !(1..=MAX_EVICTION_SAMPLES).contains(&eviction_samples) {
         return Err(UsageError::new(format!(
             "--eviction-samples must be between 1 and {MAX_EVICTION_SAMPLES}"
         )));
     }
-    let log_level = args.opt_value_from_fn("--log-level", parse_level)?;
+    let log_level = opt_value(&mut args, "--log-level", parse_level)?;
     let password_file: Option<PathBuf> = args.opt_value_from_os_str("--password-file", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
     })?;
     let allow_unauthenticated = args.contains("--allow-unauthenticated");
-    let idle_timeout = match args.opt_value_from_fn("--timeout", parse_seconds)? {
+    let idle_timeout = match opt_value(&mut args, "--timeout", parse_seconds)? {
         None => defaults.idle_timeout,
         Some(d) if d.is_zero() => None,
         Some(d) => Some(d),
     };
     let request_timeout = positive(
         "--request-timeout",
-        args.opt_value_from_fn("--request-timeout", parse_seconds)?,
+        opt_value(&mut args, "--request-timeout", parse_seconds)?,
     )?
     .unwrap_or(defaults.request_timeout);
     let write_timeout = positive(
         "--write-timeout",
-        args.opt_value_from_fn("--write-timeout", parse_seconds)?,
+        opt_value(&mut args, "--write-timeout", parse_seconds)?,
     )?
     .unwrap_or(defaults.write_timeout);
-    let unix_perm = args
-        .opt_value_from_fn("--unix-perm", parse_mode)?
-        .unwrap_or(defaults.unix_perm);
+    let unix_perm = opt_value(&mut args, "--unix-perm", parse_mode)?.unwrap_or(defaults.unix_perm);
     no_more(&args.finish())?;
     Ok(Config {
         tcp: if tcp.is_empty() && unix.is_empty() {

@@ -1,6 +1,6 @@
 //! The validated settings of a server, with their defaults.
 //!
-//! [`crate::cli`] builds a `Config` from the command line; tests build one
+//! [`crate::args`] builds a `Config` from the command line; tests build one
 //! directly. Every field is already checked: the server trusts it.
 
 use std::path::PathBuf;

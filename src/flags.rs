@@ -56,6 +56,39 @@ impl From<pico_args::Error> for UsageError {
     }
 }
 
+/// The value of `flag`, if given, parsed by `parse`; an error names the
+/// flag.
+pub fn opt_value<T>(
+    args: &mut pico_args::Arguments,
+    flag: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, UsageError> {
+    args.opt_value_from_fn(flag, parse).map_err(named(flag))
+}
+
+/// The value of `flag`, if given, read with its type's `FromStr`; an
+/// error names the flag.
+pub fn opt_number<T>(
+    args: &mut pico_args::Arguments,
+    flag: &'static str,
+) -> Result<Option<T>, UsageError>
+where
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    args.opt_value_from_str(flag).map_err(named(flag))
+}
+
+/// Words a flag's parse error so that it names the flag.
+fn named(flag: &'static str) -> impl Fn(pico_args::Error) -> UsageError {
+    move |e| match e {
+        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => {
+            UsageError::new(format!("{flag}: {cause}"))
+        }
+        other => other.into(),
+    }
+}
+
 /// Refuses the first of `rest`, the arguments no flag took.
 pub fn no_more(rest: &[OsString]) -> Result<(), UsageError> {
     match rest.first() {

@@ -2,30 +2,39 @@
 //!
 //! # Code map
 //!
-//! Layers only call downwards, in this order:
+//! Layers only call downwards, in this order (the imports agree):
 //!
-//! - [`cli`]: command-line arguments become a validated [`config::Config`].
-//! - [`tools`]: the `cli` and `bench` subcommands: clients of a server
-//!   over a socket like any other, sharing only [`num`]'s integer parsing
-//!   and [`config`]'s limits with the layers below.
-//! - [`config`]: the server's settings and their defaults.
-//! - [`auth`]: the password, kept as a keyed hash.
+//! - [`args`]: the command line becomes an [`args::Action`]: a validated
+//!   [`config::Config`] to serve, or a tool to run. [`logging`] writes log
+//!   lines to stderr and never fails.
+//! - [`tools`]: the `cli` and `bench` subcommands, which parse their own
+//!   options: clients of a server over a socket like any other, sharing
+//!   with the layers below only [`config`]'s defaults, [`auth`]'s password
+//!   reading, [`flags`] and [`num`].
 //! - [`server`]: listeners, admission against the worker pool, and the
-//!   connection loop that finds request lines and batches replies.
-//! - [`protocol`]: request bytes become a typed [`protocol::Command`];
-//!   a [`protocol::Reply`] becomes bytes ([`protocol::text`] for the line
-//!   protocol, [`protocol::resp`] for RESP2 and RESP3).
-//! - [`glob`]: Redis-style patterns for KEYS, SCAN and CONFIG GET.
-//! - [`num`]: integers as Redis reads them, for framing, arguments and
-//!   INCR alike.
-//! - [`exec`]: runs a command against the store and picks the reply; holds
-//!   each connection's session (authentication, RESP version, name).
+//!   connection loop that owns the socket, the deadlines and the batching
+//!   of replies.
+//! - [`exec`]: runs a command against the store and picks the reply
+//!   (data commands and admin commands); holds each connection's session
+//!   (authentication, RESP version, name, failed logins).
+//! - [`protocol`]: all framing ([`protocol::framer`]) within one
+//!   [`protocol::Limits`]; the command table and the one login gate
+//!   ([`protocol::commands`]); the typed [`protocol::Command`] and
+//!   [`protocol::Reply`], and each protocol's parsers and reply writers
+//!   ([`protocol::text`], [`protocol::resp`]).
+//! - [`config`]: the server's settings and their defaults.
+//! - [`auth`]: the password: read, refused when blank, kept as a keyed
+//!   hash.
 //! - [`stats`]: the counters behind STATS; rate-limited event logging.
 //! - [`store`]: 64 lock stripes of open-addressing tables, the global byte
 //!   count, expiry (checked on access, reclaimed by an active cycle),
 //!   sampled LRU eviction and the clock.
+//! - Leaves, used from several layers: [`flags`] (flag values and the
+//!   usage error), [`glob`] (Redis-style patterns for KEYS, SCAN and
+//!   CONFIG GET), [`num`] (integers as Redis reads them, for framing,
+//!   arguments and INCR alike).
 //!
-//! Entry points: `main.rs` calls [`cli::parse`], then [`server::Server::bind`]
+//! Entry points: `main.rs` calls [`args::parse`], then [`server::Server::bind`]
 //! and [`server::Server::run`], or a tool's [`tools::cli::run`] or
 //! [`tools::bench::run`]. Tests start a server the same way on port 0.
 //!
@@ -38,12 +47,16 @@
 //!   encoding happens under a stripe lock.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
-//! - Every input is bounded before it is buffered: a request line by
-//!   [`protocol::Limits::max_line`], a key by [`store::MAX_KEY_LEN`].
+//! - Every input is bounded before it is buffered, by the one
+//!   [`protocol::Limits`]: a request line, a RESP request's count, each
+//!   argument and their sum; a key by [`store::MAX_KEY_LEN`]; every stored
+//!   value by `--max-value-size`, so a GET's buffer is bounded too.
 //! - A client-visible error is a reply line, never a panic; an I/O error
 //!   ends only its own connection.
 //! - Every blocking socket operation has a deadline (idle, request, write or
 //!   authentication), so no client holds a worker without using it.
+//! - Nothing the environment does stops the server: a log line that cannot
+//!   be written is dropped, and accept errors are retried.
 
 #![forbid(unsafe_code)]
 

@@ -66,7 +66,10 @@ use std::path::PathBuf;
 
 use crate::auth::password_text;
 use crate::config::{DEFAULT_TCP, MAX_MAX_VALUE_SIZE};
-use crate::flags::{no_more, parse_seconds, parse_size, positive, size_text, within, UsageError};
+use crate::flags::{
+    no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, within,
+    UsageError,
+};
 
 use super::histogram::Histogram;
 use super::resp::{self, Value, MAX_BULK};
@@ -872,17 +875,17 @@ fn memcache_reply(bytes: &[u8]) -> Result<Option<(usize, bool)>, ToolError> {
 
 /// Parses the flags of `blink-store bench`.
 pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError> {
-    let tcp = args.opt_value_from_str("--tcp")?;
+    let tcp = opt_number(&mut args, "--tcp")?;
     let unix = args.opt_value_from_os_str("--unix", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
     })?;
     let password_file = args.opt_value_from_os_str("--password-file", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
     })?;
-    let clients = args.opt_value_from_str("--clients")?;
+    let clients = opt_number(&mut args, "--clients")?;
     let clients = within("--clients", clients, DEFAULT_CLIENTS, 1, MAX_CLIENTS)?;
-    let requests: Option<u64> = args.opt_value_from_str("--requests")?;
-    let duration = args.opt_value_from_fn("--duration", parse_seconds)?;
+    let requests: Option<u64> = opt_number(&mut args, "--requests")?;
+    let duration = opt_value(&mut args, "--duration", parse_seconds)?;
     let stop = match (requests, positive("--duration", duration)?) {
         (Some(_), Some(_)) => {
             return Err(UsageError::new("give --requests or --duration, not both"))
@@ -893,10 +896,9 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
             Stop::Requests(requests)
         }
     };
-    let pipeline = args.opt_value_from_str("--pipeline")?;
+    let pipeline = opt_number(&mut args, "--pipeline")?;
     let pipeline = within("--pipeline", pipeline, DEFAULT_PIPELINE, 1, MAX_PIPELINE)?;
-    let data_size = args
-        .opt_value_from_fn("--data-size", parse_size)?
+    let data_size = opt_value(&mut args, "--data-size", parse_size)?
         .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
     let data_size = within(
         "--data-size",
@@ -911,14 +913,10 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
             size_text(MAX_BATCH_BYTES as u64)
         )));
     }
-    let keyspace = args.opt_value_from_str("--keyspace")?;
+    let keyspace = opt_number(&mut args, "--keyspace")?;
     let keyspace = within("--keyspace", keyspace, DEFAULT_KEYSPACE, 1, MAX_KEYSPACE)?;
-    let ratio = args
-        .opt_value_from_fn("--ratio", parse_ratio)?
-        .unwrap_or((1, 1));
-    let proto = args
-        .opt_value_from_fn("--proto", parse_proto)?
-        .unwrap_or(Proto::Resp);
+    let ratio = opt_value(&mut args, "--ratio", parse_ratio)?.unwrap_or((1, 1));
+    let proto = opt_value(&mut args, "--proto", parse_proto)?.unwrap_or(Proto::Resp);
     let json = args.contains("--json");
     let prefill = args.contains("--prefill");
     let password = match proto {
