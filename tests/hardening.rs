@@ -87,6 +87,16 @@ fn text_append_stops_at_max_value_size() {
     let mut whole = bytes(b'x', 1000);
     whole.extend(bytes(b'y', 24));
     client.expect(b"GET k\n", &value_reply(&whole));
+    // A missing key may be created at exactly the cap, not past it.
+    let mut create = b"APPEND new ".to_vec();
+    create.extend(bytes(b'n', 1024));
+    create.push(b'\n');
+    client.expect(&create, b"APPEND 1024\n");
+    let mut over = b"APPEND other ".to_vec();
+    over.extend(bytes(b'n', 1025));
+    over.push(b'\n');
+    client.expect(&over, b"ERROR value too large\n");
+    client.expect(b"EXISTS other\n", b"EXISTS 0\n");
 }
 
 /// A RESP APPEND may grow a value to exactly `--max-value-size`; one byte more is Redis's size error and changes nothing.
