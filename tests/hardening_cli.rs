@@ -9,7 +9,7 @@ mod common;
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -75,23 +75,23 @@ impl Server {
     fn await_ready(&mut self, path: &Path) {
         eventually("the server to answer on its Unix socket", || {
             self.assert_running();
-            let mut client = try_unix(path)?;
-            let reply = client.try_ask(b"PING\n").ok()?;
-            (reply == b"PONG\n").then_some(())
+            // A raw stream: connecting fails, rather than panics, until the
+            // server listens.
+            let mut stream = UnixStream::connect(path).ok()?;
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            stream.write_all(b"PING\n").ok()?;
+            let mut reply = [0u8; 5];
+            stream.read_exact(&mut reply).ok()?;
+            (&reply == b"PONG\n").then_some(())
         });
     }
 }
 
-/// A connection to `path`, or `None` if nothing listens there yet.
-fn try_unix(path: &Path) -> Option<Client<UnixStream>> {
-    UnixStream::connect(path).ok()?;
-    Some(Client::unix(path))
-}
-
-/// A connection to `path` that is served, not refused.
+/// A connection to `path` that is served, not refused: waits, with a
+/// deadline, for a worker to come free.
 fn served(path: &Path) -> Client<UnixStream> {
     eventually("a new client to be served", || {
-        let mut client = try_unix(path)?;
+        let mut client = Client::unix(path);
         let reply = client.try_ask(b"PING\n").ok()?;
         (reply == b"PONG\n").then_some(client)
     })
