@@ -51,6 +51,14 @@ fn bytes(byte: u8, n: usize) -> Vec<u8> {
     vec![byte; n]
 }
 
+/// The text request `words`, a space, `n` copies of `byte` and a newline.
+fn text_line(words: &str, byte: u8, n: usize) -> Vec<u8> {
+    let mut line = format!("{words} ").into_bytes();
+    line.extend(bytes(byte, n));
+    line.push(b'\n');
+    line
+}
+
 /// Asserts the next bytes on `client` are exactly `reply`, then that the
 /// server closes the connection with an orderly end of file: not a reset,
 /// which could destroy the reply before the client reads it.
@@ -75,28 +83,19 @@ fn text_append_stops_at_max_value_size() {
         ..config()
     });
     let mut client = Client::tcp(addr);
-    let mut set = b"SET k ".to_vec();
-    set.extend(bytes(b'x', 1000));
-    set.push(b'\n');
-    client.expect(&set, b"OK\n");
-    let mut append = b"APPEND k ".to_vec();
-    append.extend(bytes(b'y', 24));
-    append.push(b'\n');
-    client.expect(&append, b"APPEND 1024\n");
+    client.expect(&text_line("SET k", b'x', 1000), b"OK\n");
+    client.expect(&text_line("APPEND k", b'y', 24), b"APPEND 1024\n");
     client.expect(b"APPEND k z\n", b"ERROR value too large\n");
     client.expect(b"STRLEN k\n", b"STRLEN 1024\n");
     let mut whole = bytes(b'x', 1000);
     whole.extend(bytes(b'y', 24));
     client.expect(b"GET k\n", &value_reply(&whole));
     // A missing key may be created at exactly the cap, not past it.
-    let mut create = b"APPEND new ".to_vec();
-    create.extend(bytes(b'n', 1024));
-    create.push(b'\n');
-    client.expect(&create, b"APPEND 1024\n");
-    let mut over = b"APPEND other ".to_vec();
-    over.extend(bytes(b'n', 1025));
-    over.push(b'\n');
-    client.expect(&over, b"ERROR value too large\n");
+    client.expect(&text_line("APPEND new", b'n', 1024), b"APPEND 1024\n");
+    client.expect(
+        &text_line("APPEND other", b'n', 1025),
+        b"ERROR value too large\n",
+    );
     client.expect(b"EXISTS other\n", b"EXISTS 0\n");
 }
 
@@ -319,10 +318,13 @@ fn send_from_thread(client: &Client<TcpStream>, bytes: Vec<u8>) {
 const FOUR_FAILURES: Duration = Duration::from_millis(700);
 
 /// Sends `pipeline` (four wrong passwords, then the right one) on a new
-/// connection to `addr`, and while its replies are delayed checks that
-/// another client is served at once. Returns the five replies as read and
-/// how long they took.
-fn guessed(addr: SocketAddr, pipeline: &[u8], line_end: &[u8]) -> (Vec<u8>, Duration) {
+/// connection to a locked server, and while its replies are delayed checks
+/// that another client is served at once. Then checks the replies are four
+/// `wrongpass` and `ok`, that they took at least [`FOUR_FAILURES`], and
+/// that STATS counted four failures.
+#[track_caller]
+fn assert_guesses_delayed(pipeline: &[u8], wrongpass: &[u8], ok: &[u8]) {
+    let addr = start(locked());
     let mut guesser = Client::tcp(addr);
     let start = Instant::now();
     guesser.send(pipeline);
@@ -336,63 +338,40 @@ fn guessed(addr: SocketAddr, pipeline: &[u8], line_end: &[u8]) -> (Vec<u8>, Dura
         other_took < Duration::from_millis(200),
         "another client took {other_took:?} to be served while a guesser was delayed"
     );
-    let mut replies = Vec::new();
-    for _ in 0..5 {
-        let mut line = guesser.line();
-        if line_end == b"\r\n" {
-            assert!(line.ends_with(b"\r\n"), "{}", show(&line));
-        }
-        replies.append(&mut line);
-    }
+    let mut expected = wrongpass.repeat(4);
+    expected.extend_from_slice(ok);
+    let replies = guesser.take(expected.len());
     let took = start.elapsed();
-    drop(guesser);
-    (replies, took)
+    same(
+        &replies,
+        &expected,
+        "replies to four guesses and the password",
+    );
+    assert!(
+        took >= FOUR_FAILURES,
+        "four failed AUTHs were answered in {took:?}"
+    );
+    assert_eq!(other.stat("auth_failures"), 4);
 }
 
 /// Each failed text AUTH on a connection waits longer before its reply (50, 100, 200, 400 ms); other clients are not slowed.
 #[test]
 fn failed_text_auths_are_delayed_more_each_time() {
-    let addr = start(locked());
-    let (replies, took) = guessed(addr, b"AUTH a\nAUTH b\nAUTH c\nAUTH d\nAUTH pw\n", b"\n");
-    let mut expected = WRONGPASS.repeat(4);
-    expected.extend_from_slice(b"OK\n");
-    same(
-        &replies,
-        &expected,
-        "replies to four guesses and the password",
+    assert_guesses_delayed(
+        b"AUTH a\nAUTH b\nAUTH c\nAUTH d\nAUTH pw\n",
+        WRONGPASS,
+        b"OK\n",
     );
-    assert!(
-        took >= FOUR_FAILURES,
-        "four failed AUTHs were answered in {took:?}"
-    );
-    let mut admin = Client::tcp(addr);
-    admin.expect(b"AUTH pw\n", b"OK\n");
-    assert_eq!(admin.stat("auth_failures"), 4);
 }
 
 /// Each failed RESP AUTH on a connection waits longer before its reply; other clients are not slowed.
 #[test]
 fn failed_resp_auths_are_delayed_more_each_time() {
-    let addr = start(locked());
     let mut pipeline = Vec::new();
     for word in ["a", "b", "c", "d", "pw"] {
         pipeline.extend(req(&format!("AUTH {word}")));
     }
-    let (replies, took) = guessed(addr, &pipeline, b"\r\n");
-    let mut expected = RESP_WRONGPASS.repeat(4);
-    expected.extend_from_slice(b"+OK\r\n");
-    same(
-        &replies,
-        &expected,
-        "replies to four guesses and the password",
-    );
-    assert!(
-        took >= FOUR_FAILURES,
-        "four failed AUTHs were answered in {took:?}"
-    );
-    let mut admin = Client::tcp(addr);
-    admin.expect(b"AUTH pw\n", b"OK\n");
-    assert_eq!(admin.stat("auth_failures"), 4);
+    assert_guesses_delayed(&pipeline, RESP_WRONGPASS, b"+OK\r\n");
 }
 
 /// The first failed AUTH on a fresh connection already costs 50 ms, in either protocol.

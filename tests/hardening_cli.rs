@@ -123,9 +123,10 @@ fn one_line_usage_error(finished: &Finished, what: &str) -> String {
 
 // ------------------------------------------------------- closed stderr
 
-/// A server whose stderr pipe was closed before its start-up line keeps running and serves.
-#[test]
-fn server_started_with_stderr_closed_keeps_serving() {
+/// A server on a fresh Unix socket with one worker and the password `pw`,
+/// ready to serve, with its stderr pipe closed at once if `close_stderr`.
+/// The password file lives as long as the server.
+fn one_worker_with_password(close_stderr: bool) -> (Server, SocketPath, TempFile) {
     let path = SocketPath::new();
     let password = TempFile::with(b"pw\n");
     let mut server = Server::spawn(
@@ -138,9 +139,16 @@ fn server_started_with_stderr_closed_keeps_serving() {
             "--password-file",
             password.arg(),
         ],
-        true,
+        close_stderr,
     );
     server.await_ready(&path);
+    (server, path, password)
+}
+
+/// A server whose stderr pipe was closed before its start-up line keeps running and serves.
+#[test]
+fn server_started_with_stderr_closed_keeps_serving() {
+    let (mut server, path, _password) = one_worker_with_password(true);
     let mut client = served(&path);
     client.expect(b"AUTH pw\n", b"OK\n");
     client.expect(b"SET k v\n", b"OK\n");
@@ -151,21 +159,7 @@ fn server_started_with_stderr_closed_keeps_serving() {
 /// A server whose stderr closes while it runs still refuses, rejects wrong passwords and serves, logging nothing it can.
 #[test]
 fn server_survives_stderr_closing_while_it_runs() {
-    let path = SocketPath::new();
-    let password = TempFile::with(b"pw\n");
-    let mut server = Server::spawn(
-        &[
-            "serve",
-            "--unix",
-            path.to_str().unwrap(),
-            "--threads",
-            "1",
-            "--password-file",
-            password.arg(),
-        ],
-        false,
-    );
-    server.await_ready(&path);
+    let (mut server, path, _password) = one_worker_with_password(false);
     drop(server.0.stderr.take());
     let mut held = served(&path);
     held.expect(b"AUTH pw\n", b"OK\n");
