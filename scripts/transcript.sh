@@ -85,17 +85,6 @@ END
 EOF
 }
 
-# compare WHAT EXPECTED_FILE GOT_FILE
-compare() {
-    if cmp -s "$2" "$3"; then
-        say "  ok: $1"
-        return 0
-    fi
-    RC=0
-    report_mismatch "$1" "$2" "$3"
-    return 1
-}
-
 # The uptime is the only figure that depends on the machine's speed.
 uptime_as_n() { sed 's/^STAT uptime_seconds [0-9][0-9]*$/STAT uptime_seconds N/'; }
 

@@ -38,51 +38,6 @@ BLINK_BIN=$REPO/target/release/blink-store
 VENV=$REPO/target/client-venv
 PYTHON=
 
-# have TOOL: TOOL is on PATH and executable (bash's `command -v` also
-# names a file it cannot run when that is all it finds).
-have() {
-    local path
-    path=$(command -v "$1" 2>/dev/null) && [ -x "$path" ]
-}
-
-# version TOOL ARGS...: prints what TOOL ARGS prints first, or "none".
-version() {
-    if have "$1"; then
-        "$@" 2>&1 | head -n 1
-    else
-        echo none
-    fi
-}
-
-in_ci() { [ "${CI:-}" = true ]; }
-
-# tool_missing WHAT PACKAGES CHECK...: a client is not installed. In CI,
-# where it was to be installed, its checks fail; elsewhere they are skipped
-# with a notice.
-tool_missing() {
-    local what=$1 packages=$2
-    shift 2
-    if in_ci; then
-        notice "$what is not installed although CI=true; failing its checks"
-        fail_checks "$what not installed" "$@"
-    else
-        notice "$what not installed; skipping its tests" \
-            "(set CI=true to install${packages:+ $packages})"
-        skip_checks "$what not installed" "$@"
-    fi
-}
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif have sudo; then
-        sudo -n "$@"
-    else
-        notice "not root and no sudo: cannot run $*"
-        return 1
-    fi
-}
-
 # Installs, with CI=true, the Debian packages that the selected groups need
 # and that are missing.
 install_packages() {
@@ -100,15 +55,7 @@ install_packages() {
     if [ "$SERVER_KIND" = redis ] && ! have redis-server; then
         packages+=(redis-server)
     fi
-    [ ${#packages[@]} -gt 0 ] || return 0
-    mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
-    say "installing ${packages[*]} (CI=true)"
-    if ! { as_root apt-get update -qq \
-        && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"; } \
-        >"$WORK/apt.log" 2>&1; then
-        tail -n 20 "$WORK/apt.log" >&2
-        notice "apt-get could not install ${packages[*]}"
-    fi
+    apt_install "${packages[@]}"
 }
 
 # has_redis_py PYTHON: the interpreter imports redis-py 5 or newer.
