@@ -95,12 +95,13 @@ if [ -z "$prefix" ]; then
         prefix=${HOME:?HOME is not set}/.local
     fi
 fi
+# Absolute, so that the unit's ExecStart and the manifest hold whole paths.
+prefix=$(realpath -m -- "$prefix")
+manifest=$prefix/share/blink-store/install-manifest
+
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 
 if [ "$uninstall" = true ]; then
-    [ -d "$prefix" ] || die "nothing to uninstall: $prefix does not exist"
-    prefix=$(cd "$prefix" && pwd)
-    manifest=$prefix/share/blink-store/install-manifest
     [ -f "$manifest" ] || die "nothing to uninstall: $manifest does not exist"
     mapfile -t paths <"$manifest"
     unit=
@@ -130,10 +131,18 @@ if [ "$uninstall" = true ]; then
     exit 0
 fi
 
-# Absolute, so that the unit's ExecStart and the manifest hold whole paths.
-mkdir -p "$prefix"
-prefix=$(cd "$prefix" && pwd)
-manifest=$prefix/share/blink-store/install-manifest
+# What --systemd needs is checked before anything is installed.
+if [ "$systemd" = true ]; then
+    case "$prefix/" in
+    /home/* | /root/* | /run/user/* | "${HOME:-/home}"/*)
+        die "the unit runs with ProtectHome=yes and cannot start a binary under $prefix; use --prefix /usr/local"
+        ;;
+    esac
+    for dir in "$unit_dir" "$config_dir"; do
+        { mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; } \
+            || die "cannot write to $dir: run as root, or choose another with --unit-dir or --config-dir"
+    done
+fi
 
 # build OFFLINE_FLAG...: builds the release binary with cargo and sets
 # `built` to its path.
@@ -193,13 +202,7 @@ if [ "$mode" != checkout ]; then
 fi
 
 if [ "$systemd" = true ]; then
-    case "$prefix/" in
-    /home/* | /root/* | /run/user/*)
-        die "the unit runs with ProtectHome=yes and cannot start a binary under $prefix; use --prefix /usr/local"
-        ;;
-    esac
     unit=$unit_dir/blink-store.service
-    mkdir -p "$unit_dir"
     sed -e "s#^ExecStart=/usr/local/bin/blink-store #ExecStart=$prefix/bin/blink-store #" \
         -e "s#^LoadCredential=password:/etc/blink-store/password\$#LoadCredential=password:$config_dir/password#" \
         scripts/systemd/blink-store.service >"$unit.tmp"
@@ -218,7 +221,6 @@ if [ "$systemd" = true ]; then
     if [ -e "$config_dir/password" ]; then
         say "kept the existing password in $config_dir/password"
     else
-        mkdir -p "$config_dir"
         (
             umask 077
             head -c 18 /dev/urandom | base64 >"$config_dir/password"

@@ -50,6 +50,7 @@ C_LISTING="binary tarballs: exact listing, root-owned, static binaries for x86_6
 C_SOURCE_LISTING="source tarball: the git-tracked files, LICENSE, .cargo/config.toml and every locked crate in vendor/"
 C_INSTALL="x86_64 tarball: install.sh offline (unshare -n) to a prefix, then the transcript"
 C_TAMPERED="x86_64 tarball: install.sh refuses a binary that does not match SHA256SUMS"
+C_HOME="x86_64 tarball: install.sh --systemd refuses a prefix under a home directory, installing nothing"
 C_SYSTEMD="x86_64 tarball: install.sh --systemd installs the unit, its drop-in and a password"
 C_VERIFY="systemd-analyze verify accepts the installed unit and drop-in"
 C_UNINSTALL="install.sh --uninstall removes every file the install wrote"
@@ -203,6 +204,23 @@ refuse_tampered() {
     return 1
 }
 
+# The unit cannot reach a binary under /home (ProtectHome=yes), so
+# install.sh refuses before it writes anything.
+refuse_home() {
+    local home=$WORK/home
+    run_cmd env HOME="$home" "$WORK/install-x86/$X86/install.sh" --prefix "$home/.local" \
+        --systemd --unit-dir "$WORK/units-home" --config-dir "$WORK/etc-home"
+    expect_status "install.sh --prefix \$HOME/.local --systemd" 1 || return 1
+    printf '%s\n' "install.sh: the unit runs with ProtectHome=yes and cannot start a binary under $home/.local; use --prefix /usr/local" >"$WORK/home.expected"
+    cp "$WORK/err" "$WORK/home.got"
+    compare "its message" "$WORK/home.expected" "$WORK/home.got" || return 1
+    if [ -e "$home" ] || [ -e "$WORK/units-home" ] || [ -e "$WORK/etc-home" ]; then
+        say "  MISMATCH: it created $(ls -d "$home" "$WORK/units-home" "$WORK/etc-home" 2>/dev/null)"
+        return 1
+    fi
+    say "  ok: nothing was created"
+}
+
 UNITS=$WORK/units
 CONFIG=$WORK/etc-blink-store
 SYSTEMD_PREFIX=$WORK/prefix-systemd
@@ -320,13 +338,13 @@ say ""
 say "=== packaging"
 if [ ${#targets[@]} -gt 0 ]; then
     tool_missing "the Rust targets ${targets[*]}" "" "${PACKAGE_CHECKS[@]}" "${UNSHARE_CHECKS[@]}" \
-        "$C_TAMPERED" "${SYSTEMD_CHECKS[@]}" "$C_QEMU"
+        "$C_TAMPERED" "$C_HOME" "${SYSTEMD_CHECKS[@]}" "$C_QEMU"
     check "$C_CHECKOUT" from_checkout
 else
     check "$C_PACKAGE" package_twice
     if [ ! -f "$DIST/$X86.tar.gz" ] || [ ! -f "$DIST/$ARM.tar.gz" ] || [ ! -f "$DIST/$SRC.tar.gz" ]; then
         fail_checks "package.sh did not write the tarballs" "${PACKAGE_CHECKS[@]:1}" \
-            "${UNSHARE_CHECKS[@]}" "$C_TAMPERED" "${SYSTEMD_CHECKS[@]}" "$C_QEMU"
+            "${UNSHARE_CHECKS[@]}" "$C_TAMPERED" "$C_HOME" "${SYSTEMD_CHECKS[@]}" "$C_QEMU"
         check "$C_CHECKOUT" from_checkout
     else
         check "$C_AGAIN" same_again
@@ -346,6 +364,7 @@ else
         [ -d "$WORK/install-x86/$X86" ] \
             || { mkdir -p "$WORK/install-x86" && tar -xzf "$DIST/$X86.tar.gz" -C "$WORK/install-x86"; }
         check "$C_TAMPERED" refuse_tampered
+        check "$C_HOME" refuse_home
         check "$C_SYSTEMD" install_systemd
         if have systemd-analyze; then
             check "$C_VERIFY" verify_unit
