@@ -139,8 +139,12 @@ if [ "$systemd" = true ]; then
         ;;
     esac
     for dir in "$unit_dir" "$config_dir"; do
-        { mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; } \
-            || die "cannot write to $dir: run as root, or choose another with --unit-dir or --config-dir"
+        # The nearest directory that exists decides whether it can be made.
+        parent=$dir
+        while [ ! -e "$parent" ]; do parent=$(dirname "$parent"); done
+        if [ ! -d "$parent" ] || [ ! -w "$parent" ]; then
+            die "cannot write to $dir: run as root, or choose another with --unit-dir or --config-dir"
+        fi
     done
 fi
 
@@ -203,6 +207,7 @@ fi
 
 if [ "$systemd" = true ]; then
     unit=$unit_dir/blink-store.service
+    mkdir -p "$unit_dir"
     sed -e "s#^ExecStart=/usr/local/bin/blink-store #ExecStart=$prefix/bin/blink-store #" \
         -e "s#^LoadCredential=password:/etc/blink-store/password\$#LoadCredential=password:$config_dir/password#" \
         scripts/systemd/blink-store.service >"$unit.tmp"
@@ -221,6 +226,7 @@ if [ "$systemd" = true ]; then
     if [ -e "$config_dir/password" ]; then
         say "kept the existing password in $config_dir/password"
     else
+        mkdir -p "$config_dir"
         (
             umask 077
             head -c 18 /dev/urandom | base64 >"$config_dir/password"
