@@ -3,10 +3,12 @@
 # the release binary, each check starting its own servers on free loopback
 # ports and comparing exact outputs.
 #
-#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy
+#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy seed-clients
 #
 # Clients used: redis-cli and redis-benchmark (Debian's redis-tools),
-# redis-py (PyPI's redis), twemproxy (Debian's nutcracker). With CI=true
+# redis-py (PyPI's redis), twemproxy (Debian's nutcracker), and the
+# README's own clients in Bash, Node.js (Debian's nodejs) and Go (Debian's
+# golang-go). With CI=true
 # the missing ones are installed (apt-get; redis-py into a virtualenv in
 # target/client-venv); otherwise a missing client's checks are skipped with
 # a NOTICE. BLINK_CLIENT_TEST_SERVER=redis runs every check against
@@ -31,8 +33,10 @@ source "$CLIENTS_DIR/redis_cli.sh"
 source "$CLIENTS_DIR/redis_py.sh"
 # shellcheck source=scripts/clients/twemproxy.sh
 source "$CLIENTS_DIR/twemproxy.sh"
+# shellcheck source=scripts/clients/seed_clients.sh
+source "$CLIENTS_DIR/seed_clients.sh"
 
-ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy)
+ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy seed-clients)
 SERVER_KIND=${BLINK_CLIENT_TEST_SERVER:-blink}
 BLINK_BIN=$REPO/target/release/blink-store
 VENV=$REPO/target/client-venv
@@ -49,6 +53,10 @@ install_packages() {
         twemproxy)
             have redis-cli || packages+=(redis-tools)
             have nutcracker || packages+=(nutcracker)
+            ;;
+        seed-clients)
+            have node || packages+=(nodejs)
+            have go || packages+=(golang-go)
             ;;
         esac
     done
@@ -135,7 +143,8 @@ else
     redis_py=none
 fi
 say "clients: $(version redis-cli --version); $(version redis-benchmark --version);" \
-    "$(version nutcracker --version | sed 's/^This is //'); redis-py $redis_py"
+    "$(version nutcracker --version | sed 's/^This is //'); redis-py $redis_py;" \
+    "node $(version node --version); $(version go version)"
 
 for group in "${GROUPS_TO_RUN[@]}"; do
     say ""
@@ -146,6 +155,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
         redis-benchmark) fail_checks "no server binary" "${REDIS_BENCHMARK_CHECKS[@]}" ;;
         redis-py) fail_checks "no server binary" "${REDIS_PY_CHECKS[@]}" ;;
         twemproxy) fail_checks "no server binary" "${TWEMPROXY_CHECKS[@]}" ;;
+        seed-clients) fail_checks "no server binary" "${SEED_CLIENT_CHECKS[@]}" ;;
         esac
         continue
     fi
@@ -154,6 +164,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
     redis-benchmark) group_redis_benchmark ;;
     redis-py) group_redis_py ;;
     twemproxy) group_twemproxy ;;
+    seed-clients) group_seed_clients ;;
     esac
 done
 
