@@ -24,8 +24,9 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: ./install.sh [--prefix DIR] [--systemd [--unit-dir DIR] [--config-dir DIR]] [--uninstall]
-  --prefix DIR      install DIR/bin/blink-store (default: . in a git checkout;
-                    from a tarball /usr/local as root, ~/.local otherwise)
+  --prefix DIR      install DIR/bin/blink-store (default: the checkout itself in
+                    a git checkout; from a tarball /usr/local as root, ~/.local
+                    otherwise)
   --systemd         also install blink-store.service and its memory drop-in
   --unit-dir DIR    where the unit goes (default /etc/systemd/system)
   --config-dir DIR  where the service's password file goes (default /etc/blink-store)
@@ -72,6 +73,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# Paths given on the command line are the caller's, so they are made
+# absolute before the script moves to its own directory.
+[ -z "$prefix" ] || prefix=$(realpath -m -- "$prefix")
+unit_dir=$(realpath -m -- "$unit_dir")
+config_dir=$(realpath -m -- "$config_dir")
 cd "$(dirname "$0")"
 here=$(pwd)
 
@@ -88,15 +94,13 @@ fi
 
 if [ -z "$prefix" ]; then
     if [ "$mode" = checkout ]; then
-        prefix=.
+        prefix=$here
     elif [ "$(id -u)" -eq 0 ]; then
         prefix=/usr/local
     else
         prefix=${HOME:?HOME is not set}/.local
     fi
 fi
-# Absolute, so that the unit's ExecStart and the manifest hold whole paths.
-prefix=$(realpath -m -- "$prefix")
 manifest=$prefix/share/blink-store/install-manifest
 
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
@@ -108,7 +112,8 @@ if [ "$uninstall" = true ]; then
     for path in "${paths[@]}"; do
         case $path in */blink-store.service) unit=$path ;; esac
     done
-    if [ -n "$unit" ] && systemd_running && systemctl is-enabled --quiet blink-store.service 2>/dev/null; then
+    if [ -n "$unit" ] && systemd_running \
+        && { systemctl is-enabled --quiet blink-store.service || systemctl is-active --quiet blink-store.service; } 2>/dev/null; then
         systemctl disable --now blink-store.service
         say "stopped and disabled blink-store.service"
     fi
