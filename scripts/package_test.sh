@@ -111,7 +111,8 @@ listing() {
 
 binary_listings() {
     local rc=0 name machine when mode file elf
-    when=$(TZ=UTC date -d "@$(git log -1 --format=%ct)" '+%Y-%m-%d %H:%M')
+    # The time package.sh gives every entry.
+    when=$(TZ=UTC date -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}" '+%Y-%m-%d %H:%M')
     for name in "$X86" "$ARM"; do
         for file in / LICENSE README.md SHA256SUMS blink-store install.sh scripts/ \
             scripts/nutcracker.yml scripts/systemd/ scripts/systemd/blink-store.service \
@@ -389,5 +390,6 @@ if [ "$FAILED" -gt 0 ]; then
     say "failed packaging checks:"
     printf '  %s\n' "${FAILED_NAMES[@]}"
 fi
+say "packaging checks took ${SECONDS}s"
 say "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]
