@@ -153,7 +153,7 @@ if [ "$systemd" = true ]; then
     done
 fi
 
-# build OFFLINE_FLAG...: builds the release binary with cargo and sets
+# build [CARGO_FLAG...]: builds the release binary with cargo and sets
 # `built` to its path.
 build() {
     command -v cargo >/dev/null || die "cargo not found; install a Rust toolchain first"

@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# The harness of the real-client tests, sourced by scripts/clients/run.sh.
+# The harness of the real-client tests, sourced by scripts/clients/run.sh,
+# and of the packaging tests (scripts/package_test.sh, scripts/transcript.sh).
 #
 # It owns free loopback ports, the servers the checks start (Blink-Store, or
 # redis-server when BLINK_CLIENT_TEST_SERVER=redis, to validate the checks
-# themselves against real Redis), their cleanup, and the pass/fail/skip
-# counts. It knows nothing about any particular client: the check groups
-# live in the other files of this directory.
+# themselves against real Redis), their cleanup, the pass/fail/skip counts,
+# and finding the tools the checks use or, with CI=true, installing them.
+# It knows nothing about any particular client: the check groups live in
+# the other files of this directory.
 #
 # Every wait is bounded and every client command runs under `timeout`, so a
 # server that does not answer makes a check fail, never hang. Nothing here
