@@ -2,8 +2,8 @@
 # Runs the whole Blink-Store test suite: formatting and lint checks, then
 # every unit and integration test (which start real servers on loopback and
 # Unix sockets), then real Redis clients (redis-cli, redis-benchmark,
-# redis-py, twemproxy) against the release binary. Exits non-zero when
-# anything fails.
+# redis-py, twemproxy) against the release binary, then the release
+# tarballs built, installed and run. Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +36,10 @@ cargo test --locked --test eviction_quality -- --nocapture
 # N skipped".
 step "real clients (scripts/clients/run.sh)"
 ./scripts/clients/run.sh
+
+# Builds the release tarballs and installs and runs them: offline in a
+# network namespace, from the vendored source tarball, and the aarch64
+# binary under qemu. Installs its tools when CI=true, as above; ends with
+# "N passed, N failed, N skipped".
+step "packaging (scripts/package_test.sh)"
+./scripts/package_test.sh

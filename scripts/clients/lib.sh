@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# The harness of the real-client tests, sourced by scripts/clients/run.sh.
+# The harness of the real-client tests, sourced by scripts/clients/run.sh,
+# and of the packaging tests (scripts/package_test.sh, scripts/transcript.sh).
 #
 # It owns free loopback ports, the servers the checks start (Blink-Store, or
 # redis-server when BLINK_CLIENT_TEST_SERVER=redis, to validate the checks
-# themselves against real Redis), their cleanup, and the pass/fail/skip
-# counts. It knows nothing about any particular client: the check groups
-# live in the other files of this directory.
+# themselves against real Redis), their cleanup, the pass/fail/skip counts,
+# and finding the tools the checks use or, with CI=true, installing them.
+# It knows nothing about any particular client: the check groups live in
+# the other files of this directory.
 #
 # Every wait is bounded and every client command runs under `timeout`, so a
 # server that does not answer makes a check fail, never hang. Nothing here
@@ -245,6 +247,31 @@ expect_file_output() {
     return 1
 }
 
+# compare WHAT EXPECTED_FILE GOT_FILE: checks that a file a check wrote
+# holds exactly the expected bytes, saying what differs otherwise.
+compare() {
+    if cmp -s "$2" "$3"; then
+        say "  ok: $1"
+        return 0
+    fi
+    RC=0
+    : >"$WORK/err"
+    report_mismatch "$1" "$2" "$3"
+    return 1
+}
+
+# expect_status WHAT STATUS: checks that the last run_cmd exited STATUS,
+# showing the end of its output when it did not.
+expect_status() {
+    if [ "$RC" -eq "$2" ]; then
+        say "  ok: $1"
+        return 0
+    fi
+    say "  MISMATCH: $1: exit status $RC, not $2; its output:"
+    cat "$WORK/out" "$WORK/err" | tail -n "$REPORT_LINES" | sed 's/^/      | /'
+    return 1
+}
+
 # check NAME FUNCTION [ARGS...]: runs one named client check and counts it.
 check() {
     local name=$1
@@ -280,4 +307,65 @@ fail_checks() {
         FAILED=$((FAILED + 1))
         FAILED_NAMES+=("$name")
     done
+}
+
+# have TOOL: TOOL is on PATH and executable (bash's `command -v` also
+# names a file it cannot run when that is all it finds).
+have() {
+    local path
+    path=$(command -v "$1" 2>/dev/null) && [ -x "$path" ]
+}
+
+# version TOOL ARGS...: prints what TOOL ARGS prints first, or "none".
+version() {
+    if have "$1"; then
+        "$@" 2>&1 | head -n 1
+    else
+        echo none
+    fi
+}
+
+in_ci() { [ "${CI:-}" = true ]; }
+
+# tool_missing WHAT PACKAGES CHECK...: a client is not installed. In CI,
+# where it was to be installed, its checks fail; elsewhere they are skipped
+# with a notice.
+tool_missing() {
+    local what=$1 packages=$2
+    shift 2
+    if in_ci; then
+        notice "$what is not installed although CI=true; failing its checks"
+        fail_checks "$what not installed" "$@"
+    else
+        notice "$what not installed; skipping its tests" \
+            "(set CI=true to install${packages:+ $packages})"
+        skip_checks "$what not installed" "$@"
+    fi
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif have sudo; then
+        sudo -n "$@"
+    else
+        notice "not root and no sudo: cannot run $*"
+        return 1
+    fi
+}
+
+# apt_install PACKAGE...: installs the Debian packages named (duplicates
+# allowed, none at all is fine) with apt-get, saying so; on failure shows
+# apt's last lines and a NOTICE, and the checks that needed them then fail.
+apt_install() {
+    local packages
+    [ $# -gt 0 ] || return 0
+    mapfile -t packages < <(printf '%s\n' "$@" | sort -u)
+    say "installing ${packages[*]} (CI=true)"
+    if ! { as_root apt-get update -qq \
+        && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"; } \
+        >"$WORK/apt.log" 2>&1; then
+        tail -n 20 "$WORK/apt.log" >&2
+        notice "apt-get could not install ${packages[*]}"
+    fi
 }

@@ -3,10 +3,12 @@
 # the release binary, each check starting its own servers on free loopback
 # ports and comparing exact outputs.
 #
-#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy
+#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy seed-clients
 #
 # Clients used: redis-cli and redis-benchmark (Debian's redis-tools),
-# redis-py (PyPI's redis), twemproxy (Debian's nutcracker). With CI=true
+# redis-py (PyPI's redis), twemproxy (Debian's nutcracker), and the
+# README's own clients in Bash, Node.js (Debian's nodejs) and Go (Debian's
+# golang-go). With CI=true
 # the missing ones are installed (apt-get; redis-py into a virtualenv in
 # target/client-venv); otherwise a missing client's checks are skipped with
 # a NOTICE. BLINK_CLIENT_TEST_SERVER=redis runs every check against
@@ -31,57 +33,14 @@ source "$CLIENTS_DIR/redis_cli.sh"
 source "$CLIENTS_DIR/redis_py.sh"
 # shellcheck source=scripts/clients/twemproxy.sh
 source "$CLIENTS_DIR/twemproxy.sh"
+# shellcheck source=scripts/clients/seed_clients.sh
+source "$CLIENTS_DIR/seed_clients.sh"
 
-ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy)
+ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy seed-clients)
 SERVER_KIND=${BLINK_CLIENT_TEST_SERVER:-blink}
 BLINK_BIN=$REPO/target/release/blink-store
 VENV=$REPO/target/client-venv
 PYTHON=
-
-# have TOOL: TOOL is on PATH and executable (bash's `command -v` also
-# names a file it cannot run when that is all it finds).
-have() {
-    local path
-    path=$(command -v "$1" 2>/dev/null) && [ -x "$path" ]
-}
-
-# version TOOL ARGS...: prints what TOOL ARGS prints first, or "none".
-version() {
-    if have "$1"; then
-        "$@" 2>&1 | head -n 1
-    else
-        echo none
-    fi
-}
-
-in_ci() { [ "${CI:-}" = true ]; }
-
-# tool_missing WHAT PACKAGES CHECK...: a client is not installed. In CI,
-# where it was to be installed, its checks fail; elsewhere they are skipped
-# with a notice.
-tool_missing() {
-    local what=$1 packages=$2
-    shift 2
-    if in_ci; then
-        notice "$what is not installed although CI=true; failing its checks"
-        fail_checks "$what not installed" "$@"
-    else
-        notice "$what not installed; skipping its tests" \
-            "(set CI=true to install${packages:+ $packages})"
-        skip_checks "$what not installed" "$@"
-    fi
-}
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif have sudo; then
-        sudo -n "$@"
-    else
-        notice "not root and no sudo: cannot run $*"
-        return 1
-    fi
-}
 
 # Installs, with CI=true, the Debian packages that the selected groups need
 # and that are missing.
@@ -95,20 +54,16 @@ install_packages() {
             have redis-cli || packages+=(redis-tools)
             have nutcracker || packages+=(nutcracker)
             ;;
+        seed-clients)
+            have node || packages+=(nodejs)
+            have go || packages+=(golang-go)
+            ;;
         esac
     done
     if [ "$SERVER_KIND" = redis ] && ! have redis-server; then
         packages+=(redis-server)
     fi
-    [ ${#packages[@]} -gt 0 ] || return 0
-    mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
-    say "installing ${packages[*]} (CI=true)"
-    if ! { as_root apt-get update -qq \
-        && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"; } \
-        >"$WORK/apt.log" 2>&1; then
-        tail -n 20 "$WORK/apt.log" >&2
-        notice "apt-get could not install ${packages[*]}"
-    fi
+    apt_install "${packages[@]}"
 }
 
 # has_redis_py PYTHON: the interpreter imports redis-py 5 or newer.
@@ -188,7 +143,8 @@ else
     redis_py=none
 fi
 say "clients: $(version redis-cli --version); $(version redis-benchmark --version);" \
-    "$(version nutcracker --version | sed 's/^This is //'); redis-py $redis_py"
+    "$(version nutcracker --version | sed 's/^This is //'); redis-py $redis_py;" \
+    "node $(version node --version); $(version go version)"
 
 for group in "${GROUPS_TO_RUN[@]}"; do
     say ""
@@ -199,6 +155,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
         redis-benchmark) fail_checks "no server binary" "${REDIS_BENCHMARK_CHECKS[@]}" ;;
         redis-py) fail_checks "no server binary" "${REDIS_PY_CHECKS[@]}" ;;
         twemproxy) fail_checks "no server binary" "${TWEMPROXY_CHECKS[@]}" ;;
+        seed-clients) fail_checks "no server binary" "${SEED_CLIENT_CHECKS[@]}" ;;
         esac
         continue
     fi
@@ -207,6 +164,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
     redis-benchmark) group_redis_benchmark ;;
     redis-py) group_redis_py ;;
     twemproxy) group_twemproxy ;;
+    seed-clients) group_seed_clients ;;
     esac
 done
 
