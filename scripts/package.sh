@@ -99,6 +99,8 @@ target_dir=${CARGO_TARGET_DIR:-$repo/target}
 stage=$target_dir/package-stage
 rm -rf "$stage"
 mkdir -p "$stage" "$out"
+# Messages name the directory as it was given; the work uses its full path.
+shown=$out
 out=$(cd "$out" && pwd)
 
 # The tar options that make an archive depend only on its files' contents.
@@ -171,7 +173,7 @@ for arch in x86_64 aarch64; do
     sums=$(cd "$dir" && find . -type f | sed 's#^\./##' | LC_ALL=C sort | xargs sha256sum)
     printf '%s\n' "$sums" >"$dir/SHA256SUMS"
     tar_reproducibly "$out" "$name"
-    say "wrote $out/$name.tar.gz ($(wc -c <"$binary") bytes of binary)"
+    say "wrote $shown/$name.tar.gz ($(wc -c <"$binary") bytes of binary)"
 done
 
 name=blink-store-$version-src
@@ -194,7 +196,7 @@ mkdir -p "$dir/.cargo"
 grep -q '^directory = "vendor"$' "$dir/.cargo/config.toml" \
     || die "cargo vendor printed an unexpected configuration: $(cat "$dir/.cargo/config.toml")"
 tar_reproducibly "$out" "$name"
-say "wrote $out/$name.tar.gz ($(find "$dir/vendor" -mindepth 1 -maxdepth 1 | wc -l) vendored crates)"
+say "wrote $shown/$name.tar.gz ($(find "$dir/vendor" -mindepth 1 -maxdepth 1 | wc -l) vendored crates)"
 
 (
     cd "$out"
@@ -202,5 +204,5 @@ say "wrote $out/$name.tar.gz ($(find "$dir/vendor" -mindepth 1 -maxdepth 1 | wc 
         "blink-store-$version-aarch64-linux-musl.tar.gz" \
         "blink-store-$version-src.tar.gz" >SHA256SUMS
 )
-say "wrote $out/SHA256SUMS"
+say "wrote $shown/SHA256SUMS"
 rm -rf "$stage"

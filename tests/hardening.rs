@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use blink_store::auth::Password;
 use blink_store::config::Config;
 use common::resp::{bulk, cmd, int, req};
-use common::{config, eventually, same, show, start, value_reply, Client};
+use common::{config, eventually, same, served, show, start, value_reply, Client};
 
 /// The password of the locked test servers.
 const SECRET: &str = "pw";
@@ -166,16 +166,6 @@ fn freed_after_unread_replies(request: &[u8]) -> (Duration, Client<TcpStream>) {
     let freed = sent.elapsed();
     drop(stalled);
     (freed, probe)
-}
-
-/// A connection on `addr` that is served, not refused: waits, with a
-/// deadline, for a worker to come free.
-fn served(addr: SocketAddr) -> Client<TcpStream> {
-    eventually("a new client to be served", || {
-        let mut client = Client::tcp(addr);
-        let reply = client.try_ask(b"PING\n").ok()?;
-        (reply == b"PONG\n").then_some(client)
-    })
 }
 
 /// Asserts a worker held by a client that stopped reading came free about one write timeout (1 s) later.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use blink_store::config::Config;
 use common::{
-    assert_mode, check_unix, config, eventually, same, show, start, start_unix, Client, TIMEOUT,
+    assert_mode, check_unix, config, same, served, show, start, start_unix, Client, TIMEOUT,
 };
 
 /// The line a connection gets when every worker is busy.
@@ -25,16 +25,6 @@ const REQUEST_TIMEOUT: &[u8] = b"ERROR request timeout, closing connection\n";
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// A connection to `addr` that is served, not refused: waits, with a
-/// deadline, for a worker to come free.
-fn served(addr: SocketAddr) -> Client<TcpStream> {
-    eventually("a new client to be served", || {
-        let mut client = Client::tcp(addr);
-        let reply = client.try_ask(b"PING\n").ok()?;
-        (reply == b"PONG\n").then_some(client)
-    })
 }
 
 /// Asserts the server closed `client` with no reply between `at_least` and

@@ -477,3 +477,13 @@ pub fn assert_mode(path: &Path, expected: u32) {
         path.display()
     );
 }
+
+/// A connection to `addr` that is served, not refused: waits, with a
+/// deadline, for a worker to come free.
+pub fn served(addr: SocketAddr) -> Client<TcpStream> {
+    eventually("a new client to be served", || {
+        let mut client = Client::tcp(addr);
+        let reply = client.try_ask(b"PING\n").ok()?;
+        (reply == b"PONG\n").then_some(client)
+    })
+}
