@@ -43,3 +43,9 @@ step "real clients (scripts/clients/run.sh)"
 # "N passed, N failed, N skipped".
 step "packaging (scripts/package_test.sh)"
 ./scripts/package_test.sh
+
+# cargo check for macOS (x86_64, aarch64) and Windows, which this machine
+# cannot run. Adds the targets with rustup when CI=true; ends with "N
+# passed, N failed, N skipped".
+step "other platforms (scripts/platforms_test.sh)"
+./scripts/platforms_test.sh

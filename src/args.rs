@@ -142,6 +142,9 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
     .unwrap_or(defaults.write_timeout);
     let unix_perm = opt_value(&mut args, "--unix-perm", parse_mode)?.unwrap_or(defaults.unix_perm);
     no_more(&args.finish())?;
+    if cfg!(not(unix)) && !unix.is_empty() {
+        return Err(UsageError::new(crate::config::UNIX_UNSUPPORTED));
+    }
     Ok(Config {
         tcp: if tcp.is_empty() && unix.is_empty() {
             defaults.tcp

@@ -20,7 +20,6 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// Environment variable that may hold the password.
@@ -78,7 +77,7 @@ pub fn password_text(file: Option<&Path>) -> Result<Option<Secret>, PasswordErro
     let secret = match file {
         Some(path) => Secret::from_file(path)?,
         None => match std::env::var_os(PASSWORD_ENV) {
-            Some(plain) => Secret::new(plain.into_vec()),
+            Some(plain) => Secret::new(crate::flags::os_bytes(plain)),
             None => return Ok(None),
         },
     };

@@ -14,6 +14,9 @@ use crate::store::DEFAULT_SAMPLES;
 /// TCP address served when neither `--tcp` nor `--unix` is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:8765";
 
+/// Why `--unix` is refused where the system has no Unix sockets.
+pub const UNIX_UNSUPPORTED: &str = "Unix sockets need a Unix-like system; use --tcp";
+
 /// Default `--memory-limit`: 64 MiB of keys and values.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
 

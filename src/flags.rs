@@ -89,6 +89,22 @@ fn named(flag: &'static str) -> impl Fn(pico_args::Error) -> UsageError {
     }
 }
 
+/// The bytes of a command-line word or environment value: as they are on
+/// Unix; elsewhere, where the system's strings are not bytes, their UTF-8
+/// (lossily, for the rare unpaired surrogate).
+pub fn os_bytes(s: OsString) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        std::os::unix::ffi::OsStringExt::into_vec(s)
+    }
+    #[cfg(not(unix))]
+    {
+        s.into_string()
+            .unwrap_or_else(|s| s.to_string_lossy().into_owned())
+            .into_bytes()
+    }
+}
+
 /// Refuses the first of `rest`, the arguments no flag took.
 pub fn no_more(rest: &[OsString]) -> Result<(), UsageError> {
     match rest.first() {

@@ -46,6 +46,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -109,6 +110,7 @@ impl Socket for &TcpStream {
     }
 }
 
+#[cfg(unix)]
 impl Socket for &UnixStream {
     fn set_read_timeout(self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_read_timeout(self, timeout)

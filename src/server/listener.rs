@@ -17,6 +17,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+#[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -95,6 +96,7 @@ impl Listen for TcpListener {
     }
 }
 
+#[cfg(unix)]
 impl Listen for UnixListener {
     type Stream = UnixStream;
 
@@ -266,7 +268,7 @@ pub fn accept_loop<L: Listen>(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::net::UnixStream;

@@ -14,13 +14,15 @@
 
 mod connection;
 mod listener;
+#[cfg(unix)]
+mod unix;
 
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
@@ -108,6 +110,7 @@ impl std::error::Error for BindError {}
 /// A server whose listeners are bound and whose pool is ready.
 pub struct Server {
     tcp: Vec<TcpListener>,
+    #[cfg(unix)]
     unix: Vec<(PathBuf, UnixListener)>,
     shared: Arc<Shared>,
     admission: Arc<Admission>,
@@ -133,9 +136,17 @@ impl Server {
                 tcp.push(TcpListener::bind(resolved).map_err(|e| BindError::Tcp(resolved, e))?);
             }
         }
-        let mut unix = Vec::new();
-        for path in &config.unix {
-            unix.push((path.clone(), bind_unix(path, config.unix_perm)?));
+        #[cfg(unix)]
+        let unix = config
+            .unix
+            .iter()
+            .map(|path| Ok((path.clone(), unix::bind(path, config.unix_perm)?)))
+            .collect::<Result<Vec<_>, BindError>>()?;
+        #[cfg(not(unix))]
+        if let Some(path) = config.unix.first() {
+            let unsupported = io::ErrorKind::Unsupported;
+            let e = io::Error::new(unsupported, crate::config::UNIX_UNSUPPORTED);
+            return Err(BindError::Unix(path.clone(), e));
         }
         let shared = Arc::new(Shared {
             store: Store::new(StoreConfig::new(
@@ -155,6 +166,7 @@ impl Server {
             .build();
         Ok(Server {
             tcp,
+            #[cfg(unix)]
             unix,
             shared,
             admission: Arc::new(Admission::new(config.threads)),
@@ -177,11 +189,13 @@ impl Server {
 
     /// A one-line description of what is served, for the start-up log.
     pub fn describe(&self) -> String {
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut listeners: Vec<String> = self
             .tcp_addrs()
             .iter()
             .map(|a| format!("tcp {a}"))
             .collect();
+        #[cfg(unix)]
         listeners.extend(
             self.unix
                 .iter()
@@ -203,6 +217,7 @@ impl Server {
         for listener in &self.tcp {
             accept_threads.push(self.spawn_accept(listener.try_clone()?)?);
         }
+        #[cfg(unix)]
         for (_, listener) in &self.unix {
             accept_threads.push(self.spawn_accept(listener.try_clone()?)?);
         }
@@ -254,56 +269,4 @@ fn resolve(addr: &str) -> Result<Vec<SocketAddr>, BindError> {
         return Err(BindError::Address(addr.to_string(), e));
     }
     Ok(resolved)
-}
-
-/// Binds a Unix socket whose file has permissions `mode` from the moment
-/// it appears at `path`: it is bound inside a fresh private directory,
-/// given its mode there, and renamed into place. A stale socket file that
-/// no server answers on is replaced; a path where one does is refused.
-fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, BindError> {
-    let fail = |e: io::Error| BindError::Unix(path.to_path_buf(), e);
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_socket() => {
-            return Err(BindError::NotASocket(path.to_path_buf()))
-        }
-        Ok(_) => match UnixStream::connect(path) {
-            Ok(_) => return Err(BindError::UnixInUse(path.to_path_buf())),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                log::info!("replacing stale socket {}", path.display());
-            }
-            Err(e) => return Err(fail(e)),
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(fail(e)),
-    }
-    let name = path.file_name().ok_or_else(|| {
-        fail(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the path names no file",
-        ))
-    })?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let private = parent.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&private)
-        .map_err(fail)?;
-    let staged = private.join("socket");
-    let bound = UnixListener::bind(&staged)
-        .and_then(|listener| {
-            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
-            std::fs::rename(&staged, path)?;
-            Ok(listener)
-        })
-        .map_err(fail);
-    let _ = std::fs::remove_file(&staged);
-    let _ = std::fs::remove_dir(&private);
-    bound
 }

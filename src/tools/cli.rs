@@ -50,12 +50,11 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::auth::{password_text, Secret};
 use crate::config::{DEFAULT_MAX_VALUE_SIZE, DEFAULT_TCP};
-use crate::flags::{size_text, text_value, UsageError};
+use crate::flags::{os_bytes, size_text, text_value, UsageError};
 
 use super::resp::{self, Value};
 use super::{closed_after, endpoint, Endpoint, Stream, ToolError};
@@ -129,15 +128,15 @@ pub fn parse_args(rest: &[OsString]) -> Result<Option<Options>, UsageError> {
                 password_file = Some(PathBuf::from(value("--password-file")?));
             }
             Some("--") => {
-                command.extend(words.map(|w| w.as_bytes().to_vec()));
+                command.extend(words.map(|w| os_bytes(w.clone())));
                 break;
             }
             Some(flag) if flag.starts_with('-') => {
                 return Err(UsageError::new(format!("unknown flag '{flag}'")));
             }
             _ => {
-                command.push(word.as_bytes().to_vec());
-                command.extend(words.map(|w| w.as_bytes().to_vec()));
+                command.push(os_bytes(word.clone()));
+                command.extend(words.map(|w| os_bytes(w.clone())));
                 break;
             }
         }

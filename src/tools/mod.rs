@@ -20,6 +20,7 @@ pub mod resp;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,7 +62,14 @@ impl Endpoint {
                 stream.set_nodelay(true).map_err(connect_error)?;
                 Stream::Tcp(stream)
             }
+            #[cfg(unix)]
             Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(connect_error)?),
+            #[cfg(not(unix))]
+            Endpoint::Unix(_) => {
+                let unsupported = io::ErrorKind::Unsupported;
+                let e = io::Error::new(unsupported, crate::config::UNIX_UNSUPPORTED);
+                return Err(connect_error(e));
+            }
         };
         stream.set_timeouts(REPLY_TIMEOUT).map_err(connect_error)?;
         Ok(stream)
@@ -73,6 +81,9 @@ pub fn endpoint(tcp: Option<String>, unix: Option<PathBuf>) -> Result<Endpoint, 
     match (tcp, unix) {
         (Some(_), Some(_)) => Err(UsageError::new("give --tcp or --unix, not both")),
         (Some(addr), None) => Ok(Endpoint::Tcp(addr)),
+        #[cfg(not(unix))]
+        (None, Some(_)) => Err(UsageError::new(crate::config::UNIX_UNSUPPORTED)),
+        #[cfg(unix)]
         (None, Some(path)) => Ok(Endpoint::Unix(path)),
         (None, None) => Ok(Endpoint::Tcp(DEFAULT_TCP.to_string())),
     }
@@ -82,6 +93,7 @@ pub fn endpoint(tcp: Option<String>, unix: Option<PathBuf>) -> Result<Endpoint, 
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
+    #[cfg(unix)]
     Unix(UnixStream),
 }
 
@@ -113,6 +125,7 @@ impl Stream {
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nonblocking(nonblocking),
+            #[cfg(unix)]
             Stream::Unix(s) => s.set_nonblocking(nonblocking),
         }
     }
@@ -123,6 +136,7 @@ impl Stream {
                 s.set_read_timeout(Some(timeout))?;
                 s.set_write_timeout(Some(timeout))
             }
+            #[cfg(unix)]
             Stream::Unix(s) => {
                 s.set_read_timeout(Some(timeout))?;
                 s.set_write_timeout(Some(timeout))
@@ -135,6 +149,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -144,6 +159,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
             Stream::Unix(s) => s.write(buf),
         }
     }
