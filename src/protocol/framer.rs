@@ -37,6 +37,7 @@
 //! request split across reads is gathered into the framer's own buffers,
 //! which keep at most [`KEPT_BUFFER`] bytes of capacity between requests.
 
+use super::{ClientError, Reply};
 use crate::num::parse_i64;
 
 /// Longest RESP header line (`*<count>` or `$<length>`) before it is a
@@ -142,6 +143,36 @@ impl FrameError {
     /// Whether the connection ends after this error is answered.
     pub fn closes(&self) -> bool {
         !matches!(self, FrameError::LineTooLong)
+    }
+
+    /// Whether the answer is in RESP (else it is a text line).
+    pub fn in_resp(&self) -> bool {
+        matches!(self, FrameError::Protocol(_) | FrameError::ExpectedBulk(_))
+    }
+
+    /// The answer, worded as Redis words its protocol errors.
+    pub fn reply(&self) -> Reply<'static> {
+        match *self {
+            FrameError::LineTooLong => Reply::Error(ClientError::LineTooLong),
+            FrameError::LineTooLongUnauthenticated => {
+                Reply::Error(ClientError::LineTooLongUnauthenticated)
+            }
+            FrameError::Protocol(what) => {
+                Reply::ErrorText(format!("ERR Protocol error: {what}").into_bytes())
+            }
+            FrameError::ExpectedBulk(got) => {
+                // Redis quotes the byte found; a line break is shown as a
+                // space.
+                let got = if got == b'\r' || got == b'\n' {
+                    b' '
+                } else {
+                    got
+                };
+                let mut text = b"ERR Protocol error: expected '$', got '".to_vec();
+                text.extend_from_slice(&[got, b'\'']);
+                Reply::ErrorText(text)
+            }
+        }
     }
 }
 

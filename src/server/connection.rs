@@ -473,38 +473,21 @@ impl Answer<'_> {
         Ok(next)
     }
 
-    /// Answers a request that could not be framed.
+    /// Answers a request that could not be framed. A RESP framing error
+    /// closes the connection after draining what the client sent; an
+    /// over-long line before authentication closes it at once; an
+    /// over-long line after it is answered and skipped.
     fn refuse<S: Socket>(&mut self, error: FrameError, out: &mut Output<S>) -> Result<Next, End> {
         self.counts.commands += 1;
-        match error {
-            FrameError::LineTooLong => {
-                self.write(out, &Reply::Error(ClientError::LineTooLong), false)?;
-                out.flush()?;
-                Ok(Next::Continue)
-            }
-            FrameError::LineTooLongUnauthenticated => {
-                let error = Reply::Error(ClientError::LineTooLongUnauthenticated);
-                self.write(out, &error, false)?;
-                out.flush()?;
-                Err(End::Kicked)
-            }
-            FrameError::Protocol(what) => {
-                let text = format!("ERR Protocol error: {what}").into_bytes();
-                self.write(out, &Reply::ErrorText(text), true)?;
-                Ok(Next::Abort)
-            }
-            FrameError::ExpectedBulk(got) => {
-                // Redis quotes the byte found, a line break shown as a space.
-                let got = if got == b'\r' || got == b'\n' {
-                    b' '
-                } else {
-                    got
-                };
-                let mut text = b"ERR Protocol error: expected '$', got '".to_vec();
-                text.extend_from_slice(&[got, b'\'']);
-                self.write(out, &Reply::ErrorText(text), true)?;
-                Ok(Next::Abort)
-            }
+        self.write(out, &error.reply(), error.in_resp())?;
+        if error.in_resp() {
+            return Ok(Next::Abort);
+        }
+        out.flush()?;
+        if error.closes() {
+            Err(End::Kicked)
+        } else {
+            Ok(Next::Continue)
         }
     }
 
