@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{clamp, Context, Session};
+use super::{clamp, Context};
 use crate::glob::glob_match;
 use crate::protocol::{
     ClientError, Command, ExpireAt, ExpireIf, ExpiryChange, Frame, Reply, SetCommand, SetReply,
@@ -18,7 +18,6 @@ use crate::store::{Expiry, Millis, SetOptions, Store, Ttl, SCAN_PARTITIONS};
 pub fn execute<'s>(
     command: Command<'_>,
     ctx: &Context<'_>,
-    _session: &mut Session,
     now: Millis,
     scratch: &'s mut Vec<u8>,
     counts: &mut LocalCounts,
@@ -180,13 +179,7 @@ pub fn execute<'s>(
         }
         Command::Select(0) => Reply::Ok,
         Command::Select(_) => Reply::Error(ClientError::DbIndexOutOfRange),
-        Command::Auth { .. }
-        | Command::Hello { .. }
-        | Command::Info(_)
-        | Command::ConfigGet(_)
-        | Command::CommandInfo(..)
-        | Command::Client(_)
-        | Command::Stats => Reply::Error(ClientError::UnknownCommand),
+        _ => Reply::Error(ClientError::UnknownCommand),
     }
 }
 

@@ -74,16 +74,26 @@ pub fn execute<'s>(
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
     counts.commands += 1;
-    match command {
-        Command::Auth { .. }
-        | Command::Hello { .. }
-        | Command::Info(_)
-        | Command::ConfigGet(_)
-        | Command::CommandInfo(..)
-        | Command::Client(_)
-        | Command::Stats => admin::execute(command, ctx, session, scratch, counts),
-        _ => data::execute(command, ctx, session, now, scratch, counts),
+    if is_admin(&command) {
+        admin::execute(command, ctx, session, scratch, counts)
+    } else {
+        data::execute(command, ctx, now, scratch, counts)
     }
+}
+
+/// Whether `command` is one of [`admin`]'s: it reads or changes the
+/// session or the server's settings and counters, not keys.
+fn is_admin(command: &Command<'_>) -> bool {
+    matches!(
+        command,
+        Command::Auth { .. }
+            | Command::Hello { .. }
+            | Command::Info(_)
+            | Command::ConfigGet(_)
+            | Command::CommandInfo(..)
+            | Command::Client(_)
+            | Command::Stats
+    )
 }
 
 /// A count as a RESP integer.
