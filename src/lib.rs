@@ -44,7 +44,9 @@
 //!   MSET, which write-locks all its stripes together in ascending index
 //!   order. Everything else (eviction included) holds one lock at a time,
 //!   so no wait cycle can form. No I/O, allocation of large buffers, or
-//!   encoding happens under a stripe lock.
+//!   encoding happens under a stripe lock: small records are recycled from
+//!   the stripe's slab, large ones allocated before the lock and freed
+//!   after it.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
 //! - Every input is bounded before it is buffered, by the one

@@ -16,8 +16,9 @@
 //!    and is skipped without taking its lock.
 //! 2. In a stripe that may hold expired entries, scan one chunk of
 //!    [`CHUNK_SLOTS`] slots under the write lock, removing the expired
-//!    entries (their bytes leave USAGE in that critical section; the
-//!    entries are freed after the lock is released).
+//!    entries (their bytes leave USAGE in that critical section, and
+//!    their records go back to the stripe's slab; a record with an
+//!    allocation of its own is freed after the lock is released).
 //! 3. Scan the next chunk of the same stripe while at least
 //!    [`REPEAT_PERCENT`] % of the entries with a deadline in the last chunk
 //!    had expired; otherwise move to the next stripe.
@@ -41,7 +42,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::clock::Millis;
-use super::table::{Chunk, Entry};
+use super::table::{Chunk, Removed};
 use super::{Store, Stripe, STRIPES};
 
 /// Pause between two active expiry cycles, as Redis's default `hz` of 10.
@@ -108,9 +109,9 @@ impl Store {
         false
     }
 
-    /// Scans one chunk of `stripe` under its write lock. The removed entries
-    /// are dropped after the lock is released.
-    fn expire_chunk(&self, stripe: &Stripe, now: Millis, removed: &mut Vec<Entry>) -> Chunk {
+    /// Scans one chunk of `stripe` under its write lock, taking the removed
+    /// entries' bytes out of the count. `removed` is scratch space, reused.
+    fn expire_chunk(&self, stripe: &Stripe, now: Millis, removed: &mut Vec<Removed>) -> Chunk {
         let chunk = {
             let mut table = stripe.table.write();
             let chunk = table.expire_chunk(now, CHUNK_SLOTS, removed);

@@ -18,9 +18,14 @@
 //! of all its keys together, in ascending index order. Since no other
 //! operation ever waits for a lock while holding one, no wait cycle can
 //! form. Other work that spans stripes (eviction sampling, counting,
-//! flushing) visits them one at a time in ascending index order. Nothing slow happens under a stripe lock: entries
-//! are allocated before it is taken and freed after it is released, and no
-//! I/O or encoding ever runs under it.
+//! flushing) visits them one at a time in ascending index order.
+//!
+//! Nothing slow happens under a stripe lock. An entry's record comes from
+//! the stripe's own slab ([`slab`]) under the write lock the write holds
+//! anyway: recycling a record is a free-list pop, and the allocator is
+//! called only for a new chunk of 4 KiB now and then. A record too large
+//! for the slab is allocated and filled before the lock is taken and
+//! freed after it is released. No I/O or encoding ever runs under a lock.
 //!
 //! ## Accounting invariants
 //!
@@ -39,6 +44,7 @@ mod clock;
 mod evict;
 mod expire;
 mod multi;
+mod slab;
 mod table;
 
 use std::collections::hash_map::{DefaultHasher, RandomState};
@@ -54,7 +60,7 @@ pub use expire::{ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
 pub use multi::{UpdateError, SCAN_PARTITIONS};
 pub use table::MAX_KEY_LEN;
 
-use table::{DeadlineChange, Entry, Table, HASH_BITS};
+use table::{DeadlineChange, NewEntry, Removed, Table, HASH_BITS};
 
 /// Number of lock stripes. A power of two: the stripe is the hash's top bits.
 const STRIPES: usize = 64;
@@ -284,13 +290,20 @@ impl Store {
 
     /// Subtracts a removed entry's bytes; call in the critical section that
     /// removed it.
-    fn forget(&self, entry: &Entry) {
+    fn forget(&self, entry: &Removed) {
         self.used.fetch_sub(entry.size(), Ordering::Relaxed);
     }
 
     /// Inserts `entry`, taking the entry it replaces out of the byte count
-    /// (and counting it as expired if it was). Call under the write lock.
-    fn insert_counted(&self, table: &mut Table, entry: Entry, now: Millis) -> Option<Entry> {
+    /// (and counting it as expired if it was). Call under the write lock;
+    /// drop what it returns after releasing it.
+    #[must_use]
+    fn insert_counted(
+        &self,
+        table: &mut Table,
+        entry: NewEntry<'_>,
+        now: Millis,
+    ) -> Option<Removed> {
         let replaced = table.insert(entry);
         if let Some(old) = &replaced {
             self.forget(old);
@@ -308,7 +321,7 @@ impl Store {
             let mut table = stripe.table.write();
             let expired = table.get(hash, key.0).is_some_and(|e| e.is_expired(now));
             let removed = if expired {
-                table.remove(hash, key.0)
+                table.remove(hash, key.0, now, None)
             } else {
                 None
             };
@@ -416,7 +429,7 @@ impl Store {
             Expiry::At(at) => (Some(at), true),
             Expiry::Keep => (None, true),
         };
-        let mut entry = Entry::new(key.0, value, hash, now, deadline, field);
+        let entry = NewEntry::new(key.0, value, hash, now, deadline, field);
         let (outcome, replaced) = {
             let mut table = stripe.table.write();
             let existing = table.get(hash, key.0).filter(|e| !e.is_expired(now));
@@ -427,28 +440,24 @@ impl Store {
             }
             if !self.condition_holds(options.condition, had_old) {
                 self.used.fetch_sub(size, Ordering::Relaxed);
-                (
-                    SetOutcome {
-                        stored: false,
-                        had_old,
-                    },
-                    None,
-                )
+                let refused = SetOutcome {
+                    stored: false,
+                    had_old,
+                };
+                (refused, None)
             } else {
-                if options.expiry == Expiry::Keep {
-                    // The entry was built with a deadline field, so this
-                    // cannot fail.
-                    let _ = entry.set_deadline(existing.and_then(Entry::deadline));
-                }
+                let entry = if options.expiry == Expiry::Keep {
+                    entry.with_deadline(existing.and_then(|e| e.deadline()))
+                } else {
+                    entry
+                };
                 let replaced = self.insert_counted(&mut table, entry, now);
                 stripe.publish(&table);
-                (
-                    SetOutcome {
-                        stored: true,
-                        had_old,
-                    },
-                    replaced,
-                )
+                let stored = SetOutcome {
+                    stored: true,
+                    had_old,
+                };
+                (stored, replaced)
             }
         };
         drop(replaced);
@@ -471,38 +480,20 @@ impl Store {
         key: Key<'_>,
         now: Millis,
         deadline: Option<Millis>,
-        mut value: Option<&mut Vec<u8>>,
+        value: Option<&mut Vec<u8>>,
     ) -> bool {
         let (stripe, hash) = self.locate(key);
-        loop {
-            let change = {
-                let mut table = stripe.table.write();
-                let change = table.set_deadline(hash, key.0, now, deadline, value.as_deref_mut());
-                if let DeadlineChange::Expired(entry) = &change {
-                    self.forget(entry);
-                    self.expired.fetch_add(1, Ordering::Relaxed);
-                }
-                stripe.publish(&table);
-                change
-            };
-            let (id, len) = match change {
-                DeadlineChange::Missing | DeadlineChange::Expired(_) => return false,
-                DeadlineChange::Done => return true,
-                DeadlineChange::NeedsRebuild { id, len } => (id, len),
-            };
-            // The entry has no room for a deadline: allocate outside the
-            // lock, then rebuild it if it is still the same entry.
-            let data = Vec::with_capacity(len);
-            let rebuilt = {
-                let mut table = stripe.table.write();
-                let rebuilt = table.rebuild(hash, id, data, deadline, now, value.as_deref_mut());
-                stripe.publish(&table);
-                rebuilt
-            };
-            if rebuilt.is_ok() {
-                return true;
+        let change = {
+            let mut table = stripe.table.write();
+            let change = table.set_deadline(hash, key.0, now, deadline, value);
+            if let DeadlineChange::Expired(entry) = &change {
+                self.forget(entry);
+                self.expired.fetch_add(1, Ordering::Relaxed);
             }
-        }
+            stripe.publish(&table);
+            change
+        };
+        matches!(change, DeadlineChange::Done)
     }
 
     /// Removes `key`. Returns whether it existed (an expired key did not).
@@ -516,14 +507,11 @@ impl Store {
         let (stripe, hash) = self.locate(key);
         let removed = {
             let mut table = stripe.table.write();
-            let removed = table.remove(hash, key.0);
+            let removed = table.remove(hash, key.0, now, out);
             if let Some(old) = &removed {
                 self.forget(old);
                 if old.is_expired(now) {
                     self.expired.fetch_add(1, Ordering::Relaxed);
-                } else if let Some(out) = out {
-                    out.clear();
-                    out.extend_from_slice(old.value());
                 }
                 stripe.publish(&table);
             }

@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering;
 
 use super::clock::Millis;
-use super::table::{Entry, Table};
+use super::table::{NewEntry, Table};
 use super::{Key, Store, StoreError, STRIPES};
 use crate::num::parse_i64;
 
@@ -126,7 +126,7 @@ impl Store {
             }
             self.reserve(size, now)?;
             let deadline = seen.and_then(|(_, deadline)| deadline);
-            let entry = Entry::new(key.0, &new, hash, now, deadline, false);
+            let entry = NewEntry::new(key.0, &new, hash, now, deadline, false);
             let replaced = {
                 let mut table = stripe.table.write();
                 let live = table.get(hash, key.0).filter(|e| !e.is_expired(now));
@@ -143,7 +143,7 @@ impl Store {
                     Ok(replaced)
                 } else {
                     self.used.fetch_sub(size, Ordering::Relaxed);
-                    Err(entry)
+                    Err(())
                 }
             };
             if let Ok(replaced) = replaced {
@@ -164,11 +164,11 @@ impl Store {
             return Err(StoreError::TooLarge);
         }
         self.reserve(total, now)?;
-        let mut entries: Vec<(usize, Entry)> = pairs
+        let mut entries: Vec<(usize, NewEntry<'_>)> = pairs
             .iter()
             .map(|(key, value)| {
                 let (index, hash) = self.place_of(*key);
-                (index, Entry::new(key.0, value, hash, now, None, false))
+                (index, NewEntry::new(key.0, value, hash, now, None, false))
             })
             .collect();
         // Stable: a key given twice keeps its last value.

@@ -15,12 +15,23 @@
 //!
 //! ## Layout
 //!
-//! Each slot is an `Option<Entry>` of 24 bytes: the entry's data pointer and
-//! length (16), 31 bits of its hash plus a flag bit (4) and its last-access
-//! tick (4). The data is one heap allocation: a 2-byte key length, then,
-//! only when the flag bit says so, an 8-byte expiry deadline, then the key
-//! and the value. An entry costs one allocation and no other pointer, and
-//! keys that never expire pay nothing for expiry.
+//! Each slot is an `Option<Slot>` of 16 bytes: 31 bits of the key's hash
+//! plus a flag bit (4), the last-access tick (4) and the location of the
+//! entry's record in the table's [`Slab`] (8). The record holds a 2-byte
+//! key length, a 4-byte value length, then, only when the flag bit says so,
+//! an 8-byte expiry deadline, then the key and the value. So an entry costs
+//! one slot and one record of its size class, keys that never expire pay
+//! nothing for expiry, and no entry is ever a call to the global allocator
+//! (see [`super::slab`] for where records live and why).
+//!
+//! Entries enter the table as a [`NewEntry`] (borrowed key and value; only
+//! a record too large for the slab is allocated, by the caller, before the
+//! stripe lock is taken), are read through an [`EntryRef`] (the slot and
+//! its record), and leave it as a [`Removed`] (what the byte count and the
+//! counters need to know), their record already recycled, or, when it had
+//! an allocation of its own, carried in the `Removed` so that the caller
+//! frees it after releasing the lock. A record that large always has a
+//! deadline field, so giving it a deadline never rewrites it.
 //!
 //! ## Probing and deletion
 //!
@@ -62,6 +73,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::clock::Millis;
+use super::slab::{Loc, Slab, MAX_SLAB_RECORD};
 
 /// Smallest slot count of a table: small so that 64 empty stripes cost a
 /// few KiB.
@@ -75,7 +87,7 @@ const MAX_LOAD_DEN: usize = 4;
 
 /// Growth adds `1 / GROWTH_DIVISOR` of the capacity: half, so a full table
 /// becomes half full rather than three eighths full, as doubling would
-/// leave it. Slots are a third of an entry's memory, so this matters.
+/// leave it. Slots are a fifth of an entry's memory, so this matters.
 const GROWTH_DIVISOR: usize = 2;
 
 /// Bits of a stored hash (see [`HASH_BITS`]).
@@ -86,13 +98,19 @@ const HASH_WIDTH: u32 = 31;
 /// mass deletion is returned.
 const SHRINK_DEN: usize = 8;
 
-/// Bytes of the key length at the start of an entry's allocation.
+/// Bytes of the key length at the start of a record.
 const KEY_LEN_BYTES: usize = 2;
 
-/// Bytes of the deadline that follows the key length when present.
+/// Bytes of the value length that follows it.
+const VALUE_LEN_BYTES: usize = 4;
+
+/// Bytes of both lengths.
+const HEADER_BYTES: usize = KEY_LEN_BYTES + VALUE_LEN_BYTES;
+
+/// Bytes of the deadline that follows the lengths when present.
 const DEADLINE_BYTES: usize = 8;
 
-/// The flag bit of [`Entry::hash`]: the allocation holds a deadline field.
+/// The flag bit of a slot's hash: the record holds a deadline field.
 const DEADLINE_FIELD: u32 = 1 << 31;
 
 /// The bits of a key's hash that the table stores and compares.
@@ -101,89 +119,138 @@ pub const HASH_BITS: u32 = !DEADLINE_FIELD;
 /// The longest key an entry can hold, in bytes.
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 
-/// A stored key and value with the bookkeeping eviction and expiry need.
+/// An entry about to be stored: borrowed bytes and bookkeeping, and the
+/// whole record when it is too large for the slab.
 #[derive(Debug)]
-pub struct Entry {
-    /// `[key_len: u16 LE][deadline: u64 LE, if flagged][key][value]`.
-    data: Box<[u8]>,
-    /// The key's hash masked by [`HASH_BITS`], with [`DEADLINE_FIELD`] set
-    /// when `data` holds a deadline. Picks the home slot and rejects most
-    /// mismatches without touching `data`.
+pub struct NewEntry<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Masked by [`HASH_BITS`].
     hash: u32,
-    /// Clock tick of the last GET or SET. Atomic so that a GET can refresh it
-    /// under the stripe's read lock.
-    access: AtomicU32,
+    access: u32,
+    deadline: Option<Millis>,
+    /// Give the record a deadline field even without a deadline, so that a
+    /// later one fits in place.
+    field: bool,
+    /// The record, built outside the stripe lock, when it is larger than
+    /// [`MAX_SLAB_RECORD`].
+    record: Option<Box<[u8]>>,
 }
 
-impl Entry {
-    /// Builds an entry in one allocation. `hash` is masked by the caller
-    /// with [`HASH_BITS`]; `key.len() <= MAX_KEY_LEN` is guaranteed by
-    /// [`super::Key`]. A deadline field is made when `deadline_field` is set
+impl<'a> NewEntry<'a> {
+    /// An entry of `key` and `value`. `hash` is masked by the caller with
+    /// [`HASH_BITS`]; `key.len() <= MAX_KEY_LEN` is guaranteed by
+    /// [`super::Key`], and a value is at most 4 GiB by the limits above
+    /// the store. A deadline field is made when `deadline_field` is set
     /// (its value may still be "none" so a later KEEPTTL can fill it).
+    /// Call it before taking the stripe lock: a record too large for the
+    /// slab is allocated and filled here.
     pub fn new(
-        key: &[u8],
-        value: &[u8],
+        key: &'a [u8],
+        value: &'a [u8],
         hash: u32,
         now: Millis,
         deadline: Option<Millis>,
         deadline_field: bool,
-    ) -> Entry {
-        let field = deadline_field || deadline.is_some();
-        let mut data = Vec::with_capacity(
-            KEY_LEN_BYTES + if field { DEADLINE_BYTES } else { 0 } + key.len() + value.len(),
-        );
-        Entry::fill(
-            &mut data,
+    ) -> NewEntry<'a> {
+        let huge = record_len(key.len(), value.len(), false) > MAX_SLAB_RECORD;
+        let field = deadline_field || deadline.is_some() || huge;
+        let record = huge.then(|| {
+            let mut record = vec![0u8; record_len(key.len(), value.len(), true)];
+            write_record(&mut record, key, value, true, deadline);
+            record.into_boxed_slice()
+        });
+        NewEntry {
             key,
             value,
-            field.then(|| deadline_bytes(deadline)),
-        );
-        Entry {
-            data: data.into_boxed_slice(),
-            hash: hash | if field { DEADLINE_FIELD } else { 0 },
-            access: AtomicU32::new(now.tick()),
+            hash,
+            access: now.tick(),
+            deadline,
+            field,
+            record,
         }
     }
 
-    fn fill(data: &mut Vec<u8>, key: &[u8], value: &[u8], deadline: Option<[u8; 8]>) {
-        data.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        if let Some(deadline) = deadline {
-            data.extend_from_slice(&deadline);
+    /// The same entry with `deadline` (KEEPTTL fills it in): the entry
+    /// must have been made with a deadline field.
+    pub fn with_deadline(mut self, deadline: Option<Millis>) -> NewEntry<'a> {
+        self.deadline = deadline;
+        self.field = true;
+        if let Some(record) = self.record.as_mut() {
+            record[HEADER_BYTES..HEADER_BYTES + DEADLINE_BYTES]
+                .copy_from_slice(&deadline_bytes(deadline));
         }
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
+        self
     }
 
-    /// Bytes an allocation for this entry with a deadline field needs.
-    pub fn len_with_deadline_field(&self) -> usize {
-        KEY_LEN_BYTES + DEADLINE_BYTES + self.key().len() + self.value().len()
+    fn record_len(&self) -> usize {
+        record_len(self.key.len(), self.value.len(), self.field)
     }
 
-    /// This entry's key and value rebuilt in `data` (whose capacity the
-    /// caller sized with [`Entry::len_with_deadline_field`]) with a
-    /// deadline field holding `deadline`.
-    pub fn rebuilt_with_deadline(&self, mut data: Vec<u8>, deadline: Option<Millis>) -> Entry {
-        data.clear();
-        Entry::fill(
-            &mut data,
-            self.key(),
-            self.value(),
-            Some(deadline_bytes(deadline)),
-        );
-        Entry {
-            data: data.into_boxed_slice(),
-            hash: self.hash | DEADLINE_FIELD,
-            access: AtomicU32::new(self.access()),
-        }
+    fn slot_hash(&self) -> u32 {
+        self.hash | if self.field { DEADLINE_FIELD } else { 0 }
+    }
+}
+
+fn record_len(key: usize, value: usize, field: bool) -> usize {
+    HEADER_BYTES + if field { DEADLINE_BYTES } else { 0 } + key + value
+}
+
+/// Writes a record of `key`, `value` and, when `field`, `deadline` at the
+/// start of `record`.
+fn write_record(
+    record: &mut [u8],
+    key: &[u8],
+    value: &[u8],
+    field: bool,
+    deadline: Option<Millis>,
+) {
+    record[..KEY_LEN_BYTES].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    record[KEY_LEN_BYTES..HEADER_BYTES].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    let mut at = HEADER_BYTES;
+    if field {
+        record[at..at + DEADLINE_BYTES].copy_from_slice(&deadline_bytes(deadline));
+        at += DEADLINE_BYTES;
+    }
+    record[at..at + key.len()].copy_from_slice(key);
+    at += key.len();
+    record[at..at + value.len()].copy_from_slice(value);
+}
+
+/// A stored entry's slot: its hash, its last access and its record.
+#[derive(Debug)]
+struct Slot {
+    /// The key's hash masked by [`HASH_BITS`], with [`DEADLINE_FIELD`] set
+    /// when the record holds a deadline. Picks the home slot and rejects
+    /// most mismatches without touching the record.
+    hash: u32,
+    /// Clock tick of the last GET or SET. Atomic so that a GET can refresh it
+    /// under the stripe's read lock.
+    access: AtomicU32,
+    loc: Loc,
+}
+
+impl Slot {
+    fn stored_hash(&self) -> u32 {
+        self.hash & HASH_BITS
     }
 
     fn has_deadline_field(&self) -> bool {
         self.hash & DEADLINE_FIELD != 0
     }
+}
 
+/// A stored entry, read in place: its slot and its record.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRef<'t> {
+    slot: &'t Slot,
+    record: &'t [u8],
+}
+
+impl<'t> EntryRef<'t> {
     fn key_start(&self) -> usize {
-        KEY_LEN_BYTES
-            + if self.has_deadline_field() {
+        HEADER_BYTES
+            + if self.slot.has_deadline_field() {
                 DEADLINE_BYTES
             } else {
                 0
@@ -191,30 +258,37 @@ impl Entry {
     }
 
     fn key_len(&self) -> usize {
-        u16::from_le_bytes([self.data[0], self.data[1]]) as usize
+        u16::from_le_bytes([self.record[0], self.record[1]]) as usize
     }
 
-    pub fn key(&self) -> &[u8] {
+    fn value_len(&self) -> usize {
+        let mut bytes = [0u8; VALUE_LEN_BYTES];
+        bytes.copy_from_slice(&self.record[KEY_LEN_BYTES..HEADER_BYTES]);
+        u32::from_le_bytes(bytes) as usize
+    }
+
+    pub fn key(&self) -> &'t [u8] {
         let start = self.key_start();
-        &self.data[start..start + self.key_len()]
+        &self.record[start..start + self.key_len()]
     }
 
-    pub fn value(&self) -> &[u8] {
-        &self.data[self.key_start() + self.key_len()..]
+    pub fn value(&self) -> &'t [u8] {
+        let start = self.key_start() + self.key_len();
+        &self.record[start..start + self.value_len()]
     }
 
     /// Bytes this entry counts towards USAGE: key plus value.
     pub fn size(&self) -> u64 {
-        (self.data.len() - self.key_start()) as u64
+        (self.key_len() + self.value_len()) as u64
     }
 
     /// When this entry expires, if it does.
     pub fn deadline(&self) -> Option<Millis> {
-        if !self.has_deadline_field() {
+        if !self.slot.has_deadline_field() {
             return None;
         }
         let mut bytes = [0u8; DEADLINE_BYTES];
-        bytes.copy_from_slice(&self.data[KEY_LEN_BYTES..KEY_LEN_BYTES + DEADLINE_BYTES]);
+        bytes.copy_from_slice(&self.record[HEADER_BYTES..HEADER_BYTES + DEADLINE_BYTES]);
         match u64::from_le_bytes(bytes) {
             0 => None,
             ms => Some(Millis(ms)),
@@ -226,42 +300,57 @@ impl Entry {
         self.deadline().is_some_and(|d| d <= now)
     }
 
-    /// Sets the deadline in place. Fails, changing nothing, when a deadline
-    /// is asked for and the allocation has no field for it.
-    pub fn set_deadline(&mut self, deadline: Option<Millis>) -> Result<(), NoDeadlineField> {
-        if !self.has_deadline_field() {
-            return match deadline {
-                None => Ok(()),
-                Some(_) => Err(NoDeadlineField),
-            };
-        }
-        self.data[KEY_LEN_BYTES..KEY_LEN_BYTES + DEADLINE_BYTES]
-            .copy_from_slice(&deadline_bytes(deadline));
-        Ok(())
-    }
-
     pub fn access(&self) -> u32 {
-        self.access.load(Ordering::Relaxed)
+        self.slot.access.load(Ordering::Relaxed)
     }
 
     /// Records an access at `now`. Stores only when the tick changed, so a
     /// hot key read many times per tick does not keep dirtying its cache line.
     pub fn touch(&self, now: Millis) {
         let tick = now.tick();
-        if self.access.load(Ordering::Relaxed) != tick {
-            self.access.store(tick, Ordering::Relaxed);
+        if self.slot.access.load(Ordering::Relaxed) != tick {
+            self.slot.access.store(tick, Ordering::Relaxed);
         }
     }
 
-    /// Identity of this entry while it lives: the address of its allocation.
+    /// Identity of this entry while it lives: its record's location.
     /// Eviction uses it to find again, under the write lock, the very entry
     /// it sampled under a read lock.
     pub fn id(&self) -> usize {
-        self.data.as_ptr() as usize
+        self.slot.loc.id()
     }
 
     pub fn stored_hash(&self) -> u32 {
-        self.hash & HASH_BITS
+        self.slot.stored_hash()
+    }
+}
+
+/// What the table reports of an entry it removed or replaced. Drop it
+/// after releasing the stripe lock: it may own a large record.
+#[derive(Debug)]
+pub struct Removed {
+    size: u64,
+    deadline: Option<Millis>,
+    /// The record, when it had an allocation of its own.
+    record: Option<Box<[u8]>>,
+}
+
+impl Removed {
+    fn of(entry: &EntryRef<'_>) -> Removed {
+        Removed {
+            size: entry.size(),
+            deadline: entry.deadline(),
+            record: None,
+        }
+    }
+
+    /// Bytes the entry counted towards USAGE.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn is_expired(&self, now: Millis) -> bool {
+        self.deadline.is_some_and(|d| d <= now)
     }
 }
 
@@ -269,10 +358,6 @@ impl Entry {
 fn deadline_bytes(deadline: Option<Millis>) -> [u8; 8] {
     deadline.map_or(0, |d| d.0).to_le_bytes()
 }
-
-/// The entry has no room for a deadline and must be rebuilt to get one.
-#[derive(Debug)]
-pub struct NoDeadlineField;
 
 /// What random sampling reports about one entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,13 +373,10 @@ pub struct Sample {
 pub enum DeadlineChange {
     /// No such key.
     Missing,
-    /// The key had expired; it was removed and is handed back.
-    Expired(Entry),
+    /// The key had expired; it was removed.
+    Expired(Removed),
     /// The deadline is set.
     Done,
-    /// The entry must be rebuilt with a deadline field: an allocation of
-    /// `len` bytes is needed for the entry whose id is `id`.
-    NeedsRebuild { id: usize, len: usize },
 }
 
 /// What one [`Table::expire_chunk`] call saw.
@@ -330,7 +412,9 @@ impl Scan {
 
 #[derive(Debug)]
 pub struct Table {
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Option<Slot>>,
+    /// The records of the entries in `slots`.
+    slab: Slab,
     len: usize,
     /// Entries with a deadline.
     expiring: usize,
@@ -349,6 +433,7 @@ impl Table {
     pub fn new() -> Table {
         Table {
             slots: empty_slots(MIN_CAPACITY),
+            slab: Slab::new(),
             len: 0,
             expiring: 0,
             earliest: u64::MAX,
@@ -399,41 +484,95 @@ impl Table {
         }
     }
 
+    /// The entry in `slot`, read in place.
+    fn entry<'t>(&'t self, slot: &'t Slot) -> EntryRef<'t> {
+        EntryRef {
+            slot,
+            record: self.slab.bytes(slot.loc),
+        }
+    }
+
+    /// The entry in slot `i`, if it is full.
+    fn entry_at(&self, i: usize) -> Option<EntryRef<'_>> {
+        self.slots[i].as_ref().map(|slot| self.entry(slot))
+    }
+
     fn position(&self, hash: u32, key: &[u8]) -> Option<usize> {
         let mut i = self.home(hash);
         loop {
             match &self.slots[i] {
                 None => return None,
-                Some(e) if e.stored_hash() == hash && e.key() == key => return Some(i),
+                Some(slot) if slot.stored_hash() == hash && self.entry(slot).key() == key => {
+                    return Some(i)
+                }
                 Some(_) => i = self.next(i),
             }
         }
     }
 
-    pub fn get(&self, hash: u32, key: &[u8]) -> Option<&Entry> {
-        self.position(hash, key)
-            .and_then(|i| self.slots[i].as_ref())
+    pub fn get(&self, hash: u32, key: &[u8]) -> Option<EntryRef<'_>> {
+        self.position(hash, key).and_then(|i| self.entry_at(i))
     }
 
-    /// Inserts `entry`, returning the entry it replaced, if any.
-    pub fn insert(&mut self, entry: Entry) -> Option<Entry> {
-        self.note_deadline(entry.deadline());
-        if entry.deadline().is_some() {
+    /// Stores `entry`, replacing the key's entry if there is one, and
+    /// reports what it replaced. An overwrite whose record stays in its
+    /// size class is written in place; otherwise the old record is freed
+    /// and a new one taken from the slab.
+    pub fn insert(&mut self, mut entry: NewEntry<'_>) -> Option<Removed> {
+        self.note_deadline(entry.deadline);
+        if entry.deadline.is_some() {
             self.expiring += 1;
         }
-        if let Some(i) = self.position(entry.stored_hash(), entry.key()) {
-            let old = self.slots[i].replace(entry);
-            if let Some(old) = &old {
-                self.forget_deadline(old);
+        if let Some(i) = self.position(entry.hash, entry.key) {
+            let slot = self.slots[i].as_ref()?;
+            let mut replaced = Removed::of(&self.entry(slot));
+            let old = slot.loc;
+            let loc = if entry.record.is_none() && self.slab.fits(old, entry.record_len()) {
+                self.write(old, &entry);
+                old
+            } else {
+                replaced.record = self.slab.free(old);
+                self.store(&mut entry)
+            };
+            self.slots[i] = Some(Slot {
+                hash: entry.slot_hash(),
+                access: AtomicU32::new(entry.access),
+                loc,
+            });
+            if replaced.deadline.is_some() {
+                self.expiring -= 1;
             }
-            return old;
+            return Some(replaced);
         }
         if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
             self.resize(self.slots.len() + self.slots.len() / GROWTH_DIVISOR);
         }
-        self.place(entry);
+        let loc = self.store(&mut entry);
+        self.place(Slot {
+            hash: entry.slot_hash(),
+            access: AtomicU32::new(entry.access),
+            loc,
+        });
         self.len += 1;
         None
+    }
+
+    /// Puts `entry`'s record in the slab: the one built for it, or a new
+    /// one filled here.
+    fn store(&mut self, entry: &mut NewEntry<'_>) -> Loc {
+        match entry.record.take() {
+            Some(record) => self.slab.adopt(record),
+            None => {
+                let loc = self.slab.alloc(entry.record_len());
+                self.write(loc, entry);
+                loc
+            }
+        }
+    }
+
+    fn write(&mut self, loc: Loc, entry: &NewEntry<'_>) {
+        let record = self.slab.bytes_mut(loc);
+        write_record(record, entry.key, entry.value, entry.field, entry.deadline);
     }
 
     /// Records that an entry with `deadline` is now in the table.
@@ -444,29 +583,38 @@ impl Table {
         }
     }
 
-    /// Records that `entry` left the table (or lost its deadline).
-    fn forget_deadline(&mut self, entry: &Entry) {
-        if entry.deadline().is_some() {
-            self.expiring -= 1;
-        }
-    }
-
-    /// Puts an entry known to be absent into the first empty slot of its run.
-    fn place(&mut self, entry: Entry) {
-        let mut i = self.home(entry.stored_hash());
+    /// Puts a slot whose key is known to be absent into the first empty
+    /// slot of its run.
+    fn place(&mut self, slot: Slot) {
+        let mut i = self.home(slot.stored_hash());
         while self.slots[i].is_some() {
             i = self.next(i);
         }
-        self.slots[i] = Some(entry);
+        self.slots[i] = Some(slot);
     }
 
-    pub fn remove(&mut self, hash: u32, key: &[u8]) -> Option<Entry> {
+    /// Removes `key`. When `out` is given and the entry is live at `now`,
+    /// its value is copied there first.
+    pub fn remove(
+        &mut self,
+        hash: u32,
+        key: &[u8],
+        now: Millis,
+        out: Option<&mut Vec<u8>>,
+    ) -> Option<Removed> {
         let i = self.position(hash, key)?;
+        if let (Some(out), Some(entry)) = (out, self.entry_at(i)) {
+            if !entry.is_expired(now) {
+                out.clear();
+                out.extend_from_slice(entry.value());
+            }
+        }
         self.remove_at(i, true)
     }
 
-    /// Removes the entry whose [`Entry::id`] is `id`, if it is still here.
-    pub fn remove_by_id(&mut self, hash: u32, id: usize) -> Option<Entry> {
+    /// Removes the entry whose [`EntryRef::id`] is `id`, if it is still
+    /// here.
+    pub fn remove_by_id(&mut self, hash: u32, id: usize) -> Option<Removed> {
         let i = self.position_of_id(hash, id)?;
         self.remove_at(i, true)
     }
@@ -476,22 +624,26 @@ impl Table {
         loop {
             match &self.slots[i] {
                 None => return None,
-                Some(e) if e.id() == id => return Some(i),
+                Some(slot) if slot.loc.id() == id && slot.stored_hash() == hash => return Some(i),
                 Some(_) => i = self.next(i),
             }
         }
     }
 
-    fn remove_at(&mut self, i: usize, may_shrink: bool) -> Option<Entry> {
-        let removed = self.slots[i].take()?;
+    fn remove_at(&mut self, i: usize, may_shrink: bool) -> Option<Removed> {
+        let slot = self.slots[i].take()?;
+        let mut removed = Removed::of(&self.entry(&slot));
+        removed.record = self.slab.free(slot.loc);
         self.len -= 1;
-        self.forget_deadline(&removed);
+        if removed.deadline.is_some() {
+            self.expiring -= 1;
+        }
         // Backward shift: walk the rest of the run and move back every entry
         // whose home slot does not lie cyclically between the hole and it.
         let mut hole = i;
         let mut j = self.next(i);
-        while let Some(e) = &self.slots[j] {
-            let home = self.home(e.stored_hash());
+        while let Some(slot) = &self.slots[j] {
+            let home = self.home(slot.stored_hash());
             if self.distance(home, j) >= self.distance(hole, j) {
                 self.slots[hole] = self.slots[j].take();
                 hole = j;
@@ -512,15 +664,17 @@ impl Table {
 
     fn resize(&mut self, capacity: usize) {
         let old = std::mem::replace(&mut self.slots, empty_slots(capacity));
-        for entry in old.into_iter().flatten() {
-            self.place(entry);
+        for slot in old.into_iter().flatten() {
+            self.place(slot);
         }
         self.scan = Scan::new();
     }
 
-    /// Sets or clears the deadline of `key`, in place when the entry has a
-    /// deadline field. An expired entry is removed instead. When `value` is
-    /// given, the entry's value is copied into it in the same step.
+    /// Sets or clears the deadline of `key`. An expired entry is removed
+    /// instead. When `value` is given, the entry's value is copied into it
+    /// in the same step. A record without a deadline field that is to get
+    /// a deadline is rewritten with one, in a record of the size that
+    /// needs.
     pub fn set_deadline(
         &mut self,
         hash: u32,
@@ -532,26 +686,28 @@ impl Table {
         let Some(i) = self.position(hash, key) else {
             return DeadlineChange::Missing;
         };
-        let Some(entry) = self.slots[i].as_mut() else {
+        let Some(entry) = self.entry_at(i) else {
             return DeadlineChange::Missing;
         };
         if entry.is_expired(now) {
             return match self.remove_at(i, true) {
-                Some(e) => DeadlineChange::Expired(e),
+                Some(removed) => DeadlineChange::Expired(removed),
                 None => DeadlineChange::Missing,
-            };
-        }
-        let had = entry.deadline().is_some();
-        if entry.set_deadline(deadline).is_err() {
-            return DeadlineChange::NeedsRebuild {
-                id: entry.id(),
-                len: entry.len_with_deadline_field(),
             };
         }
         entry.touch(now);
         if let Some(out) = value {
             out.clear();
             out.extend_from_slice(entry.value());
+        }
+        let had = entry.deadline().is_some();
+        let field = entry.slot.has_deadline_field();
+        if field {
+            let record = self.slab.bytes_mut(entry.slot.loc);
+            record[HEADER_BYTES..HEADER_BYTES + DEADLINE_BYTES]
+                .copy_from_slice(&deadline_bytes(deadline));
+        } else if deadline.is_some() {
+            self.add_deadline_field(i, deadline);
         }
         match (had, deadline.is_some()) {
             (false, true) => self.expiring += 1,
@@ -562,46 +718,41 @@ impl Table {
         DeadlineChange::Done
     }
 
-    /// Replaces the entry whose id is `id` with `rebuilt` (the same key,
-    /// rebuilt by [`Entry::rebuilt_with_deadline`] from a buffer allocated
-    /// outside the lock). Hands `data` back when the entry is gone.
-    pub fn rebuild(
-        &mut self,
-        hash: u32,
-        id: usize,
-        data: Vec<u8>,
-        deadline: Option<Millis>,
-        now: Millis,
-        value: Option<&mut Vec<u8>>,
-    ) -> Result<(), Vec<u8>> {
-        let Some(i) = self.position_of_id(hash, id) else {
-            return Err(data);
+    /// Rewrites the entry in slot `i`, which has no deadline field, with
+    /// one holding `deadline`.
+    fn add_deadline_field(&mut self, i: usize, deadline: Option<Millis>) {
+        let Some(entry) = self.entry_at(i) else {
+            return;
         };
-        let Some(old) = self.slots[i].take() else {
-            return Err(data);
-        };
-        let rebuilt = old.rebuilt_with_deadline(data, deadline);
-        rebuilt.touch(now);
-        if let Some(out) = value {
-            out.clear();
-            out.extend_from_slice(rebuilt.value());
+        let (key_len, value_len) = (entry.key_len(), entry.value_len());
+        let old = entry.slot.loc;
+        let len = record_len(key_len, value_len, true);
+        let loc = self.slab.alloc(len);
+        // The key and value move from the old record to the new one, both
+        // in the slab, so they go through a copy of their own: a rare path
+        // (a deadline given to a key stored without one), and small.
+        let mut moved = Vec::with_capacity(key_len + value_len);
+        moved.extend_from_slice(
+            &self.slab.bytes(old)[HEADER_BYTES..HEADER_BYTES + key_len + value_len],
+        );
+        let (key, value) = moved.split_at(key_len);
+        write_record(self.slab.bytes_mut(loc), key, value, true, deadline);
+        // Only slab records lack a deadline field, so nothing comes back.
+        let _ = self.slab.free(old);
+        if let Some(slot) = self.slots[i].as_mut() {
+            slot.loc = loc;
+            slot.hash |= DEADLINE_FIELD;
         }
-        if deadline.is_some() {
-            self.expiring += 1;
-        }
-        self.note_deadline(deadline);
-        self.forget_deadline(&old);
-        self.slots[i] = Some(rebuilt);
-        Ok(())
     }
 
-    /// Examines up to `max_slots` slots from the scan cursor, moving the
-    /// expired entries into `removed`. See the module's expiry bookkeeping.
+    /// Examines up to `max_slots` slots from the scan cursor, removing the
+    /// expired entries and reporting them in `removed`. See the module's
+    /// expiry bookkeeping.
     pub fn expire_chunk(
         &mut self,
         now: Millis,
         max_slots: usize,
-        removed: &mut Vec<Entry>,
+        removed: &mut Vec<Removed>,
     ) -> Chunk {
         let mut chunk = Chunk::default();
         let capacity = self.slots.len();
@@ -613,7 +764,7 @@ impl Table {
         let mut i = self.scan.cursor.min(capacity);
         let end = (i + max_slots).min(capacity);
         while i < end {
-            let deadline = self.slots[i].as_ref().and_then(Entry::deadline);
+            let deadline = self.entry_at(i).and_then(|e| e.deadline());
             match deadline {
                 Some(d) if d <= now => {
                     chunk.with_deadline += 1;
@@ -649,7 +800,7 @@ impl Table {
         }
         let mut i = start % self.slots.len();
         loop {
-            if let Some(e) = &self.slots[i] {
+            if let Some(e) = self.entry_at(i) {
                 return Some(Sample {
                     hash: e.stored_hash(),
                     id: e.id(),
@@ -663,15 +814,15 @@ impl Table {
 
     /// Total size of the entries, as counted towards USAGE.
     pub fn bytes(&self) -> u64 {
-        self.iter().map(Entry::size).sum()
+        self.iter().map(|e| e.size()).sum()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().flatten()
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        self.slots.iter().flatten().map(|slot| self.entry(slot))
     }
 }
 
-fn empty_slots(capacity: usize) -> Vec<Option<Entry>> {
+fn empty_slots(capacity: usize) -> Vec<Option<Slot>> {
     let mut slots = Vec::with_capacity(capacity);
     slots.resize_with(capacity, || None);
     slots
@@ -680,13 +831,14 @@ fn empty_slots(capacity: usize) -> Vec<Option<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    fn entry(key: &[u8], hash: u32) -> Entry {
-        Entry::new(key, b"v", hash, Millis(0), None, false)
+    fn entry(key: &[u8], hash: u32) -> NewEntry<'_> {
+        NewEntry::new(key, b"v", hash, Millis(0), None, false)
     }
 
-    fn expiring(key: &[u8], hash: u32, at: u64) -> Entry {
-        Entry::new(key, b"v", hash, Millis(0), Some(Millis(at)), false)
+    fn expiring(key: &[u8], hash: u32, at: u64) -> NewEntry<'_> {
+        NewEntry::new(key, b"v", hash, Millis(0), Some(Millis(at)), false)
     }
 
     /// Keys that all share one home slot force long runs, so deletion must
@@ -699,7 +851,7 @@ mod tests {
             assert!(t.insert(entry(k, 7)).is_none());
         }
         for k in keys.iter().step_by(3) {
-            assert!(t.remove(7, k).is_some());
+            assert!(t.remove(7, k, Millis(0), None).is_some());
         }
         for (n, k) in keys.iter().enumerate() {
             assert_eq!(t.get(7, k).is_some(), n % 3 != 0, "key {n}");
@@ -718,7 +870,7 @@ mod tests {
         for i in 0..5u8 {
             t.insert(entry(&[i], last));
         }
-        assert!(t.remove(last, &[0]).is_some());
+        assert!(t.remove(last, &[0], Millis(0), None).is_some());
         for i in 1..5u8 {
             assert!(t.get(last, &[i]).is_some());
         }
@@ -734,7 +886,9 @@ mod tests {
         assert_eq!(t.len(), 10_000);
         assert!(t.slots.len() * MAX_LOAD_NUM >= t.len() * MAX_LOAD_DEN);
         for i in 0..9_990u32 {
-            assert!(t.remove(hash(i), &i.to_le_bytes()).is_some());
+            assert!(t
+                .remove(hash(i), &i.to_le_bytes(), Millis(0), None)
+                .is_some());
         }
         assert_eq!(t.len(), 10);
         assert!(t.slots.len() <= 10 * SHRINK_DEN * 2);
@@ -744,41 +898,67 @@ mod tests {
     }
 
     #[test]
-    fn entry_splits_key_value_and_deadline() {
-        let e = Entry::new(b"user", b"alice", 1, Millis(0), None, false);
+    fn records_split_key_value_and_deadline() {
+        let mut t = Table::new();
+        t.insert(NewEntry::new(b"user", b"alice", 1, Millis(0), None, false));
+        let e = t.get(1, b"user").unwrap();
         assert_eq!(
             (e.key(), e.value(), e.size()),
             (&b"user"[..], &b"alice"[..], 9)
         );
         assert_eq!(e.deadline(), None);
-        let e = Entry::new(b"user", b"alice", 1, Millis(0), Some(Millis(77)), false);
+        t.insert(NewEntry::new(
+            b"user",
+            b"alice",
+            1,
+            Millis(0),
+            Some(Millis(77)),
+            false,
+        ));
+        let e = t.get(1, b"user").unwrap();
         assert_eq!(
             (e.key(), e.value(), e.size()),
             (&b"user"[..], &b"alice"[..], 9)
         );
         assert_eq!(e.deadline(), Some(Millis(77)));
-        let empty = Entry::new(b"k", b"", 1, Millis(0), None, true);
+        t.insert(NewEntry::new(b"k", b"", 2, Millis(0), None, true));
+        let empty = t.get(2, b"k").unwrap();
         assert_eq!((empty.value(), empty.deadline()), (&b""[..], None));
     }
 
-    /// A deadline set on an entry without a field asks for a rebuild; the
-    /// rebuilt entry keeps key and value and counts as expiring.
+    /// An overwrite that stays in its size class keeps its record; one
+    /// that leaves it moves, and the reported entry is the old one.
     #[test]
-    fn deadline_on_a_plain_entry_rebuilds_it() {
+    fn overwrites_stay_in_place_within_a_class() {
+        let mut t = Table::new();
+        t.insert(NewEntry::new(b"k", &[b'a'; 40], 5, Millis(0), None, false));
+        let first = t.get(5, b"k").unwrap().id();
+        let old = t.insert(NewEntry::new(b"k", &[b'b'; 41], 5, Millis(0), None, false));
+        assert_eq!(old.map(|o| o.size()), Some(41));
+        assert_eq!(t.get(5, b"k").unwrap().id(), first);
+        assert_eq!(t.get(5, b"k").unwrap().value(), &[b'b'; 41][..]);
+        t.insert(NewEntry::new(b"k", &[b'c'; 400], 5, Millis(0), None, false));
+        let moved = t.get(5, b"k").unwrap();
+        assert_ne!(moved.id(), first);
+        assert_eq!(moved.value(), &[b'c'; 400][..]);
+    }
+
+    /// A deadline set on an entry without a field rewrites its record with
+    /// one; key and value survive and the entry counts as expiring.
+    #[test]
+    fn deadline_on_a_plain_entry_moves_it_to_a_record_with_a_field() {
         let mut t = Table::new();
         t.insert(entry(b"k", 3));
-        let change = t.set_deadline(3, b"k", Millis(0), Some(Millis(50)), None);
-        let DeadlineChange::NeedsRebuild { id, len } = change else {
-            panic!("expected a rebuild, got {change:?}");
-        };
         let mut out = Vec::new();
-        let data = Vec::with_capacity(len);
-        assert!(t
-            .rebuild(3, id, data, Some(Millis(50)), Millis(1), Some(&mut out))
-            .is_ok());
+        let change = t.set_deadline(3, b"k", Millis(1), Some(Millis(50)), Some(&mut out));
+        assert!(matches!(change, DeadlineChange::Done));
         assert_eq!(out, b"v");
-        assert_eq!(t.get(3, b"k").and_then(Entry::deadline), Some(Millis(50)));
-        assert_eq!(t.earliest_deadline(), 50);
+        let e = t.get(3, b"k").unwrap();
+        assert_eq!(
+            (e.key(), e.value(), e.deadline()),
+            (&b"k"[..], &b"v"[..], Some(Millis(50)))
+        );
+        assert_eq!((t.expiring(), t.earliest_deadline()), (1, 50));
         assert!(matches!(
             t.set_deadline(3, b"k", Millis(0), None, None),
             DeadlineChange::Done
@@ -791,13 +971,11 @@ mod tests {
     #[test]
     fn expiry_pass_removes_expired_and_tightens_the_bound() {
         let mut t = Table::new();
-        for i in 0..200u32 {
+        let keys: Vec<[u8; 4]> = (0..200u32).map(u32::to_le_bytes).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let i = i as u32;
             let at = if i % 2 == 0 { 10 } else { 1_000 + u64::from(i) };
-            t.insert(expiring(
-                &i.to_le_bytes(),
-                i.wrapping_mul(40_503) & HASH_BITS,
-                at,
-            ));
+            t.insert(expiring(key, i.wrapping_mul(40_503) & HASH_BITS, at));
         }
         t.insert(entry(b"plain", 9));
         let mut removed = Vec::new();
@@ -814,5 +992,151 @@ mod tests {
         assert_eq!(t.len(), 101);
         assert_eq!(t.earliest_deadline(), 1_001);
         assert!(t.get(9, b"plain").is_some());
+    }
+
+    /// A slot is 16 bytes, with `None` in the location's niche: the figure
+    /// the README's memory accounting gives.
+    #[test]
+    fn a_slot_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 16);
+    }
+
+    /// A small, seedable generator for the model test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// The table against `std::collections::HashMap`, on thousands of keys
+    /// whose hashes often collide: random inserts of values of every size
+    /// class and beyond, removals by key and by identity, deadline changes,
+    /// and the expiry scan, with the length, the expiring count, the bytes,
+    /// every value and the earliest-deadline bound checked after each step.
+    #[test]
+    fn behaves_like_a_hash_map() {
+        for seed in 1..=4 {
+            let mut rng = Rng(seed);
+            let mut table = Table::new();
+            let mut model: HashMap<Vec<u8>, (Vec<u8>, Option<u64>)> = HashMap::new();
+            let hash_of = |key: &[u8]| {
+                // Few distinct hashes: long probe runs and many shifts.
+                let n = u32::from_le_bytes([key[0], key[1], 0, 0]);
+                (n % 997).wrapping_mul(2_654_435_761) & HASH_BITS
+            };
+            let mut now = 0u64;
+            let mut removed = Vec::new();
+            for step in 0..20_000 {
+                let k = rng.below(3_000) as u16;
+                let key = k.to_le_bytes().to_vec();
+                let hash = hash_of(&key);
+                match rng.below(10) {
+                    0..=4 => {
+                        let len = match rng.below(4) {
+                            0 => rng.below(8),
+                            1 => rng.below(200),
+                            2 => rng.below(2_100),
+                            _ => rng.below(5_000),
+                        } as usize;
+                        let value = vec![(step % 251) as u8; len];
+                        let deadline = (rng.below(3) == 0).then(|| now + 1 + rng.below(50));
+                        let field = rng.below(2) == 0;
+                        let entry = NewEntry::new(
+                            &key,
+                            &value,
+                            hash,
+                            Millis(now),
+                            deadline.map(Millis),
+                            field,
+                        );
+                        let old = table.insert(entry);
+                        let expected = model.insert(key.clone(), (value, deadline));
+                        assert_eq!(
+                            old.map(|o| o.size()),
+                            expected.map(|(v, _)| (key.len() + v.len()) as u64)
+                        );
+                    }
+                    5 | 6 => {
+                        let old = table.remove(hash, &key, Millis(now), None);
+                        assert_eq!(old.is_some(), model.remove(&key).is_some());
+                    }
+                    7 => {
+                        let id = table.get(hash, &key).map(|e| e.id());
+                        if let Some(id) = id {
+                            assert!(table.remove_by_id(hash, id).is_some());
+                            model.remove(&key);
+                        }
+                    }
+                    8 => {
+                        let deadline = (rng.below(2) == 0).then(|| now + 1 + rng.below(50));
+                        let live = model
+                            .get(&key)
+                            .is_some_and(|(_, d)| d.map_or(true, |d| d > now));
+                        let change =
+                            table.set_deadline(hash, &key, Millis(now), deadline.map(Millis), None);
+                        match change {
+                            DeadlineChange::Done => {
+                                assert!(live);
+                                model.get_mut(&key).unwrap().1 = deadline;
+                            }
+                            DeadlineChange::Expired(_) => {
+                                assert!(!live);
+                                model.remove(&key);
+                            }
+                            DeadlineChange::Missing => assert!(!model.contains_key(&key)),
+                        }
+                    }
+                    _ => {
+                        now += rng.below(5);
+                        removed.clear();
+                        table.expire_chunk(Millis(now), 64, &mut removed);
+                        // The model drops what the scan dropped: expired
+                        // entries, each at most once.
+                        let before = model.len();
+                        let expired: Vec<Vec<u8>> = model
+                            .iter()
+                            .filter(|(k, (_, d))| {
+                                d.is_some_and(|d| d <= now) && table.get(hash_of(k), k).is_none()
+                            })
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in &expired {
+                            model.remove(k);
+                        }
+                        assert_eq!(before - model.len(), removed.len());
+                    }
+                }
+                assert_eq!(table.len(), model.len(), "step {step}");
+                let expiring = model.values().filter(|(_, d)| d.is_some()).count();
+                assert_eq!(table.expiring(), expiring, "step {step}");
+                let least = model
+                    .values()
+                    .filter_map(|(_, d)| *d)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                assert!(table.earliest_deadline() <= least, "step {step}");
+                if step % 1_000 == 0 {
+                    let bytes: u64 = model
+                        .iter()
+                        .map(|(k, (v, _))| (k.len() + v.len()) as u64)
+                        .sum();
+                    assert_eq!(table.bytes(), bytes);
+                    for (k, (v, d)) in &model {
+                        let e = table.get(hash_of(k), k).expect("a key of the model");
+                        assert_eq!((e.value(), e.deadline()), (&v[..], d.map(Millis)));
+                    }
+                }
+            }
+        }
     }
 }
