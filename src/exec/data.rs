@@ -6,11 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{clamp, Context};
 use crate::glob::glob_match;
 use crate::protocol::{
-    ClientError, Command, ExpireAt, ExpireIf, ExpiryChange, Frame, Reply, SetCommand, SetReply,
-    When,
+    ClientError, Command, ExpireAt, ExpiryChange, Frame, Reply, SetCommand, SetReply, When,
 };
 use crate::stats::LocalCounts;
-use crate::store::{Expiry, Millis, SetOptions, Store, Ttl, SCAN_PARTITIONS};
+use crate::store::{DeadlineOutcome, Expiry, Millis, SetOptions, Store, Ttl, SCAN_PARTITIONS};
 
 /// Executes a data command. The admin commands go to
 /// [`super::admin::execute`] instead; given one, this answers as if it
@@ -71,27 +70,22 @@ pub fn execute<'s>(
                 Ok(target) => target,
                 Err(e) => return Reply::Error(e),
             };
-            if only_if != ExpireIf::default() {
-                let current = match store.ttl(key, now) {
-                    Ttl::Missing => return Reply::Found(false),
-                    Ttl::Persistent => None,
-                    Ttl::Remaining(ms) => Some(Millis(now.0 + ms)),
-                };
-                if !only_if.allows(current, target.unwrap_or(now)) {
-                    return Reply::Found(false);
-                }
-            }
-            match target {
-                Some(deadline) => Reply::Found(store.set_deadline(key, now, Some(deadline), None)),
-                // A time already past deletes the key, as in Redis.
-                None => Reply::Found(store.delete(key, now)),
+            // A time already past deletes the key, as in Redis: the store
+            // removes it when the deadline is not after `now`. The options
+            // are decided under the same lock as the change.
+            let deadline = target.unwrap_or(now);
+            let allowed = |current: Option<Millis>| only_if.allows(current, deadline);
+            let outcome = store.change_deadline(key, now, Some(deadline), None, &allowed);
+            Reply::Found(outcome == DeadlineOutcome::Done)
+        }
+        Command::Persist { key, count_removed } => {
+            let has_deadline = |current: Option<Millis>| current.is_some();
+            match store.change_deadline(key, now, None, None, &has_deadline) {
+                DeadlineOutcome::Missing => Reply::Found(false),
+                DeadlineOutcome::Refused => Reply::Found(!count_removed),
+                DeadlineOutcome::Done => Reply::Found(true),
             }
         }
-        Command::Persist { key, count_removed } => match store.ttl(key, now) {
-            Ttl::Missing => Reply::Found(false),
-            Ttl::Persistent => Reply::Found(!count_removed),
-            Ttl::Remaining(_) => Reply::Found(store.set_deadline(key, now, None, None)),
-        },
         Command::Ttl { key, in_ms } => {
             let name = if in_ms { "PTTL" } else { "TTL" };
             let n = match store.ttl(key, now) {
@@ -189,14 +183,12 @@ fn execute_set<'s>(
     now: Millis,
     scratch: &'s mut Vec<u8>,
 ) -> Reply<'s> {
-    let mut already_expired = false;
     let expiry = match (set.expire, set.keep_ttl) {
         (Some(at), _) => match expire_at(at, now, set.name) {
             Ok(Some(deadline)) => Expiry::At(deadline),
-            Ok(None) => {
-                already_expired = true;
-                Expiry::Clear
-            }
+            // Stored with a deadline already past: gone at once, as in
+            // Redis, decided with the write under one lock.
+            Ok(None) => Expiry::Gone,
             Err(e) => return Reply::Error(e),
         },
         (None, true) => Expiry::Keep,
@@ -211,10 +203,6 @@ fn execute_set<'s>(
         Ok(outcome) => outcome,
         Err(e) => return Reply::Error(e.into()),
     };
-    if already_expired && outcome.stored {
-        // Stored with a deadline already past: gone at once, as in Redis.
-        store.delete(set.key, now);
-    }
     if set.get {
         return if outcome.had_old {
             Reply::Value(scratch)

@@ -55,6 +55,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::guard::Reservation;
 use super::table::Sample;
 use super::{Millis, Store, StoreError, STRIPES};
 
@@ -78,7 +79,9 @@ pub(super) enum Eviction {
 impl Store {
     /// Adds `size` bytes to the count without passing the limit, evicting
     /// entries until that is possible. The caller checked `size <= limit`.
-    pub(super) fn reserve(&self, size: u64, now: Millis) -> Result<(), StoreError> {
+    /// The bytes are refunded when the reservation is dropped, but for what
+    /// an insert consumed.
+    pub(super) fn reserve(&self, size: u64, now: Millis) -> Result<Reservation<'_>, StoreError> {
         let mut waiting_since: Option<Instant> = None;
         loop {
             let used = self.used.load(Ordering::Relaxed);
@@ -89,7 +92,7 @@ impl Store {
                         .compare_exchange_weak(used, total, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok()
                     {
-                        return Ok(());
+                        return Ok(Reservation::new(self, size));
                     }
                     continue;
                 }
@@ -130,24 +133,10 @@ impl Store {
             return Eviction::Empty;
         };
         let stripe = &self.stripes[stripe];
-        let removed = {
-            let mut table = stripe.table.write();
-            let removed = table.remove_by_id(sample.hash, sample.id);
-            if let Some(entry) = &removed {
-                self.forget(entry);
-                let counter = if entry.is_expired(now) {
-                    &self.expired
-                } else {
-                    &self.evictions
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                stripe.publish(&table);
-            }
-            removed
-        };
-        match removed {
-            Some(_) => Eviction::Freed,
-            None => Eviction::Raced,
+        if self.write(stripe).evict(sample.hash, sample.id, now) {
+            Eviction::Freed
+        } else {
+            Eviction::Raced
         }
     }
 

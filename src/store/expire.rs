@@ -112,18 +112,6 @@ impl Store {
     /// Scans one chunk of `stripe` under its write lock, taking the removed
     /// entries' bytes out of the count. `removed` is scratch space, reused.
     fn expire_chunk(&self, stripe: &Stripe, now: Millis, removed: &mut Vec<Removed>) -> Chunk {
-        let chunk = {
-            let mut table = stripe.table.write();
-            let chunk = table.expire_chunk(now, CHUNK_SLOTS, removed);
-            for entry in removed.iter() {
-                self.forget(entry);
-            }
-            self.expired
-                .fetch_add(chunk.expired as u64, Ordering::Relaxed);
-            stripe.publish(&table);
-            chunk
-        };
-        removed.clear();
-        chunk
+        self.write(stripe).expire_chunk(now, CHUNK_SLOTS, removed)
     }
 }

@@ -39,10 +39,20 @@
 //!   the entry from its table, by whichever operation removed it (overwrite,
 //!   DELETE, expiry or eviction). An entry is removed once, so it is
 //!   subtracted once and `used` can neither drift nor wrap.
+//!
+//! These hold by construction, not by each caller's care: every change to
+//! a table goes through the stripe's [`guard::WriteGuard`], whose methods
+//! change the table, the count and the counters together and publish the
+//! earliest deadline when the lock is released; and reserved bytes are a
+//! [`guard::Reservation`], refunded when dropped but for what an insert
+//! consumed. Conditional changes (EXPIRE's NX, XX, GT and LT, PERSIST, a
+//! SET whose deadline has already passed) are decided under the same lock
+//! as the change they guard.
 
 mod clock;
 mod evict;
 mod expire;
+mod guard;
 mod multi;
 mod slab;
 mod table;
@@ -60,7 +70,10 @@ pub use expire::{ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
 pub use multi::{UpdateError, SCAN_PARTITIONS};
 pub use table::MAX_KEY_LEN;
 
-use table::{DeadlineChange, NewEntry, Removed, Table, HASH_BITS};
+pub use guard::DeadlineOutcome;
+
+use guard::WriteGuard;
+use table::{NewEntry, Table, HASH_BITS};
 
 /// Number of lock stripes. A power of two: the stripe is the hash's top bits.
 const STRIPES: usize = 64;
@@ -112,6 +125,9 @@ pub enum Expiry {
     At(Millis),
     /// The key keeps the expiry it had (Redis's KEEPTTL).
     Keep,
+    /// The expiry asked for has already passed: the SET's condition and
+    /// old value apply, then the key is gone, as in Redis.
+    Gone,
 }
 
 /// When a SET applies.
@@ -288,51 +304,15 @@ impl Store {
         (&self.stripes[index], hash)
     }
 
-    /// Subtracts a removed entry's bytes; call in the critical section that
-    /// removed it.
-    fn forget(&self, entry: &Removed) {
-        self.used.fetch_sub(entry.size(), Ordering::Relaxed);
-    }
-
-    /// Inserts `entry`, taking the entry it replaces out of the byte count
-    /// (and counting it as expired if it was). Call under the write lock;
-    /// drop what it returns after releasing it.
-    #[must_use]
-    fn insert_counted(
-        &self,
-        table: &mut Table,
-        entry: NewEntry<'_>,
-        now: Millis,
-    ) -> Option<Removed> {
-        let replaced = table.insert(entry);
-        if let Some(old) = &replaced {
-            self.forget(old);
-            if old.is_expired(now) {
-                self.expired.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        replaced
+    /// The write guard of `stripe`: the only way to change its table.
+    fn write<'s>(&'s self, stripe: &'s Stripe) -> WriteGuard<'s> {
+        WriteGuard::new(self, stripe)
     }
 
     /// Removes `key` if it is expired at `now`, counting it as expired.
     fn reclaim_if_expired(&self, key: Key<'_>, now: Millis) {
         let (stripe, hash) = self.locate(key);
-        let removed = {
-            let mut table = stripe.table.write();
-            let expired = table.get(hash, key.0).is_some_and(|e| e.is_expired(now));
-            let removed = if expired {
-                table.remove(hash, key.0, now, None)
-            } else {
-                None
-            };
-            if let Some(entry) = &removed {
-                self.forget(entry);
-                self.expired.fetch_add(1, Ordering::Relaxed);
-                stripe.publish(&table);
-            }
-            removed
-        };
-        drop(removed);
+        self.write(stripe).remove_if_expired(hash, key.0, now);
     }
 
     /// Copies the value of `key` into `out` (replacing its contents) and
@@ -422,46 +402,36 @@ impl Store {
                 });
             }
         }
-        self.reserve(size, now)?;
+        let mut reservation = self.reserve(size, now)?;
         let (stripe, hash) = self.locate(key);
         let (deadline, field) = match options.expiry {
-            Expiry::Clear => (None, false),
+            Expiry::Clear | Expiry::Gone => (None, false),
             Expiry::At(at) => (Some(at), true),
             Expiry::Keep => (None, true),
         };
         let entry = NewEntry::new(key.0, value, hash, now, deadline, field);
-        let (outcome, replaced) = {
-            let mut table = stripe.table.write();
-            let existing = table.get(hash, key.0).filter(|e| !e.is_expired(now));
-            let had_old = existing.is_some();
-            if let (Some(out), Some(e)) = (old, existing) {
-                out.clear();
-                out.extend_from_slice(e.value());
+        let mut guard = self.write(stripe);
+        let existing = guard
+            .table()
+            .get(hash, key.0)
+            .filter(|e| !e.is_expired(now));
+        let had_old = existing.is_some();
+        let old_deadline = existing.and_then(|e| e.deadline());
+        if let (Some(out), Some(e)) = (old, existing) {
+            out.clear();
+            out.extend_from_slice(e.value());
+        }
+        let stored = self.condition_holds(options.condition, had_old);
+        match options.expiry {
+            _ if !stored => {}
+            // A deadline already past: the key is gone at once, as in Redis.
+            Expiry::Gone => {
+                guard.remove(hash, key.0, now, None);
             }
-            if !self.condition_holds(options.condition, had_old) {
-                self.used.fetch_sub(size, Ordering::Relaxed);
-                let refused = SetOutcome {
-                    stored: false,
-                    had_old,
-                };
-                (refused, None)
-            } else {
-                let entry = if options.expiry == Expiry::Keep {
-                    entry.with_deadline(existing.and_then(|e| e.deadline()))
-                } else {
-                    entry
-                };
-                let replaced = self.insert_counted(&mut table, entry, now);
-                stripe.publish(&table);
-                let stored = SetOutcome {
-                    stored: true,
-                    had_old,
-                };
-                (stored, replaced)
-            }
-        };
-        drop(replaced);
-        Ok(outcome)
+            Expiry::Keep => guard.insert(entry.with_deadline(old_deadline), &mut reservation, now),
+            Expiry::Clear | Expiry::At(_) => guard.insert(entry, &mut reservation, now),
+        }
+        Ok(SetOutcome { stored, had_old })
     }
 
     fn condition_holds(&self, condition: Condition, exists: bool) -> bool {
@@ -482,18 +452,25 @@ impl Store {
         deadline: Option<Millis>,
         value: Option<&mut Vec<u8>>,
     ) -> bool {
+        self.change_deadline(key, now, deadline, value, &|_| true) == DeadlineOutcome::Done
+    }
+
+    /// Sets (`Some`) or removes (`None`) the expiry of `key` when
+    /// `allowed(its current deadline)` holds, deciding and changing under
+    /// one lock (EXPIRE's NX, XX, GT and LT, PERSIST). A deadline not after
+    /// `now` removes the key instead. When `value` is given, the key's value
+    /// is copied into it (GETEX).
+    pub fn change_deadline(
+        &self,
+        key: Key<'_>,
+        now: Millis,
+        deadline: Option<Millis>,
+        value: Option<&mut Vec<u8>>,
+        allowed: &dyn Fn(Option<Millis>) -> bool,
+    ) -> DeadlineOutcome {
         let (stripe, hash) = self.locate(key);
-        let change = {
-            let mut table = stripe.table.write();
-            let change = table.set_deadline(hash, key.0, now, deadline, value);
-            if let DeadlineChange::Expired(entry) = &change {
-                self.forget(entry);
-                self.expired.fetch_add(1, Ordering::Relaxed);
-            }
-            stripe.publish(&table);
-            change
-        };
-        matches!(change, DeadlineChange::Done)
+        self.write(stripe)
+            .set_deadline(hash, key.0, now, deadline, value, allowed)
     }
 
     /// Removes `key`. Returns whether it existed (an expired key did not).
@@ -505,19 +482,7 @@ impl Store {
     /// Returns whether it existed and had not expired.
     fn remove(&self, key: Key<'_>, now: Millis, out: Option<&mut Vec<u8>>) -> bool {
         let (stripe, hash) = self.locate(key);
-        let removed = {
-            let mut table = stripe.table.write();
-            let removed = table.remove(hash, key.0, now, out);
-            if let Some(old) = &removed {
-                self.forget(old);
-                if old.is_expired(now) {
-                    self.expired.fetch_add(1, Ordering::Relaxed);
-                }
-                stripe.publish(&table);
-            }
-            removed
-        };
-        removed.is_some_and(|old| !old.is_expired(now))
+        self.write(stripe).remove(hash, key.0, now, out)
     }
 
     /// Key plus value bytes of all stored entries (and of writes in flight).
@@ -552,13 +517,7 @@ impl Store {
     /// Removes every entry, one stripe at a time in ascending order.
     pub fn clear(&self) {
         for stripe in self.stripes.iter() {
-            let removed = {
-                let mut table = stripe.table.write();
-                let removed = std::mem::take(&mut *table);
-                self.used.fetch_sub(removed.bytes(), Ordering::Relaxed);
-                stripe.publish(&table);
-                removed
-            };
+            let removed = self.write(stripe).clear();
             drop(removed);
         }
     }

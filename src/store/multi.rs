@@ -17,8 +17,6 @@
 //!   change partition, so a key present for a whole iteration is returned
 //!   exactly once, however the tables grow or shrink meanwhile.
 
-use std::sync::atomic::Ordering;
-
 use super::clock::Millis;
 use super::table::{NewEntry, Table};
 use super::{Key, Store, StoreError, STRIPES};
@@ -124,32 +122,27 @@ impl Store {
             if size > self.limit {
                 return Err(StoreError::TooLarge.into());
             }
-            self.reserve(size, now)?;
+            let mut reservation = self.reserve(size, now)?;
             let deadline = seen.and_then(|(_, deadline)| deadline);
             let entry = NewEntry::new(key.0, &new, hash, now, deadline, false);
-            let replaced = {
-                let mut table = stripe.table.write();
-                let live = table.get(hash, key.0).filter(|e| !e.is_expired(now));
-                let unchanged = match (seen, live) {
-                    (None, None) => true,
-                    (Some((id, deadline)), Some(e)) => {
-                        e.id() == id && e.deadline() == deadline && e.value() == current
-                    }
-                    _ => false,
-                };
-                if unchanged {
-                    let replaced = self.insert_counted(&mut table, entry, now);
-                    stripe.publish(&table);
-                    Ok(replaced)
-                } else {
-                    self.used.fetch_sub(size, Ordering::Relaxed);
-                    Err(())
+            let mut guard = self.write(stripe);
+            let live = guard
+                .table()
+                .get(hash, key.0)
+                .filter(|e| !e.is_expired(now));
+            let unchanged = match (seen, live) {
+                (None, None) => true,
+                (Some((id, deadline)), Some(e)) => {
+                    e.id() == id && e.deadline() == deadline && e.value() == current
                 }
+                _ => false,
             };
-            if let Ok(replaced) = replaced {
-                drop(replaced);
+            if unchanged {
+                guard.insert(entry, &mut reservation, now);
                 return Ok(new.len());
             }
+            // Someone changed the key in between: refund (the reservation
+            // drops) and compute again from what is there now.
         }
     }
 
@@ -163,7 +156,7 @@ impl Store {
         if total > self.limit {
             return Err(StoreError::TooLarge);
         }
-        self.reserve(total, now)?;
+        let mut reservation = self.reserve(total, now)?;
         let mut entries: Vec<(usize, NewEntry<'_>)> = pairs
             .iter()
             .map(|(key, value)| {
@@ -173,25 +166,19 @@ impl Store {
             .collect();
         // Stable: a key given twice keeps its last value.
         entries.sort_by_key(|(index, _)| *index);
-        let mut replaced = Vec::new();
-        {
-            let mut order: Vec<usize> = entries.iter().map(|(index, _)| *index).collect();
-            order.dedup();
-            let mut guards: Vec<_> = order
-                .iter()
-                .map(|&index| (index, self.stripes[index].table.write()))
-                .collect();
-            for (index, entry) in entries {
-                let Some((_, table)) = guards.iter_mut().find(|(i, _)| *i == index) else {
-                    continue;
-                };
-                replaced.extend(self.insert_counted(table, entry, now));
-            }
-            for (index, table) in &guards {
-                self.stripes[*index].publish(table);
+        let mut order: Vec<usize> = entries.iter().map(|(index, _)| *index).collect();
+        order.dedup();
+        // Every stripe of the keys, locked in ascending order, held
+        // together: no reader sees part of the MSET.
+        let mut guards: Vec<_> = order
+            .iter()
+            .map(|&index| (index, self.write(&self.stripes[index])))
+            .collect();
+        for (index, entry) in entries {
+            if let Some((_, guard)) = guards.iter_mut().find(|(i, _)| *i == index) {
+                guard.insert(entry, &mut reservation, now);
             }
         }
-        drop(replaced);
         Ok(())
     }
 

@@ -187,6 +187,11 @@ impl<'a> NewEntry<'a> {
         record_len(self.key.len(), self.value.len(), self.field)
     }
 
+    /// Bytes this entry counts towards USAGE: key plus value.
+    pub fn size(&self) -> u64 {
+        (self.key.len() + self.value.len()) as u64
+    }
+
     fn slot_hash(&self) -> u32 {
         self.hash | if self.field { DEADLINE_FIELD } else { 0 }
     }
@@ -352,6 +357,13 @@ impl Removed {
     pub fn is_expired(&self, now: Millis) -> bool {
         self.deadline.is_some_and(|d| d <= now)
     }
+
+    /// Separates the large record this entry owned, if any, so that it
+    /// can be freed later.
+    pub fn detach(mut self) -> (Removed, Option<Box<[u8]>>) {
+        let record = self.record.take();
+        (self, record)
+    }
 }
 
 /// A deadline as stored: little-endian milliseconds, 0 for none.
@@ -375,6 +387,8 @@ pub enum DeadlineChange {
     Missing,
     /// The key had expired; it was removed.
     Expired(Removed),
+    /// The condition said no; nothing changed.
+    Refused,
     /// The deadline is set.
     Done,
 }
@@ -658,7 +672,7 @@ impl Table {
 
     fn shrink_if_sparse(&mut self) {
         if self.slots.len() > MIN_CAPACITY && self.len * SHRINK_DEN < self.slots.len() {
-            self.resize(self.slots.len() / 2);
+            self.resize((self.slots.len() / 2).max(MIN_CAPACITY));
         }
     }
 
@@ -670,11 +684,11 @@ impl Table {
         self.scan = Scan::new();
     }
 
-    /// Sets or clears the deadline of `key`. An expired entry is removed
-    /// instead. When `value` is given, the entry's value is copied into it
-    /// in the same step. A record without a deadline field that is to get
-    /// a deadline is rewritten with one, in a record of the size that
-    /// needs.
+    /// Sets or clears the deadline of `key`, if `allowed(current deadline)`
+    /// says so. An expired entry is removed instead. When `value` is given,
+    /// the entry's value is copied into it in the same step. A record
+    /// without a deadline field that is to get a deadline is rewritten with
+    /// one, in a record of the size that needs.
     pub fn set_deadline(
         &mut self,
         hash: u32,
@@ -682,6 +696,7 @@ impl Table {
         now: Millis,
         deadline: Option<Millis>,
         value: Option<&mut Vec<u8>>,
+        allowed: &dyn Fn(Option<Millis>) -> bool,
     ) -> DeadlineChange {
         let Some(i) = self.position(hash, key) else {
             return DeadlineChange::Missing;
@@ -694,6 +709,9 @@ impl Table {
                 Some(removed) => DeadlineChange::Expired(removed),
                 None => DeadlineChange::Missing,
             };
+        }
+        if !allowed(entry.deadline()) {
+            return DeadlineChange::Refused;
         }
         entry.touch(now);
         if let Some(out) = value {
@@ -950,7 +968,14 @@ mod tests {
         let mut t = Table::new();
         t.insert(entry(b"k", 3));
         let mut out = Vec::new();
-        let change = t.set_deadline(3, b"k", Millis(1), Some(Millis(50)), Some(&mut out));
+        let change = t.set_deadline(
+            3,
+            b"k",
+            Millis(1),
+            Some(Millis(50)),
+            Some(&mut out),
+            &|_| true,
+        );
         assert!(matches!(change, DeadlineChange::Done));
         assert_eq!(out, b"v");
         let e = t.get(3, b"k").unwrap();
@@ -960,7 +985,7 @@ mod tests {
         );
         assert_eq!((t.expiring(), t.earliest_deadline()), (1, 50));
         assert!(matches!(
-            t.set_deadline(3, b"k", Millis(0), None, None),
+            t.set_deadline(3, b"k", Millis(0), None, None, &|_| true),
             DeadlineChange::Done
         ));
         assert_eq!(t.earliest_deadline(), u64::MAX);
@@ -1082,12 +1107,30 @@ mod tests {
                         let live = model
                             .get(&key)
                             .is_some_and(|(_, d)| d.map_or(true, |d| d > now));
-                        let change =
-                            table.set_deadline(hash, &key, Millis(now), deadline.map(Millis), None);
+                        // Always, only without a deadline (NX), or only with one (XX).
+                        let condition = rng.below(3);
+                        let allowed = |current: Option<Millis>| match condition {
+                            0 => true,
+                            1 => current.is_none(),
+                            _ => current.is_some(),
+                        };
+                        let change = table.set_deadline(
+                            hash,
+                            &key,
+                            Millis(now),
+                            deadline.map(Millis),
+                            None,
+                            &allowed,
+                        );
                         match change {
                             DeadlineChange::Done => {
                                 assert!(live);
+                                assert!(allowed(model[&key].1.map(Millis)));
                                 model.get_mut(&key).unwrap().1 = deadline;
+                            }
+                            DeadlineChange::Refused => {
+                                assert!(live);
+                                assert!(!allowed(model[&key].1.map(Millis)));
                             }
                             DeadlineChange::Expired(_) => {
                                 assert!(!live);

@@ -384,3 +384,71 @@ fn expired_keys_go_before_live_ones() {
         assert!(get(&s, &[b'p', i]).is_some());
     }
 }
+
+/// EXPIRE ... GT decides and changes under one lock: racing threads that
+/// each raise a key's deadline only if theirs is later leave the latest
+/// one, never an earlier one that slipped in between a check and a change.
+#[test]
+fn conditional_deadline_changes_are_atomic() {
+    let s = Arc::new(store(1 << 20));
+    for round in 0..20u64 {
+        let k = format!("k{round}").into_bytes();
+        s.set(key(&k), b"v", at(0), SetOptions::PLAIN).unwrap();
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let s = Arc::clone(&s);
+                let k = k.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500u64 {
+                        let deadline = at(1_000 + i * 4 + t);
+                        let later =
+                            |current: Option<Millis>| current.map_or(true, |c| deadline > c);
+                        s.change_deadline(key(&k), at(0), Some(deadline), None, &later);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // The latest deadline any thread asked for: 1,000 + 499 * 4 + 3.
+        assert_eq!(
+            s.ttl(key(&k), at(0)),
+            Ttl::Remaining(2_999),
+            "round {round}"
+        );
+    }
+}
+
+/// A SET whose deadline has already passed removes the key in the same
+/// step, and its condition and old value apply first, as in Redis.
+#[test]
+fn a_set_already_due_removes_the_key() {
+    let s = store(1 << 20);
+    s.set(key(b"k"), b"old", at(0), SetOptions::PLAIN).unwrap();
+    let gone = SetOptions {
+        expiry: Expiry::Gone,
+        condition: Condition::IfPresent,
+    };
+    let mut old = Vec::new();
+    let outcome = s.set_returning(key(b"k"), b"new", at(5), gone, Some(&mut old));
+    assert_eq!(
+        outcome,
+        Ok(SetOutcome {
+            stored: true,
+            had_old: true
+        })
+    );
+    assert_eq!(old, b"old");
+    assert_eq!(get(&s, b"k"), None);
+    assert_eq!(s.usage(), 0, "the refused bytes were refunded");
+    let outcome = s.set_returning(key(b"k"), b"new", at(5), gone, None);
+    assert_eq!(
+        outcome,
+        Ok(SetOutcome {
+            stored: false,
+            had_old: false
+        })
+    );
+    assert_eq!(s.usage(), 0);
+}

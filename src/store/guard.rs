@@ -1,0 +1,219 @@
+//! The one seam through which the store changes: a stripe's write guard,
+//! and byte reservations that refund themselves.
+//!
+//! Every insert, overwrite, removal, expiry and eviction goes through a
+//! [`WriteGuard`]: it holds the stripe's write lock, and each of its
+//! methods changes the table and, in the same critical section, the byte
+//! count and the expiry and eviction counters; dropping it publishes the
+//! stripe's earliest deadline, releases the lock, and only then frees the
+//! large records the change let go. So the accounting invariants of
+//! [`super`] hold by construction, not by each call site remembering them,
+//! and this is the place where a change could be handed on (to a log, say)
+//! exactly once, in the order the stripe applied it.
+//!
+//! A [`Reservation`] is bytes added to the count before a write takes its
+//! lock (so the count never passes the limit, see [`super::evict`]). An
+//! insert consumes what it stores; whatever is left when the reservation
+//! is dropped (a condition said no, an error, a smaller value) is refunded.
+
+use std::sync::atomic::Ordering;
+
+use parking_lot::RwLockWriteGuard;
+
+use super::table::{Chunk, DeadlineChange, NewEntry, Removed, Table};
+use super::{Millis, Store, Stripe};
+
+/// Bytes added to the store's count for a write in flight.
+#[must_use]
+pub(super) struct Reservation<'s> {
+    store: &'s Store,
+    bytes: u64,
+}
+
+impl<'s> Reservation<'s> {
+    /// Takes ownership of `bytes` already added to `store`'s count.
+    pub(super) fn new(store: &'s Store, bytes: u64) -> Reservation<'s> {
+        Reservation { store, bytes }
+    }
+
+    /// Hands `bytes` of the reservation to a stored entry: they stay in
+    /// the count, now counted as the entry's.
+    fn consume(&mut self, bytes: u64) {
+        debug_assert!(
+            bytes <= self.bytes,
+            "an insert consumed more than was reserved"
+        );
+        self.bytes -= bytes.min(self.bytes);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.store.used.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a conditional deadline change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadlineOutcome {
+    /// No such live key.
+    Missing,
+    /// The condition said no; nothing changed.
+    Refused,
+    /// The deadline is set, or the key removed when it was already due.
+    Done,
+}
+
+/// A stripe's table under its write lock. See the module documentation.
+pub(super) struct WriteGuard<'s> {
+    store: &'s Store,
+    stripe: &'s Stripe,
+    table: RwLockWriteGuard<'s, Table>,
+    /// Records with an allocation of their own that changes let go: freed
+    /// after the lock is released (fields drop in order, `table` first).
+    freed: Vec<Box<[u8]>>,
+}
+
+impl<'s> WriteGuard<'s> {
+    pub(super) fn new(store: &'s Store, stripe: &'s Stripe) -> WriteGuard<'s> {
+        WriteGuard {
+            store,
+            stripe,
+            table: stripe.table.write(),
+            freed: Vec::new(),
+        }
+    }
+
+    /// The table, to read under the lock.
+    pub(super) fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Takes a removed entry out of the count (as expired when it was) and
+    /// keeps its large record, if any, to free after the lock.
+    fn account(&mut self, removed: Removed, now: Millis) -> Removed {
+        self.store.used.fetch_sub(removed.size(), Ordering::Relaxed);
+        if removed.is_expired(now) {
+            self.store.expired.fetch_add(1, Ordering::Relaxed);
+        }
+        let (removed, record) = removed.detach();
+        self.freed.extend(record);
+        removed
+    }
+
+    /// Stores `entry`, its bytes taken from `reservation`, replacing the
+    /// key's entry if there is one.
+    pub(super) fn insert(
+        &mut self,
+        entry: NewEntry<'_>,
+        reservation: &mut Reservation<'_>,
+        now: Millis,
+    ) {
+        reservation.consume(entry.size());
+        if let Some(replaced) = self.table.insert(entry) {
+            self.account(replaced, now);
+        }
+    }
+
+    /// Removes `key`, copying its value into `out` first when given and
+    /// live. Returns whether a live entry was removed.
+    pub(super) fn remove(
+        &mut self,
+        hash: u32,
+        key: &[u8],
+        now: Millis,
+        out: Option<&mut Vec<u8>>,
+    ) -> bool {
+        match self.table.remove(hash, key, now, out) {
+            Some(removed) => !self.account(removed, now).is_expired(now),
+            None => false,
+        }
+    }
+
+    /// Removes `key` if it has expired at `now`.
+    pub(super) fn remove_if_expired(&mut self, hash: u32, key: &[u8], now: Millis) {
+        if self.table.get(hash, key).is_some_and(|e| e.is_expired(now)) {
+            self.remove(hash, key, now, None);
+        }
+    }
+
+    /// Removes the entry sampled as `id` for eviction, counting it as
+    /// evicted (or expired, when it was). Returns whether it was still
+    /// there.
+    pub(super) fn evict(&mut self, hash: u32, id: usize, now: Millis) -> bool {
+        let Some(removed) = self.table.remove_by_id(hash, id) else {
+            return false;
+        };
+        if !self.account(removed, now).is_expired(now) {
+            self.store.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Sets (`Some`) or clears (`None`) the deadline of `key` if
+    /// `allowed(current deadline)` says so, copying its value into `value`
+    /// when given (GETEX). A deadline not after `now` removes the key
+    /// instead, as Redis's EXPIRE with a time in the past does.
+    pub(super) fn set_deadline(
+        &mut self,
+        hash: u32,
+        key: &[u8],
+        now: Millis,
+        deadline: Option<Millis>,
+        value: Option<&mut Vec<u8>>,
+        allowed: &dyn Fn(Option<Millis>) -> bool,
+    ) -> DeadlineOutcome {
+        if deadline.is_some_and(|d| d <= now) {
+            let Some(current) = self.table.get(hash, key).filter(|e| !e.is_expired(now)) else {
+                self.remove_if_expired(hash, key, now);
+                return DeadlineOutcome::Missing;
+            };
+            if !allowed(current.deadline()) {
+                return DeadlineOutcome::Refused;
+            }
+            self.remove(hash, key, now, value);
+            return DeadlineOutcome::Done;
+        }
+        match self
+            .table
+            .set_deadline(hash, key, now, deadline, value, allowed)
+        {
+            DeadlineChange::Missing => DeadlineOutcome::Missing,
+            DeadlineChange::Refused => DeadlineOutcome::Refused,
+            DeadlineChange::Expired(removed) => {
+                self.account(removed, now);
+                DeadlineOutcome::Missing
+            }
+            DeadlineChange::Done => DeadlineOutcome::Done,
+        }
+    }
+
+    /// Scans up to `max_slots` slots for expired entries and removes them.
+    pub(super) fn expire_chunk(
+        &mut self,
+        now: Millis,
+        max_slots: usize,
+        scratch: &mut Vec<Removed>,
+    ) -> Chunk {
+        let chunk = self.table.expire_chunk(now, max_slots, scratch);
+        for removed in scratch.drain(..) {
+            self.account(removed, now);
+        }
+        chunk
+    }
+
+    /// Removes every entry; the table's memory is freed after the lock.
+    pub(super) fn clear(&mut self) -> Table {
+        let table = std::mem::take(&mut *self.table);
+        self.store.used.fetch_sub(table.bytes(), Ordering::Relaxed);
+        table
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.stripe.publish(&self.table);
+    }
+}
