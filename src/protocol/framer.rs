@@ -713,6 +713,30 @@ mod tests {
         );
     }
 
+    /// A header line of exactly 64 KiB is read and judged on its digits;
+    /// one byte more is too big before it ends.
+    #[test]
+    fn resp_header_lines_are_capped_at_exactly_64_kib() {
+        let mut at_cap = b"*".to_vec();
+        at_cap.resize(MAX_HEADER_LINE, b'1');
+        at_cap.extend_from_slice(b"\n");
+        assert_eq!(
+            frame(&at_cap, 4096, &LIMITS),
+            vec![Seen::Error(FrameError::Protocol(
+                "invalid multibulk length"
+            ))]
+        );
+        let mut over = b"*".to_vec();
+        over.resize(MAX_HEADER_LINE + 1, b'1');
+        over.extend_from_slice(b"\n");
+        assert_eq!(
+            frame(&over, 4096, &LIMITS),
+            vec![Seen::Error(FrameError::Protocol(
+                "too big mbulk count string"
+            ))]
+        );
+    }
+
     #[test]
     fn endless_resp_headers_stop_at_64_kib() {
         let mut input = b"*".to_vec();
