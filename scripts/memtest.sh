@@ -64,7 +64,7 @@ LOAD_TIMEOUT=600
 SETTLE=0.5
 
 declare -A LABEL=(
-    [blink-glibc]="Blink-Store (host build)" [blink-musl]="Blink-Store (static musl)"
+    [blink-glibc]="Blink-Store (glibc build)" [blink-musl]="Blink-Store (static musl)"
     [redis]="Redis" [memcached]="memcached"
 )
 # Per "SIZES|server", "rss_at_start_kib rss_loaded_kib".
