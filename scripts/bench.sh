@@ -65,6 +65,8 @@
 #   BENCH_RB_REQUESTS=100000  requests per redis-benchmark test with 50
 #                          clients; a quarter of that with 1 client, five
 #                          times that pipelined
+#   BENCH_LIMIT_SHARE=0.6667  the share of the null server's rate above
+#                          which a result counts as load generator bound
 #   BENCH_INSTALL=1        0: never install missing peers with apt-get
 #   BENCH_RAW=PATH         also write every run's figures to PATH (TSV)
 #
@@ -107,8 +109,13 @@ RUN_TIMEOUT=$((SECS + 60))
 RB_TIMEOUT=300
 # A result above this share of the null server's rate, for the same load
 # generator, load and mode, is the load generator's limit, not the
-# server's: 2/3.
-LIMIT_SHARE=0.6667
+# server's: 2/3 unless BENCH_LIMIT_SHARE says otherwise.
+LIMIT_SHARE=${BENCH_LIMIT_SHARE:-0.6667}
+[[ $LIMIT_SHARE =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] ||
+    die "BENCH_LIMIT_SHARE must be a fraction from 0 to 1, not '$LIMIT_SHARE'"
+# A null server that used more than this share of a CPU, pinned to its
+# own, was the limit itself: its rate understates the load generator's.
+NULL_BUSY=0.9
 # Seconds the null server of one mode may run before it stops on its own,
 # should this script be killed without its cleanup (SIGKILL): per round 60
 # runs of SECS plus 5 s to connect and report, and 15 redis-benchmark runs
@@ -175,6 +182,8 @@ printf 'mode\tround\tload\ttarget\tgenerator\tops_per_sec\tp50_us\tp99_us\tcpu_u
 
 # Load generator bound results, one line each, for the report.
 BOUND=()
+# Null server runs that kept its CPU busy, one line each, for the report.
+NULL_SATURATED=()
 # Runs that took far longer than asked, one line each: a client thread
 # (or the server) did not get a CPU for a long while, so that run's rate
 # says more about the machine's other work than about the server.
@@ -498,6 +507,13 @@ print_table() {
                 continue
             fi
             ops=$(rate "$load" "$target")
+            if is_null "$target" && [ "$MODE" = per-core ]; then
+                local busy
+                busy=$(calc "$(figure "$load" "$target" 4) * $ops / 1000000")
+                if awk -v b="$busy" -v m="$NULL_BUSY" 'BEGIN { exit !(b > m) }'; then
+                    NULL_SATURATED+=("$MODE, $load, ${TARGET_LABEL[$target]}: $(fmt "$busy" 2) of its CPU")
+                fi
+            fi
             if [[ $ops == bound* ]]; then
                 note_bound "$load" "$target" "blink-store bench" "$(figure "$load" "$target" 1)" \
                     "$(figure "$load" "$(null_of "$target")" 1)"
@@ -650,6 +666,12 @@ else
     printf '%s\n' "${BOUND[@]}"
 fi
 say ""
+if [ ${#NULL_SATURATED[@]} -gt 0 ]; then
+    say "-- Null server busy: its own CPU was the limit, so the load generator's ceiling for"
+    say "   these loads is higher than measured and '>N' above may be too strict --"
+    printf '%s\n' "${NULL_SATURATED[@]}"
+    say ""
+fi
 if [ ${#DISTURBED[@]} -gt 0 ]; then
     say "-- Disturbed runs: far longer than asked; was something else running? --"
     printf '%s\n' "${DISTURBED[@]}"
