@@ -49,6 +49,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::ToolError;
+use crate::num::parse_i64;
 
 /// Bytes read per system call: room for a whole pipelined batch of the
 /// benchmark's requests, so a batch is one read and one write.
@@ -182,6 +183,10 @@ fn resp_request(bytes: &[u8]) -> Framed {
     let Some((count, mut at)) = header(bytes, b'*') else {
         return partial_or_malformed(bytes);
     };
+    // Each element takes at least `$0\r\n\r\n`, 6 bytes.
+    if count > MAX_REQUEST / 6 {
+        return Framed::Malformed;
+    }
     // The command's name and its second argument (CONFIG GET's parameter).
     let (mut name, mut parameter): (&[u8], &[u8]) = (b"", b"");
     for index in 0..count {
@@ -231,11 +236,13 @@ fn header(bytes: &[u8], marker: u8) -> Option<(usize, usize)> {
     let digits = bytes[..newline]
         .strip_prefix(&[marker])?
         .strip_suffix(b"\r")?;
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let number = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some((number, newline + 1))
+    Some((count(digits)?, newline + 1))
+}
+
+/// A count or a length: a canonical decimal integer, not negative, read by
+/// the one integer parser of the crate.
+fn count(digits: &[u8]) -> Option<usize> {
+    usize::try_from(parse_i64(digits)?).ok()
 }
 
 /// Whether a header that did not read is merely cut short (no `\n` yet,
@@ -266,8 +273,7 @@ fn line_request(bytes: &[u8]) -> Framed {
             .split(|&b| b == b' ')
             .filter(|field| !field.is_empty())
             .nth(3)
-            .filter(|field| field.len() <= 10 && field.iter().all(u8::is_ascii_digit))
-            .and_then(|field| std::str::from_utf8(field).ok()?.parse::<usize>().ok())
+            .and_then(count)
         else {
             return Framed::Malformed;
         };
