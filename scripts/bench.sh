@@ -114,7 +114,8 @@ LIMIT_SHARE=${BENCH_LIMIT_SHARE:-0.6667}
 [[ $LIMIT_SHARE =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] ||
     die "BENCH_LIMIT_SHARE must be a fraction from 0 to 1, not '$LIMIT_SHARE'"
 # A null server that used more than this share of a CPU, pinned to its
-# own, was the limit itself: its rate understates the load generator's.
+# own, while the load generator used less, was the limit itself: its rate
+# understates the load generator's.
 NULL_BUSY=0.9
 # Seconds the null server of one mode may run before it stops on its own,
 # should this script be killed without its cleanup (SIGKILL): per round 60
@@ -177,7 +178,7 @@ declare -A RUNS=()
 # redis-benchmark's requests per second, one line a round, by
 # "mode|load|target" (RESP targets only).
 declare -A RB_RUNS=()
-printf 'mode\tround\tload\ttarget\tgenerator\tops_per_sec\tp50_us\tp99_us\tcpu_us_per_request\trequests\terrors\n' \
+printf 'mode\tround\tload\ttarget\tgenerator\tops_per_sec\tp50_us\tp99_us\tcpu_us_per_request\tload_cpus\trequests\terrors\n' \
     >"$WORK/runs.tsv"
 
 # Load generator bound results, one line each, for the report.
@@ -281,14 +282,33 @@ prefill() {
     [ "$(json_field "$json" errors)" = 0 ] || die "prefilling $server: $json"
 }
 
+# children_cpu: sets CHILD_CPU to the user+system CPU seconds of every
+# child process this shell has waited for (the second line of `times`),
+# so the CPU time of one load generator run is the difference of two
+# calls around it. `times` runs in this shell, not a subshell, whose
+# count of children would start at zero.
+CHILD_CPU=0
+children_cpu() {
+    times >"$WORK/times"
+    CHILD_CPU=$(awk 'NR == 2 {
+        total = 0
+        for (i = 1; i <= 2; i++) {
+            split($i, t, "m"); sub("s", "", t[2]); total += t[1] * 60 + t[2]
+        }
+        print total
+    }' "$WORK/times")
+}
+
 # run_load ROUND LOAD TARGET: one measured run; its figures go to RUNS.
 run_load() {
     local round=$1 load=$2 target=$3 clients pipeline ratio
     local server=${TARGET_SERVER[$3]} proto=${TARGET_PROTO[$3]}
     local pid=${SERVER_PID[${TARGET_SERVER[$3]}]} port=${SERVER_PORT[${TARGET_SERVER[$3]}]}
-    local before after json requests errors ops p50 p99 cpu seconds status=0
+    local before after json requests errors ops p50 p99 cpu seconds load_before load_cpu status=0
     read -r clients pipeline ratio <<<"${LOAD_SPEC[$load]}"
     before=$(cpu_ticks "$pid") || die "$server is not running"
+    children_cpu
+    load_before=$CHILD_CPU
     json=$(timeout --foreground "$RUN_TIMEOUT" "${PIN_LOAD[@]}" "$BIN_GLIBC" bench \
         --tcp "127.0.0.1:$port" --proto "$proto" --clients "$clients" \
         --pipeline "$pipeline" --ratio "$ratio" --duration "$SECS" \
@@ -299,6 +319,8 @@ run_load() {
         return 0
     fi
     after=$(cpu_ticks "$pid") || die "$server exited during $load"
+    children_cpu
+    load_cpu=$(calc "$CHILD_CPU - $load_before")
     requests=$(json_field "$json" requests)
     errors=$(json_field "$json" errors)
     ops=$(json_field "$json" ops_per_sec)
@@ -312,9 +334,13 @@ run_load() {
         fail "$MODE, $load against ${TARGET_LABEL[$target]}: $errors error replies of $requests"
     fi
     cpu=$(calc "($after - $before) * 1000000 / $CLK_TCK / $((requests > 0 ? requests : 1))")
-    RUNS["$MODE|$load|$target"]+="$ops $p50 $p99 $cpu"$'\n'
-    printf '%s\t%s\t%s\t%s\tblink-store bench\t%s\t%s\t%s\t%s\t%s\t%s\n' "$MODE" "$round" \
-        "$load" "$target" "$ops" "$p50" "$p99" "$cpu" "$requests" "$errors" >>"$WORK/runs.tsv"
+    # The load generator's CPUs: its CPU time over the run's wall time
+    # (from the start of its clients to the end of the last).
+    load_cpu=$(calc "$load_cpu / ($seconds > 0 ? $seconds : 1)")
+    RUNS["$MODE|$load|$target"]+="$ops $p50 $p99 $cpu $load_cpu"$'\n'
+    printf '%s\t%s\t%s\t%s\tblink-store bench\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$MODE" \
+        "$round" "$load" "$target" "$ops" "$p50" "$p99" "$cpu" "$load_cpu" "$requests" \
+        "$errors" >>"$WORK/runs.tsv"
     progress "$MODE, round $round/$ROUNDS  $load  ${TARGET_LABEL[$target]}: $ops ops/s, p50 $p50 us"
 }
 
@@ -348,7 +374,7 @@ run_redis_benchmark() {
         rps=$(awk -v t="$test:" '$1 == t { print $2 }' <<<"$out")
         [ -n "$rps" ] || { fail "$MODE, redis-benchmark printed no $test figure"; continue; }
         RB_RUNS["$MODE|$test$suffix|$target"]+="$rps"$'\n'
-        printf '%s\t%s\t%s\t%s\tredis-benchmark\t%s\t-\t-\t-\t%s\t-\n' "$MODE" "$round" \
+        printf '%s\t%s\t%s\t%s\tredis-benchmark\t%s\t-\t-\t-\t-\t%s\t-\n' "$MODE" "$round" \
             "$test$suffix" "$target" "$rps" "$requests" >>"$WORK/runs.tsv"
     done
     progress "$MODE, round $round/$ROUNDS  redis-benchmark -c $clients -P $pipeline  ${TARGET_LABEL[$target]}: $(tr '\n' ' ' <<<"$out" | tr -s ' ')"
@@ -389,7 +415,8 @@ median_of() {
 }
 
 # figure LOAD TARGET COLUMN: the median over the mode's rounds of one
-# column (1 ops/s, 2 p50, 3 p99, 4 CPU us/request), or "-" with no runs.
+# column (1 ops/s, 2 p50, 3 p99, 4 CPU us/request, 5 the load generator's
+# CPUs), or "-" with no runs.
 figure() {
     median_of "${RUNS["$MODE|$1|$2"]:-}" "$3"
 }
@@ -490,9 +517,9 @@ note_bound() {
 print_table() {
     local load target label ops rb redis_ops io_ops vs musl rb_raw
     say "-- ${MODE_TITLE[$MODE]} (medians of $ROUNDS rounds of $SECS s) --"
-    printf '%-19s %-29s %10s %7s %8s %8s %7s  %-15s %-6s %10s %s\n' load "server (protocol)" \
-        ops/s ±range "p50 µs" "p99 µs" "CPU µs" "vs Redis" musl/ "redis-" "rb vs"
-    printf '%-19s %-29s %10s %7s %8s %8s %7s  %-15s %-6s %10s %s\n' "" "" "" "" "" "" "/req" \
+    printf '%-19s %-29s %10s %7s %8s %8s %7s %5s  %-15s %-6s %10s %s\n' load "server (protocol)" \
+        ops/s ±range "p50 µs" "p99 µs" "CPU µs" load "vs Redis" musl/ "redis-" "rb vs"
+    printf '%-19s %-29s %10s %7s %8s %8s %7s %5s  %-15s %-6s %10s %s\n' "" "" "" "" "" "" "/req" CPUs \
         "$([ "$MODE" = whole-machine ] && echo "(/ io-threads)")" glibc benchmark Redis
     for load in "${LOADS[@]}"; do
         label=$load
@@ -508,10 +535,12 @@ print_table() {
             fi
             ops=$(rate "$load" "$target")
             if is_null "$target" && [ "$MODE" = per-core ]; then
-                local busy
+                local busy load_cpus
                 busy=$(calc "$(figure "$load" "$target" 4) * $ops / 1000000")
-                if awk -v b="$busy" -v m="$NULL_BUSY" 'BEGIN { exit !(b > m) }'; then
-                    NULL_SATURATED+=("$MODE, $load, ${TARGET_LABEL[$target]}: $(fmt "$busy" 2) of its CPU")
+                load_cpus=$(figure "$load" "$target" 5)
+                if awk -v b="$busy" -v l="$load_cpus" -v m="$NULL_BUSY" \
+                    'BEGIN { exit !(b > m && l < m) }'; then
+                    NULL_SATURATED+=("$MODE, $load, ${TARGET_LABEL[$target]}: $(fmt "$busy" 2) of its CPU, the load generator $(fmt "$load_cpus" 2)")
                 fi
             fi
             if [[ $ops == bound* ]]; then
@@ -543,11 +572,12 @@ print_table() {
                 *) rb_vs=$(versus "$rb_raw" "$(rb_rate "$load" redis)") ;;
                 esac
             fi
-            printf '%-19s %-29s %10s %7s %8s %8s %7s  %-15s %-6s %10s %s\n' "$label" \
+            printf '%-19s %-29s %10s %7s %8s %8s %7s %5s  %-15s %-6s %10s %s\n' "$label" \
                 "${TARGET_LABEL[$target]}" "$(shown "$ops")" "$(spread "$load" "$target")" \
                 "$(fmt "$(figure "$load" "$target" 2)" 1)" \
                 "$(fmt "$(figure "$load" "$target" 3)" 1)" \
-                "$(fmt "$(figure "$load" "$target" 4)" 2)" "$vs" "$musl" "$rb" "$rb_vs"
+                "$(fmt "$(figure "$load" "$target" 4)" 2)" \
+                "$(fmt "$(figure "$load" "$target" 5)" 2)" "$vs" "$musl" "$rb" "$rb_vs"
             label=''
         done
     done
@@ -654,6 +684,8 @@ say "  is the load generator's limit, not the server's, so it is not reported, n
 say "  to it. The null server rows are those limits' source."
 say "±range: half the spread of ops/s over the rounds, in % of the median."
 say "CPU µs/req: the server's user+system CPU time (all threads) over the run / requests."
+say "load CPUs: blink-store bench's user+system CPU time / the run's wall time: near 1.00"
+say "  per core means its CPU was full, the load generator the limit."
 say "vs Redis: ops/s / Redis's (above 1x: more served); whole machine: / Redis's with io-threads too."
 say "musl/glibc: the static musl build's ops/s / the glibc build's, same protocol."
 say "redis-benchmark: its median req/s on the same load (RESP rows only), with the same"
@@ -667,8 +699,9 @@ else
 fi
 say ""
 if [ ${#NULL_SATURATED[@]} -gt 0 ]; then
-    say "-- Null server busy: its own CPU was the limit, so the load generator's ceiling for"
-    say "   these loads is higher than measured and '>N' above may be too strict --"
+    say "-- Null server the limit: its own CPU was full and the load generator's was not, so"
+    say "   the load generator's ceiling for these loads is higher than measured and '>N'"
+    say "   above may be too strict --"
     printf '%s\n' "${NULL_SATURATED[@]}"
     say ""
 fi
