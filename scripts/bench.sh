@@ -27,8 +27,10 @@
 #      over RESP and over its text protocol, Redis over RESP, memcached
 #      over its text protocol, the null server over each of the three. The
 #      load generator is `blink-store bench`; each run records ops/s, p50
-#      and p99 latency and the server's CPU time per request (utime + stime
-#      of every thread, from /proc/PID/stat, divided by the requests).
+#      and p99 latency, the server's CPU time per request (utime + stime
+#      of every thread, from /proc/PID/stat, divided by the requests) and
+#      the CPUs the load generator used (its CPU time, from bash's `times`,
+#      over the run's wall time).
 #      In each round redis-benchmark also runs the same six loads (-r over
 #      the same keys, -d 32) against the null server, Redis and ours
 #      (RESP), as a cross-check.
@@ -45,7 +47,11 @@
 # mode, is not reported as a number but as ">N" (N being that 2/3), with
 # no ratio, and listed under "Load generator bound" with its figures. The
 # same rule holds for redis-benchmark's figures, against its own null
-# server rate.
+# server rate. Two more lists help judge the rule: per core, the null
+# server runs whose own CPU was full while the load generator's was not
+# (there the ceiling is the null server's, and '>N' may be too strict);
+# and every run that took far longer than asked (something else had the
+# CPUs).
 #
 # A missing redis-server, memcached or redis-benchmark is installed with
 # apt-get when running as root with apt-get present and BENCH_INSTALL is
