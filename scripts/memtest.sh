@@ -15,6 +15,13 @@
 # after loading, the bytes per key both as (loaded - start) / keys and as
 # loaded / keys, and our ratios to Redis and to memcached.
 #
+# Then it does the same again with values of mixed sizes: each key's value
+# 1 to 1,000 bytes (MEMTEST_MIXED), its length uniform over that range
+# (`blink-store bench --data-size 1-1000`, which gives a key the same length
+# every time), so about 500 bytes of value a key on average; the check is
+# then that a stored value's length is within the range. This table also
+# gives the bytes a key costs beyond its payload (key and value bytes).
+#
 # A missing redis-server or memcached is installed with apt-get when
 # running as root with apt-get present and BENCH_INSTALL is not 0;
 # otherwise its row says MISSING. Progress goes to stderr, the report to
@@ -23,9 +30,12 @@
 #
 # Environment:
 #   MEMTEST_KEYS=1000000   keys loaded into each server
+#   MEMTEST_MIXED=1-1000   the value sizes of the second table, MIN-MAX
+#                          bytes; "none" skips that table
 #   BENCH_INSTALL=1        0: never install missing peers with apt-get
 #
-# It takes under a minute on a 2-CPU machine, the build excluded.
+# It takes about two minutes on a 2-CPU machine, the build excluded (the
+# mixed sizes load about 500 MB into each server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERF_NAME=memtest.sh
@@ -38,6 +48,13 @@ is_count "$KEYS" || die "MEMTEST_KEYS must be a whole number above 0, not '$KEYS
 # writes keys as "key:" and 12 digits; the script checks a stored one.
 KEY_BYTES=16
 DATA_SIZE=32
+MIXED=${MEMTEST_MIXED:-1-1000}
+if [ "$MIXED" != none ]; then
+    if ! [[ $MIXED =~ ^([0-9]{1,9})-([0-9]{1,9})$ ]] || [ "${BASH_REMATCH[1]}" -lt 1 ] ||
+        [ "${BASH_REMATCH[1]}" -gt "${BASH_REMATCH[2]}" ]; then
+        die "MEMTEST_MIXED must be MIN-MAX bytes with 1 <= MIN <= MAX, or none, not '$MIXED'"
+    fi
+fi
 # Our memory limit and memcached's memory (MB): far above what is loaded.
 MEMORY_LIMIT=4gb
 MEMCACHED_MB=4096
@@ -47,16 +64,17 @@ LOAD_TIMEOUT=600
 SETTLE=0.5
 
 declare -A LABEL=(
-    [blink-glibc]="Blink-Store (host build)" [blink-musl]="Blink-Store (static musl)"
+    [blink-glibc]="Blink-Store (glibc build)" [blink-musl]="Blink-Store (static musl)"
     [redis]="Redis" [memcached]="memcached"
 )
-# Per server, "rss_at_start_kib rss_loaded_kib".
+# Per "SIZES|server", "rss_at_start_kib rss_loaded_kib".
 declare -A MEMORY=()
 
-# check_key KIND PORT: a stored key is KEY_BYTES long and its value
-# DATA_SIZE bytes; dies, saying what they are, otherwise.
+# check_key KIND PORT SIZES: a stored key is KEY_BYTES long and its value
+# SIZES bytes (a number, or MIN-MAX); dies, saying what they are,
+# otherwise.
 check_key() {
-    local kind=$1 port=$2 key length header
+    local kind=$1 port=$2 sizes=$3 key length header
     if [ "$kind" = memcached ]; then
         key=$(printf 'key:%012d' $((KEYS - 1)))
         header=$(memcached_get "$port" "$key")
@@ -71,13 +89,21 @@ check_key() {
     fi
     [ "${#key}" = "$KEY_BYTES" ] ||
         die "$kind: the keys are ${#key} bytes, not $KEY_BYTES: '$key'"
-    [ "$length" = "$DATA_SIZE" ] ||
-        die "$kind: the value of $key is $length bytes, not $DATA_SIZE"
+    [[ $length =~ ^[0-9]+$ ]] || die "$kind: the length of $key is '$length'"
+    if [[ $sizes == *-* ]]; then
+        if [ "$length" -lt "${sizes%-*}" ] || [ "$length" -gt "${sizes#*-}" ]; then
+            die "$kind: the value of $key is $length bytes, not $sizes"
+        fi
+    else
+        [ "$length" = "$sizes" ] ||
+            die "$kind: the value of $key is $length bytes, not $sizes"
+    fi
 }
 
-# measure KIND: starts KIND fresh, loads it and records its memory.
+# measure KIND SIZES: starts KIND fresh, loads it with values of SIZES
+# bytes and records its memory.
 measure() {
-    local kind=$1 extra='' proto=resp pid port rss_start rss_loaded count
+    local kind=$1 sizes=$2 extra='' proto=resp pid port rss_start rss_loaded count
     case "$kind" in
     blink-*) extra=$MEMORY_LIMIT ;;
     memcached) extra=$MEMCACHED_MB proto=memcache ;;
@@ -87,25 +113,26 @@ measure() {
     port=${SERVER_PORT[$kind]}
     sleep "$SETTLE"
     rss_start=$(rss_kb "$pid")
-    progress "loading $KEYS keys into $kind"
+    progress "loading $KEYS keys with values of $sizes bytes into $kind"
     local status=0
     timeout --foreground "$LOAD_TIMEOUT" "$BIN_GLIBC" bench --tcp "127.0.0.1:$port" \
-        --proto "$proto" --prefill --keyspace "$KEYS" --data-size "$DATA_SIZE" --requests 1 \
+        --proto "$proto" --prefill --keyspace "$KEYS" --data-size "$sizes" --requests 1 \
         --ratio 1:0 --json >"$WORK/load.json" 2>"$WORK/load.log" || status=$?
     exit_if_interrupted "$status"
     [ "$status" = 0 ] || die "loading $kind failed: $(tail -n 1 "$WORK/load.log")"
     count=$(key_count "$kind" "$port") || count='?'
     [ "$count" = "$KEYS" ] || die "$kind holds $count keys after loading $KEYS"
-    check_key "$kind" "$port"
+    check_key "$kind" "$port" "$sizes"
     sleep "$SETTLE"
     alive "$pid" || die "$kind exited after loading"
     rss_loaded=$(rss_kb "$pid")
-    MEMORY[$kind]="$rss_start $rss_loaded"
+    MEMORY["$sizes|$kind"]="$rss_start $rss_loaded"
     stop_server "$kind"
 }
 
-# per_key KIND COLUMN: bytes per key, (loaded - start) with COLUMN delta,
-# loaded alone with COLUMN total; "-" when KIND was not measured.
+# per_key ENTRY COLUMN: bytes per key of MEMORY[ENTRY] ("SIZES|KIND"),
+# (loaded - start) with COLUMN delta, loaded alone with COLUMN total; "-"
+# when it was not measured.
 per_key() {
     local start loaded
     [ -n "${MEMORY[$1]:-}" ] || { printf -- '-'; return 0; }
@@ -116,12 +143,47 @@ per_key() {
     esac
 }
 
-# versus KIND PEER: our bytes per key / PEER's, (loaded - start) and total.
+# versus SIZES KIND PEER: our bytes per key / PEER's, (loaded - start) and
+# total; empty for a peer's own row.
 versus() {
-    case "$1" in blink-*) ;; *) return 0 ;; esac
-    [ -n "${MEMORY[$2]:-}" ] || { printf -- '-'; return 0; }
-    printf '%s (total %s)' "$(ratio "$(per_key "$1" delta)" "$(per_key "$2" delta)")" \
-        "$(ratio "$(per_key "$1" total)" "$(per_key "$2" total)")"
+    case "$2" in blink-*) ;; *) return 0 ;; esac
+    [ -n "${MEMORY[$1|$3]:-}" ] || { printf -- '-'; return 0; }
+    printf '%s (total %s)' "$(ratio "$(per_key "$1|$2" delta)" "$(per_key "$1|$3" delta)")" \
+        "$(ratio "$(per_key "$1|$2" total)" "$(per_key "$1|$3" total)")"
+}
+
+# payload SIZES: the key and value bytes of an average key.
+payload() {
+    if [[ $1 == *-* ]]; then
+        calc "$KEY_BYTES + (${1%-*} + ${1#*-}) / 2"
+    else
+        calc "$KEY_BYTES + $1"
+    fi
+}
+
+# print_memory SIZES: the table of the servers loaded with values of SIZES
+# bytes.
+print_memory() {
+    local sizes=$1 kind why start loaded
+    say "server                      RSS start MiB  RSS loaded MiB  B/key (loaded-start)  B/key (loaded)  beyond payload  vs Redis              vs memcached"
+    for kind in "${KINDS[@]}"; do
+        if [ -z "${MEMORY[$sizes|$kind]:-}" ]; then
+            printf '%-27s %s\n' "${LABEL[$kind]}" "not measured"
+            continue
+        fi
+        read -r start loaded <<<"${MEMORY[$sizes|$kind]}"
+        printf '%-27s %13.1f %15.1f %21.1f %15.1f %15.1f  %-21s %s\n' "${LABEL[$kind]}" \
+            "$(calc "$start / 1024")" "$(calc "$loaded / 1024")" \
+            "$(per_key "$sizes|$kind" delta)" "$(per_key "$sizes|$kind" total)" \
+            "$(calc "$(per_key "$sizes|$kind" delta) - $(payload "$sizes")")" \
+            "$(versus "$sizes" "$kind" redis)" "$(versus "$sizes" "$kind" memcached)"
+    done
+    [ -n "$BIN_MUSL" ] || printf '%-27s %s\n' "${LABEL[blink-musl]}" "$MUSL_NOTE"
+    [ "$HAVE_REDIS" = 1 ] ||
+        printf '%-27s %s\n' "${LABEL[redis]}" "MISSING: redis-server ${MISSING_WHY[redis-server]:-}"
+    [ "$HAVE_MEMCACHED" = 1 ] ||
+        printf '%-27s %s\n' "${LABEL[memcached]}" "MISSING: memcached ${MISSING_WHY[memcached]:-}"
+    say ""
 }
 
 perf_build
@@ -130,8 +192,8 @@ perf_find_peers
 say "== Blink-Store memory per key (scripts/memtest.sh) =="
 print_machine
 print_versions
-say "load:     $KEYS keys of $KEY_BYTES bytes, values of $DATA_SIZE bytes ($((KEY_BYTES + DATA_SIZE)) bytes of payload a key),"
-say "          by blink-store bench --prefill (pipelined SETs); each server started fresh and alone"
+say "load:     $KEYS keys of $KEY_BYTES bytes, by blink-store bench --prefill (pipelined SETs);"
+say "          each server started fresh and alone, for each table"
 say "servers:  ours: serve --tcp 127.0.0.1:P --memory-limit $MEMORY_LIMIT (otherwise default flags);"
 say "          redis-server --port P --bind 127.0.0.1 --save '' --appendonly no (no maxmemory);"
 say "          memcached -l 127.0.0.1 -p P -m $MEMCACHED_MB -U 0"
@@ -142,27 +204,20 @@ KINDS=(blink-glibc)
 [ -n "$BIN_MUSL" ] && KINDS+=(blink-musl)
 [ "$HAVE_REDIS" = 1 ] && KINDS+=(redis)
 [ "$HAVE_MEMCACHED" = 1 ] && KINDS+=(memcached)
-for kind in "${KINDS[@]}"; do
-    measure "$kind"
+SIZES=("$DATA_SIZE")
+[ "$MIXED" = none ] || SIZES+=("$MIXED")
+for sizes in "${SIZES[@]}"; do
+    for kind in "${KINDS[@]}"; do
+        measure "$kind" "$sizes"
+    done
 done
 
-say "server                      RSS start MiB  RSS loaded MiB  B/key (loaded-start)  B/key (loaded)  vs Redis              vs memcached"
-for kind in blink-glibc blink-musl redis memcached; do
-    if [ -z "${MEMORY[$kind]:-}" ]; then
-        case "$kind" in
-        blink-musl) why=$MUSL_NOTE ;;
-        redis) why="MISSING: redis-server ${MISSING_WHY[redis-server]:-}" ;;
-        *) why="MISSING: memcached ${MISSING_WHY[memcached]:-}" ;;
-        esac
-        printf '%-27s %s\n' "${LABEL[$kind]}" "$why"
-        continue
-    fi
-    read -r start loaded <<<"${MEMORY[$kind]}"
-    printf '%-27s %13.1f %15.1f %21.1f %15.1f  %-21s %s\n' "${LABEL[$kind]}" \
-        "$(calc "$start / 1024")" "$(calc "$loaded / 1024")" \
-        "$(per_key "$kind" delta)" "$(per_key "$kind" total)" \
-        "$(versus "$kind" redis)" "$(versus "$kind" memcached)"
-done
-say ""
-say "B/key: bytes of resident memory (VmRSS) per key loaded; vs Redis, vs memcached: our"
-say "bytes per key / theirs (below 1x: we use less), for (loaded-start) and for loaded."
+say "-- Values of $DATA_SIZE bytes ($(payload "$DATA_SIZE") bytes of payload a key) --"
+print_memory "$DATA_SIZE"
+if [ "$MIXED" != none ]; then
+    say "-- Values of $MIXED bytes, mixed: each key's length uniform over the range (about $(payload "$MIXED") bytes of payload a key) --"
+    print_memory "$MIXED"
+fi
+say "B/key: bytes of resident memory (VmRSS) per key loaded; beyond payload: B/key"
+say "(loaded-start) less the key and value bytes of an average key; vs Redis, vs memcached:"
+say "our bytes per key / theirs (below 1x: we use less), for (loaded-start) and for loaded."

@@ -226,10 +226,14 @@ memcached_user() {
 }
 
 # The command line that serves KIND (blink-glibc, blink-musl, redis,
-# memcached) on 127.0.0.1:PORT, one word a line; EXTRA is KIND's memory
-# setting (--memory-limit for ours, -m for memcached, default 1024 MB;
-# ignored for Redis, which runs without maxmemory). Ours otherwise runs
-# with its default flags.
+# redis-io, memcached, null) on 127.0.0.1:PORT, one word a line; EXTRA is
+# KIND's memory setting (--memory-limit for ours, -m for memcached, default
+# 1024 MB; ignored for Redis, which runs without maxmemory), or for null
+# the seconds it runs before it stops on its own (default 3600). Ours
+# otherwise runs with its default flags. redis-io is Redis with one I/O
+# thread per CPU (--io-threads N --io-threads-do-reads yes). null is
+# `blink-store bench --null-server`, which answers every request with a
+# constant reply and stores nothing: the load generator's ceiling.
 server_command() {
     local kind=$1 port=$2 extra=${3:-}
     case "$kind" in
@@ -239,9 +243,13 @@ server_command() {
         printf '%s\n' "$bin" serve --tcp "127.0.0.1:$port"
         [ -z "$extra" ] || printf '%s\n' --memory-limit "$extra"
         ;;
-    redis)
+    redis | redis-io)
         printf '%s\n' redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
             --dir "$WORK" --loglevel warning
+        [ "$kind" = redis ] || printf '%s\n' --io-threads "$(nproc)" --io-threads-do-reads yes
+        ;;
+    null)
+        printf '%s\n' "$BIN_GLIBC" bench --null-server "127.0.0.1:$port" --duration "${extra:-3600}"
         ;;
     memcached)
         printf '%s\n' memcached -l 127.0.0.1 -p "$port" -m "${extra:-1024}" -U 0
@@ -262,7 +270,7 @@ probe_request() {
 probe_answer() {
     case "$1" in
     memcached) printf 'VERSION ' ;;
-    redis) printf '+PONG' ;;
+    redis | redis-io) printf '+PONG' ;;
     *) printf 'PONG' ;;
     esac
 }

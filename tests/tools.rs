@@ -441,6 +441,7 @@ fn help_lists_every_tool_flag() {
         "--proto",
         "--prefill",
         "--json",
+        "--null-server",
     ];
     for (tool, flags) in [("cli", &cli_flags[..]), ("bench", &bench_flags[..])] {
         let finished = run(&[tool, "--help"]);
@@ -467,6 +468,8 @@ fn bad_tool_flags_are_refused() {
         &["bench", "--ratio", "0:0"],
         &["bench", "--proto", "http"],
         &["bench", "--requests", "5", "--duration", "1"],
+        &["bench", "--data-size", "10-2"],
+        &["bench", "--null-server", "127.0.0.1:0", "--proto", "text"],
         &["cli", "--tcp"],
         &["cli", "--tcp", "a:1", "--unix", "/tmp/x", "PING"],
         &["cli", "--bogus", "PING"],

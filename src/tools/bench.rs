@@ -22,6 +22,13 @@
 //! xorshift64* generator per client, seeded from the client's index (so a
 //! run is repeatable). Keys are [`KEY_PREFIX`] and [`KEY_DIGITS`] digits,
 //! `key:000000012345`, 16 bytes; values are `--data-size` bytes of `x`.
+//! With `--data-size MIN-MAX` a key's value is MIN to MAX bytes, its
+//! length drawn uniformly from that range by a hash of the key number
+//! ([`value_len`]), so a key gets the same length from every SET, in every
+//! run, and a prefill of N keys stores about N (MIN+MAX)/2 value bytes.
+//!
+//! `--null-server ADDR` does not load a server: it runs one that answers
+//! without doing any work ([`super::null`]), to measure the generator.
 //!
 //! # Keeping the generator out of the measurement
 //!
@@ -170,8 +177,11 @@ pub struct Options {
     pub stop: Stop,
     /// 1 to [`MAX_PIPELINE`].
     pub pipeline: usize,
-    /// Bytes per SET value, at most [`MAX_DATA_SIZE`].
+    /// Bytes per SET value, at most [`MAX_DATA_SIZE`]; with a range, the
+    /// largest.
     pub data_size: usize,
+    /// The smallest SET value: `data_size` unless a range was given.
+    pub data_min: usize,
     /// 1 to [`MAX_KEYSPACE`].
     pub keyspace: u64,
     /// GET and SET weights, not both zero.
@@ -179,6 +189,9 @@ pub struct Options {
     pub proto: Proto,
     pub json: bool,
     pub prefill: bool,
+    /// Run a null server on this address instead of a load
+    /// (`--null-server`), for `stop`'s duration.
+    pub null_server: Option<String>,
 }
 
 /// What a run measured.
@@ -239,7 +252,11 @@ impl Report {
             proto = options.proto.name(),
             clients = options.clients,
             pipeline = options.pipeline,
-            size = options.data_size,
+            size = if options.data_min == options.data_size {
+                options.data_size.to_string()
+            } else {
+                format!("{}-{}", options.data_min, options.data_size)
+            },
             keyspace = options.keyspace,
             get = options.ratio.0,
             set = options.ratio.1,
@@ -253,6 +270,13 @@ impl Report {
 
 /// Runs the benchmark and prints its report on stdout.
 pub fn run(options: &Options) -> Result<(), ToolError> {
+    if let Some(addr) = &options.null_server {
+        let duration = match options.stop {
+            Stop::Duration(duration) => duration,
+            Stop::Requests(_) => super::null::DEFAULT_DURATION,
+        };
+        return super::null::run(addr, duration);
+    }
     let report = measure(options)?;
     let text = if options.json {
         report.json(options)
@@ -560,6 +584,60 @@ impl Template {
     }
 }
 
+/// The value length of key number `key` for values of `min` to `max`
+/// bytes: uniform over the range (a multiply-shift of a 64-bit hash,
+/// unbiased to within 2^-40 for any range the flags allow), and the same
+/// for a key every time.
+pub fn value_len(key: u64, min: usize, max: usize) -> usize {
+    // splitmix64's finaliser: every input bit moves every output bit.
+    let mut h = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
+    let span = (max - min) as u128 + 1;
+    min + ((h as u128 * span) >> 64) as usize
+}
+
+/// Appends a SET of key number `key` with `value` in `proto`: the bytes
+/// [`Template::new`] makes for that value, built directly because the
+/// value's length differs from one key to the next.
+fn append_sized_set(proto: Proto, batch: &mut Vec<u8>, key: u64, value: &[u8]) {
+    let key_at = |batch: &mut Vec<u8>| {
+        batch.extend_from_slice(KEY_PREFIX);
+        let digits = batch.len();
+        batch.resize(digits + KEY_DIGITS, b'0');
+        let mut rest = key;
+        for digit in batch[digits..].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+    };
+    match proto {
+        Proto::Resp => {
+            let key_len = KEY_PREFIX.len() + KEY_DIGITS;
+            batch.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${key_len}\r\n").as_bytes());
+            key_at(batch);
+            batch.extend_from_slice(format!("\r\n${}\r\n", value.len()).as_bytes());
+            batch.extend_from_slice(value);
+            batch.extend_from_slice(b"\r\n");
+        }
+        Proto::Text => {
+            batch.extend_from_slice(b"SET ");
+            key_at(batch);
+            batch.push(b' ');
+            batch.extend_from_slice(value);
+            batch.push(b'\n');
+        }
+        Proto::Memcache => {
+            batch.extend_from_slice(b"set ");
+            key_at(batch);
+            batch.extend_from_slice(format!(" 0 0 {}\r\n", value.len()).as_bytes());
+            batch.extend_from_slice(value);
+            batch.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
 /// xorshift64*: fast, and good enough in its low bits to pick GET or SET.
 struct Rng(u64);
 
@@ -583,6 +661,9 @@ struct Client<'a> {
     stream: Stream,
     get: Template,
     set: Template,
+    /// `--data-size` bytes of `x`: with a range of sizes, each SET's value
+    /// is the start of this.
+    value: Vec<u8>,
     /// The batch being sent, rebuilt in place for each batch.
     batch: Vec<u8>,
     /// Replies land here; grows only for a reply larger than itself.
@@ -601,6 +682,7 @@ impl<'a> Client<'a> {
             get: Template::new(options.proto, "GET", None),
             batch: Vec::with_capacity(options.pipeline * set.bytes.len()),
             set,
+            value,
             received: vec![0; READ_BUFFER],
             filled: 0,
         };
@@ -677,7 +759,7 @@ impl<'a> Client<'a> {
             let n = (end - key).min(per_write as u64);
             self.batch.clear();
             for k in key..key + n {
-                self.set.append(&mut self.batch, k);
+                self.append_set(k);
             }
             let errors = self.exchange(n as usize, None)?;
             if errors > 0 {
@@ -686,6 +768,18 @@ impl<'a> Client<'a> {
             key += n;
         }
         Ok(())
+    }
+
+    /// Appends a SET of key number `key` to the batch: from the template
+    /// when every value has one size, else built for this key's size.
+    fn append_set(&mut self, key: u64) {
+        let options = self.options;
+        if options.data_min == options.data_size {
+            self.set.append(&mut self.batch, key);
+        } else {
+            let len = value_len(key, options.data_min, options.data_size);
+            append_sized_set(options.proto, &mut self.batch, key, &self.value[..len]);
+        }
     }
 
     /// The measured run of client `index`.
@@ -721,12 +815,11 @@ impl<'a> Client<'a> {
                 // The high bits pick the key (a multiply-shift, unbiased
                 // enough for any keyspace), the low bits the command.
                 let key = ((r as u128 * options.keyspace as u128) >> 64) as u64;
-                let template = if r % (gets + sets) < gets {
-                    &self.get
+                if r % (gets + sets) < gets {
+                    self.get.append(&mut self.batch, key);
                 } else {
-                    &self.set
-                };
-                template.append(&mut self.batch, key);
+                    self.append_set(key);
+                }
             }
             tally.errors += self.exchange(n, Some(&mut tally.latency))?;
             tally.requests += n as u64;
@@ -875,6 +968,10 @@ fn memcache_reply(bytes: &[u8]) -> Result<Option<(usize, bool)>, ToolError> {
 
 /// Parses the flags of `blink-store bench`.
 pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError> {
+    let null_server: Option<String> = opt_number(&mut args, "--null-server")?;
+    if let Some(addr) = null_server {
+        return null_server_args(args, addr);
+    }
     let tcp = opt_number(&mut args, "--tcp")?;
     let unix = args.opt_value_from_os_str("--unix", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
@@ -898,8 +995,11 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
     };
     let pipeline = opt_number(&mut args, "--pipeline")?;
     let pipeline = within("--pipeline", pipeline, DEFAULT_PIPELINE, 1, MAX_PIPELINE)?;
-    let data_size = opt_value(&mut args, "--data-size", parse_size)?
-        .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
+    let sizes = opt_value(&mut args, "--data-size", parse_sizes)?;
+    let as_usize = |size: u64| usize::try_from(size).unwrap_or(usize::MAX);
+    let data_min = sizes.map(|(min, _)| as_usize(min));
+    let data_min = within("--data-size", data_min, DEFAULT_DATA_SIZE, 0, MAX_DATA_SIZE)?;
+    let data_size = sizes.map(|(_, max)| as_usize(max));
     let data_size = within(
         "--data-size",
         data_size,
@@ -939,12 +1039,51 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
         stop,
         pipeline,
         data_size,
+        data_min,
         keyspace,
         ratio,
         proto,
         json,
         prefill,
+        null_server: None,
     })
+}
+
+/// The rest of the flags after `--null-server ADDR`: `--duration` only.
+fn null_server_args(mut args: pico_args::Arguments, addr: String) -> Result<Options, UsageError> {
+    let duration = opt_value(&mut args, "--duration", parse_seconds)?;
+    let duration = positive("--duration", duration)?.unwrap_or(super::null::DEFAULT_DURATION);
+    no_more(&args.finish())?;
+    Ok(Options {
+        endpoint: Endpoint::Tcp(addr.clone()),
+        password: None,
+        clients: DEFAULT_CLIENTS,
+        stop: Stop::Duration(duration),
+        pipeline: DEFAULT_PIPELINE,
+        data_size: DEFAULT_DATA_SIZE,
+        data_min: DEFAULT_DATA_SIZE,
+        keyspace: DEFAULT_KEYSPACE,
+        ratio: (1, 1),
+        proto: Proto::Resp,
+        json: false,
+        prefill: false,
+        null_server: Some(addr),
+    })
+}
+
+/// Parses `--data-size`: one size (`32`, `1kb`), or `MIN-MAX` for values
+/// of every length from MIN to MAX bytes.
+fn parse_sizes(s: &str) -> Result<(u64, u64), String> {
+    match s.split_once('-') {
+        None => parse_size(s).map(|size| (size, size)),
+        Some((min, max)) => {
+            let (min, max) = (parse_size(min.trim())?, parse_size(max.trim())?);
+            if min > max {
+                return Err(format!("'{s}' is not a range: {min} is above {max}"));
+            }
+            Ok((min, max))
+        }
+    }
 }
 
 /// Parses `GET:SET` weights: `1:1`, `9:1`, `0:1`.
@@ -988,7 +1127,9 @@ Flags:
   --requests N            requests in all clients together (default {DEFAULT_REQUESTS})
   --duration SECONDS      run this long instead of a number of requests
   --pipeline P            requests per write (default {DEFAULT_PIPELINE}, at most {MAX_PIPELINE})
-  --data-size SIZE        bytes per SET value, printable ASCII (default {DEFAULT_DATA_SIZE})
+  --data-size SIZE        bytes per SET value, printable ASCII (default {DEFAULT_DATA_SIZE});
+                          MIN-MAX: each key's value MIN to MAX bytes, its length
+                          uniform over the range and fixed per key
   --keyspace N            distinct keys, chosen at random: key:000000000000,
                           key:000000000001 ... (default {DEFAULT_KEYSPACE})
   --ratio GET:SET         share of GETs to SETs (default 1:1; 9:1 reads mostly)
@@ -998,6 +1139,11 @@ Flags:
                           memcached the same way for comparison
   --prefill               SET every key once before measuring (default off)
   --json                  print the report as one JSON object on stdout
+  --null-server ADDR      load nothing: listen on ADDR and answer every request
+                          with a constant reply (RESP, text or memcached's, as
+                          each request is framed), to measure this generator;
+                          prints the address on stdout, ends after --duration
+                          (default one hour). No other flag applies
   -h, --help              print this help
 
 While running, a progress line goes to stderr every second. The report
@@ -1034,6 +1180,33 @@ mod tests {
               GET key:999999999999\n\
               SET key:000000000000 xy\n"
         );
+    }
+
+    #[test]
+    fn sized_sets_are_the_bytes_of_a_template_for_that_value() {
+        for proto in [Proto::Resp, Proto::Text, Proto::Memcache] {
+            for len in [0, 1, 9, 10, 999] {
+                let value = vec![b'x'; len];
+                let (mut built, mut templated) = (Vec::new(), Vec::new());
+                append_sized_set(proto, &mut built, 123_456, &value);
+                Template::new(proto, "SET", Some(&value)).append(&mut templated, 123_456);
+                assert_eq!(built, templated, "{proto:?}, {len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn value_lengths_cover_the_range_evenly() {
+        let mut seen = [0u32; 10];
+        for key in 0..100_000 {
+            let len = value_len(key, 1, 10);
+            seen[len - 1] += 1;
+        }
+        assert!(
+            seen.iter().all(|&n| (9_500..10_500).contains(&n)),
+            "{seen:?}"
+        );
+        assert_eq!(value_len(7, 32, 32), 32);
     }
 
     #[test]

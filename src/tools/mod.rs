@@ -5,7 +5,8 @@
 //! connected socket of either kind ([`Stream`]), the password a client
 //! sends ([`crate::auth::Secret`]) and the one error type of the tools ([`ToolError`]).
 //! [`resp`] frames requests and reads replies from the client's side;
-//! [`histogram`] records latencies for the benchmark.
+//! [`histogram`] records latencies for the benchmark; [`null`] is the
+//! benchmark's null server, which answers without doing any work.
 //!
 //! Nothing here touches the store or the server's protocol modules: the
 //! tools talk to a server only through a socket, as any other client does,
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod cli;
 pub mod histogram;
+pub mod null;
 pub mod resp;
 
 use std::fmt;
@@ -174,6 +176,8 @@ impl Write for Stream {
 pub enum ToolError {
     /// The endpoint as given, and why connecting failed.
     Connect(String, io::Error),
+    /// The address as given, and why listening on it failed.
+    Listen(String, io::Error),
     /// Reading or writing the connection failed.
     Io(io::Error),
     /// The server closed the connection before it answered.
@@ -203,6 +207,7 @@ impl fmt::Display for ToolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ToolError::Connect(endpoint, e) => write!(f, "cannot connect to {endpoint}: {e}"),
+            ToolError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ToolError::Io(e) if is_timeout(e) => write!(
                 f,
                 "no reply from the server within {} s",
