@@ -18,8 +18,8 @@
 //! classes per doubling (136, 144, ... 256, 288, ... 512, ...), so a
 //! record wastes at most 7 bytes below 128 and at most an eighth of its
 //! size above, as jemalloc's classes do. A class's records sit back to back
-//! in chunks of about [`CHUNK_BYTES`] (a power of two of records each, so
-//! finding one is a shift and a mask), allocated when the class has no free
+//! in chunks of at most [`CHUNK_BYTES`] (finding one is a division by the
+//! records per chunk), allocated when the class has no free
 //! record, one chunk per [`CHUNK_BYTES`] of the class's records. Freed
 //! records go on their class's free list; when a class holds no record at
 //! all its chunks but one are returned to the allocator (one is kept, so a
@@ -44,10 +44,12 @@ use std::num::NonZeroU64;
 /// Records longer than this get an allocation of their own.
 pub const MAX_SLAB_RECORD: usize = 2048;
 
-/// Bytes a chunk of records aims at: small enough that a partly used chunk
+/// Most bytes of a chunk of records: small enough that a partly used chunk
 /// per class and stripe costs little, large enough that chunks are
-/// allocated rarely.
-const CHUNK_BYTES: usize = 4096;
+/// allocated rarely. A little under 4 KiB, so that the allocator's own
+/// header still fits its 4 KiB size class: a chunk of exactly 4 KiB would
+/// take the next class up in musl's allocator, wasting a seventh of it.
+const CHUNK_BYTES: usize = 4096 - 64;
 
 /// Largest class that is a plain multiple of 8.
 const LINEAR_LIMIT: usize = 128;
@@ -125,8 +127,8 @@ fn class_count() -> usize {
 struct Class {
     /// Bytes per record.
     size: usize,
-    /// log2 of the records per chunk.
-    shift: u32,
+    /// Records per chunk.
+    per_chunk: usize,
     chunks: Vec<Box<[u8]>>,
     /// Records freed and not yet reused.
     free: Vec<u32>,
@@ -138,10 +140,9 @@ struct Class {
 
 impl Class {
     fn new(size: usize) -> Class {
-        let per_chunk = (CHUNK_BYTES / size).max(1);
         Class {
             size,
-            shift: usize::BITS - 1 - per_chunk.leading_zeros(),
+            per_chunk: (CHUNK_BYTES / size).max(1),
             chunks: Vec::new(),
             free: Vec::new(),
             handed_out: 0,
@@ -154,13 +155,13 @@ impl Class {
         if let Some(index) = self.free.pop() {
             return index;
         }
-        if self.handed_out == self.chunks.len() << self.shift {
-            let chunk = vec![0u8; self.size << self.shift];
+        if self.handed_out == self.chunks.len() * self.per_chunk {
+            let chunk = vec![0u8; self.size * self.per_chunk];
             self.chunks.push(chunk.into_boxed_slice());
             // Room on the free list for every record there is, so that
             // freeing never allocates.
             self.free
-                .reserve_exact((self.chunks.len() << self.shift) - self.free.len());
+                .reserve_exact(self.chunks.len() * self.per_chunk - self.free.len());
         }
         self.handed_out += 1;
         (self.handed_out - 1) as u32
@@ -181,19 +182,19 @@ impl Class {
     }
 
     fn bytes(&self, index: usize) -> &[u8] {
-        let start = (index & ((1 << self.shift) - 1)) * self.size;
-        &self.chunks[index >> self.shift][start..start + self.size]
+        let start = index % self.per_chunk * self.size;
+        &self.chunks[index / self.per_chunk][start..start + self.size]
     }
 
     fn bytes_mut(&mut self, index: usize) -> &mut [u8] {
-        let start = (index & ((1 << self.shift) - 1)) * self.size;
-        &mut self.chunks[index >> self.shift][start..start + self.size]
+        let start = index % self.per_chunk * self.size;
+        &mut self.chunks[index / self.per_chunk][start..start + self.size]
     }
 
     /// Bytes of records this class holds from the allocator.
     #[cfg(test)]
     fn footprint(&self) -> usize {
-        self.chunks.len() * (self.size << self.shift)
+        self.chunks.len() * self.size * self.per_chunk
     }
 }
 
@@ -342,7 +343,7 @@ mod tests {
         assert_eq!(slab.footprint(), footprint, "without allocating");
         let _ = slab.free(b);
         let _ = slab.free(c);
-        assert_eq!(slab.footprint(), 56 * 64, "one chunk is kept");
+        assert_eq!(slab.footprint(), 56 * 72, "one chunk is kept");
     }
 
     #[test]
@@ -357,7 +358,7 @@ mod tests {
         assert!(!slab.fits(small, 17));
         assert!(slab.free(big).is_some());
         assert!(slab.free(small).is_none());
-        assert_eq!(slab.footprint(), 16 * 256, "only the kept chunk is left");
+        assert_eq!(slab.footprint(), 16 * 252, "only the kept chunk is left");
     }
 
     #[test]
