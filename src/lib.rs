@@ -14,6 +14,11 @@
 //! - [`server`]: listeners, admission against the worker pool, and the
 //!   connection loop that owns the socket, the deadlines and the batching
 //!   of replies.
+//! - [`aof`]: the append-only file (`--aof`): its Redis-format records,
+//!   the writer and sync threads with group commit, the wait a connection
+//!   makes before acknowledging writes, replay at start-up and the
+//!   `aof-check` tool. It reaches the store only through
+//!   [`store::Journal`] and the store's public writes.
 //! - [`exec`]: runs a command against the store and picks the reply
 //!   (data commands and admin commands); holds each connection's session
 //!   (authentication, RESP version, name, failed logins).
@@ -35,14 +40,15 @@
 //!   arguments and INCR alike).
 //!
 //! Entry points: `main.rs` calls [`args::parse`], then [`server::Server::bind`]
-//! and [`server::Server::run`], or a tool's [`tools::cli::run`] or
-//! [`tools::bench::run`]. Tests start a server the same way on port 0.
+//! and [`server::Server::run`], or a tool's [`tools::cli::run`],
+//! [`tools::bench::run`] or [`aof::check`]. Tests start a server the same way on port 0.
 //!
 //! # Invariants that hold everywhere
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
-//!   MSET, which write-locks all its stripes together in ascending index
-//!   order. Everything else (eviction included) holds one lock at a time,
+//!   MSET (and FLUSHALL with `--aof`), which write-locks all its stripes
+//!   together in ascending index order. The journal's buffer lock is taken
+//!   under stripe locks and never the other way round. Everything else (eviction included) holds one lock at a time,
 //!   so no wait cycle can form. No I/O, allocation of large buffers, or
 //!   encoding happens under a stripe lock: small records are recycled from
 //!   the stripe's slab, large ones allocated before the lock and freed
@@ -62,6 +68,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aof;
 pub mod args;
 pub mod auth;
 pub mod config;
