@@ -444,3 +444,51 @@ fn always_loses_no_acknowledged_write_when_killed_under_load() {
         }
     }
 }
+
+/// A write whose record cannot be written (here: a full device) is
+/// answered with an error, never OK, under every policy; reads still work.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_log_write_is_answered_with_an_error_not_ok() {
+    for policy in ["always", "everysec", "no"] {
+        let args = [
+            "serve",
+            "--tcp",
+            "127.0.0.1:0",
+            "--aof",
+            "/dev/full",
+            "--appendfsync",
+            policy,
+        ];
+        let mut server = Running::spawn(&args);
+        let addr = server.tcp_addr();
+        let mut client = Client::tcp(addr);
+        for request in ["SET a 1", "MSET b 2 c 3", "DEL a"] {
+            match client.call(request) {
+                Resp::Error(text) => assert!(
+                    text.starts_with(b"MISCONF "),
+                    "{policy}: {request}: {}",
+                    String::from_utf8_lossy(&text)
+                ),
+                other => panic!("{policy}: {request} answered {other:?}"),
+            }
+        }
+        assert_eq!(client.call("PING"), Resp::Simple(b"PONG".to_vec()));
+        // In a pipelined batch only the write's reply is replaced.
+        let mut batch = cmd(&[b"GET", b"nothing"]);
+        batch.extend_from_slice(&cmd(&[b"SET", b"p", b"1"]));
+        batch.extend_from_slice(&cmd(&[b"PING"]));
+        client.send(&batch);
+        assert_eq!(client.reply(), Resp::NullBulk);
+        assert!(matches!(client.reply(), Resp::Error(e) if e.starts_with(b"MISCONF ")));
+        assert_eq!(client.reply(), Resp::Simple(b"PONG".to_vec()));
+        let mut text = Client::tcp(addr);
+        let reply = text.ask(b"SET t 1\n");
+        assert!(
+            reply.starts_with(b"ERROR MISCONF "),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        server.wait_for("write failed");
+    }
+}

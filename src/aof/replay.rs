@@ -24,7 +24,7 @@
 //! than `--memory-limit` evicts as any writes would.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use super::format::{ReadError, Reader, Record, WallClock};
@@ -51,10 +51,11 @@ enum WalkError {
     Io(io::Error),
 }
 
-/// Reads every record of `file`, handing each whole change to `apply`.
+/// Reads every record of `file`, as long as it was when the walk began,
+/// handing each whole change to `apply`.
 fn walk(file: &File, apply: &mut dyn FnMut(&[Record])) -> Result<Walked, WalkError> {
     let len = file.metadata().map_err(WalkError::Io)?.len();
-    let mut reader = Reader::new(BufReader::with_capacity(READ_BUFFER, file));
+    let mut reader = Reader::new(BufReader::with_capacity(READ_BUFFER, file.take(len)));
     let mut records = 0;
     // The block being read: its offset and its records so far.
     let mut block: Option<(u64, Vec<Record>)> = None;
