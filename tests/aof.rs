@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::binary::{run, Running, TempFile};
 use common::resp::{cmd, Resp};
-use common::{Client, TIMEOUT};
+use common::{Client, Rng, TIMEOUT};
 
 /// Deadlines may differ this much between the state before a kill and the
 /// state replayed after it: the restart takes time, and PTTL rounds.
@@ -68,23 +68,6 @@ fn assert_same_state(
                 "PTTL of {key:?}: {ttl} before, {ttl_after} after"
             );
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -14,11 +14,14 @@
 //! belongs to the stripe picked by the top six bits of its hash. GET takes
 //! only the read lock (the access tick is atomic); SET, DELETE and eviction
 //! take the write lock. A thread holds at most one stripe lock at any
-//! moment, with one exception: MSET (see [`multi`]) write-locks the stripes
-//! of all its keys together, in ascending index order. Since no other
-//! operation ever waits for a lock while holding one, no wait cycle can
-//! form. Other work that spans stripes (eviction sampling, counting,
-//! flushing) visits them one at a time in ascending index order.
+//! moment, with two exceptions: MSET (see [`multi`]) write-locks the
+//! stripes of all its keys together, in ascending index order, and so does
+//! FLUSHALL, for all 64, when a journal is attached (its one record must
+//! have no other change inside it). Since no other operation ever waits for
+//! a lock while holding one, no wait cycle can form. Other work that spans
+//! stripes (eviction sampling, counting, flushing without a journal)
+//! visits them one at a time in ascending index order. A journal's own
+//! lock is taken under stripe locks, never the other way round.
 //!
 //! Nothing slow happens under a stripe lock. An entry's record comes from
 //! the stripe's own slab ([`slab`]) under the write lock the write holds
