@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use blink_store::config::{AofConfig, Config, Fsync};
+use blink_store::server::Server;
 use common::binary::{run, Running, TempFile};
 use common::resp::{cmd, Resp};
 use common::{Client, Rng, TIMEOUT};
@@ -474,4 +476,46 @@ fn a_failed_log_write_is_answered_with_an_error_not_ok() {
         );
         server.wait_for("write failed");
     }
+}
+
+/// Group commit: under `always`, fifty clients writing at once share
+/// syncs; the writer makes far fewer rounds (one write and one sync each)
+/// than there are writes, and every write is acknowledged.
+#[test]
+fn always_shares_one_sync_among_concurrent_writers() {
+    const CLIENTS: usize = 50;
+    const WRITES: usize = 20;
+    let log = TempFile::path();
+    let config = Config {
+        tcp: vec!["127.0.0.1:0".into()],
+        threads: CLIENTS + 2,
+        aof: Some(AofConfig {
+            path: log.to_path_buf(),
+            fsync: Fsync::Always,
+            load_truncated: true,
+        }),
+        ..Config::default()
+    };
+    let server = Server::bind(&config).unwrap_or_else(|e| panic!("cannot start: {e}"));
+    let addr = server.tcp_addrs()[0];
+    let aof = server.shared().aof.clone().expect("the server has a log");
+    thread::spawn(move || server.run());
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            thread::spawn(move || {
+                let mut client = Client::tcp(addr);
+                for n in 0..WRITES {
+                    let reply = client.call(&format!("SET c{c} {n}"));
+                    assert_eq!(reply, Resp::Simple(b"OK".to_vec()));
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let writes = (CLIENTS * WRITES) as u64;
+    let rounds = aof.rounds();
+    println!("{writes} writes, {rounds} syncs");
+    assert!(rounds * 2 <= writes, "{rounds} syncs for {writes} writes");
 }

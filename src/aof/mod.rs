@@ -53,7 +53,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -169,6 +169,9 @@ pub struct Aof {
     advanced: Condvar,
     /// A copy of `progress.failed`, read by [`Aof::record`] without a lock.
     failed: AtomicBool,
+    /// Rounds the writer has completed: one `write` (and under `always`
+    /// one sync) each, whatever the number of records in it.
+    rounds: AtomicU64,
     fsync: Fsync,
     wall: WallClock,
     path: PathBuf,
@@ -214,6 +217,7 @@ impl Aof {
             }),
             advanced: Condvar::new(),
             failed: AtomicBool::new(false),
+            rounds: AtomicU64::new(0),
             fsync: config.fsync,
             wall,
             path: path.clone(),
@@ -278,6 +282,7 @@ impl Aof {
                 batch = Vec::new();
             }
             let mut progress = self.progress.lock();
+            self.rounds.fetch_add(1, Ordering::Relaxed);
             match result {
                 Ok(()) => progress.durable = end,
                 Err(e) => {
@@ -335,6 +340,11 @@ impl Aof {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Rounds of the writer so far: under `always`, the number of syncs.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
     }
 }
 
