@@ -519,3 +519,45 @@ fn always_shares_one_sync_among_concurrent_writers() {
     println!("{writes} writes, {rounds} syncs");
     assert!(rounds * 2 <= writes, "{rounds} syncs for {writes} writes");
 }
+
+/// Replay skips what has expired: a deadline already past removes the key,
+/// older values included; the rest keep their deadlines.
+#[test]
+fn replay_drops_keys_whose_deadline_has_passed() {
+    let far = (unix_ms() + 3_600_000).to_string();
+    let (log, _) = records(&[
+        &[b"SET", b"a", b"old"],
+        &[b"SET", b"a", b"new", b"PXAT", b"1000"],
+        &[b"SET", b"b", b"1"],
+        &[b"PEXPIREAT", b"b", b"1000"],
+        &[b"SET", b"c", b"1", b"PXAT", far.as_bytes()],
+        &[b"SET", b"d", b"1", b"PXAT", far.as_bytes()],
+        &[b"PERSIST", b"d"],
+    ]);
+    let file = TempFile::with(&log);
+    let (_server, addr) = serve(&file, &[]);
+    let held = state(addr);
+    assert_eq!(held.keys().collect::<Vec<_>>(), [b"c", b"d"]);
+    assert!((3_590_000..=3_600_000).contains(&held[&b"c".to_vec()].1));
+    assert_eq!(held[&b"d".to_vec()].1, -1);
+}
+
+/// A log holding more than `--memory-limit` loads with eviction, as the
+/// writes themselves would have.
+#[test]
+fn a_log_larger_than_the_memory_limit_evicts_on_replay() {
+    let value = vec![b'v'; 1000];
+    let keys: Vec<String> = (0..100).map(|n| format!("key{n}")).collect();
+    let sets: Vec<[&[u8]; 3]> = keys
+        .iter()
+        .map(|k| [b"SET", k.as_bytes(), &value])
+        .collect();
+    let commands: Vec<&[&[u8]]> = sets.iter().map(|s| &s[..]).collect();
+    let (log, _) = records(&commands);
+    let file = TempFile::with(&log);
+    let (_server, addr) = serve(&file, &["--memory-limit", "20kb"]);
+    let mut client = Client::tcp(addr);
+    let held = client.call("DBSIZE").integer();
+    assert!((10..=20).contains(&held), "{held} keys held");
+    assert_eq!(client.call("GET key99"), Resp::Bulk(value));
+}
