@@ -79,8 +79,9 @@ pub const DURABLE_WAIT: Duration = Duration::from_secs(30);
 /// does not pin its memory.
 const KEPT_BATCH: usize = 1 << 20;
 
-/// Stack of the writer and sync threads, which hold no large buffers on it.
-const THREAD_STACK: usize = 64 << 10;
+/// Stack of the writer and sync threads: they hold no large buffers on
+/// it, but format a log line when a write fails.
+const THREAD_STACK: usize = 256 << 10;
 
 thread_local! {
     /// The sequence number of the last record this thread appended, or
