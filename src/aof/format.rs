@@ -70,7 +70,7 @@ impl WallClock {
 
     /// The store's time of a Unix time; a time before the store's zero is
     /// its zero, which is in the past.
-    pub fn from_unix(self, unix: u64) -> Millis {
+    pub fn store_time(self, unix: u64) -> Millis {
         Millis(unix.saturating_sub(self.offset))
     }
 }
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn wall_clock_round_trips() {
-        assert_eq!(WALL.from_unix(WALL.to_unix(Millis(42))), Millis(42));
-        assert_eq!(WALL.from_unix(5), Millis(0));
+        assert_eq!(WALL.store_time(WALL.to_unix(Millis(42))), Millis(42));
+        assert_eq!(WALL.store_time(5), Millis(0));
     }
 }

@@ -63,7 +63,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::config::{AofConfig, Fsync};
 use crate::store::{Change, Clock, Journal, Store};
 
-pub use format::{Reader, Record, WallClock};
+use format::WallClock;
 pub use replay::{check, Checked};
 
 /// How often the `everysec` thread syncs the file.

@@ -182,7 +182,7 @@ fn apply(store: &Store, record: &Record, now: Millis, wall: WallClock) -> bool {
     match record {
         Record::Set { key: k, value, at } => {
             let Some(k) = Key::new(k) else { return true };
-            let expiry = match at.map(|at| wall.from_unix(at)) {
+            let expiry = match at.map(|at| wall.store_time(at)) {
                 None => Expiry::Clear,
                 Some(deadline) if deadline <= now => Expiry::Gone,
                 Some(deadline) => Expiry::At(deadline),
@@ -200,7 +200,7 @@ fn apply(store: &Store, record: &Record, now: Millis, wall: WallClock) -> bool {
         }
         Record::ExpireAt { key: k, at } => {
             if let Some(k) = Key::new(k) {
-                store.set_deadline(k, now, Some(wall.from_unix(*at)), None);
+                store.set_deadline(k, now, Some(wall.store_time(*at)), None);
             }
         }
         Record::Persist(k) => {
