@@ -226,7 +226,8 @@ fn aof_check_help() -> String {
 
 Reads an append-only file (written by 'blink-store serve --aof PATH') and
 reports whether every record is whole. Exit status 0 when it is (or when
---fix cut a torn final record), 1 when something is wrong, 2 on usage errors.
+--fix cut a torn final record), 1 when something is wrong, 2 when the file
+cannot be read or the command line is wrong.
 
 Flags:
   --fix        cut a torn final record (what a crash mid-write leaves);

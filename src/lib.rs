@@ -63,6 +63,9 @@
 //!   ends only its own connection.
 //! - Every blocking socket operation has a deadline (idle, request, write or
 //!   authentication), so no client holds a worker without using it.
+//! - With `--aof`, no reply acknowledges a change before the change's record
+//!   is durable under `--appendfsync`; a change that cannot be made durable
+//!   within [`aof::DURABLE_WAIT`] is answered with an error, never an OK.
 //! - Nothing the environment does stops the server: a log line that cannot
 //!   be written is dropped, and accept errors are retried.
 
