@@ -47,12 +47,16 @@
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
 //!   MSET (and FLUSHALL with `--aof`), which write-locks all its stripes
-//!   together in ascending index order. The journal's buffer lock is taken
-//!   under stripe locks and never the other way round. Everything else (eviction included) holds one lock at a time,
-//!   so no wait cycle can form. No I/O, allocation of large buffers, or
-//!   encoding happens under a stripe lock: small records are recycled from
-//!   the stripe's slab, large ones allocated before the lock and freed
-//!   after it.
+//!   together in ascending index order. Everything else (eviction
+//!   included) holds one lock at a time, so no wait cycle can form. The
+//!   journal's buffer lock is taken under stripe locks and never the other
+//!   way round. No I/O, allocation of large buffers, or encoding happens
+//!   under a stripe lock: small records are recycled from the stripe's
+//!   slab, large ones allocated before the lock and freed after it. The
+//!   one exception is `--aof`'s: a change's record (its key and value with
+//!   a few bytes of RESP framing) is copied into the log's buffer under
+//!   the lock, which keeps one key's records in the order applied; that
+//!   buffer may grow there.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
 //! - Every input is bounded before it is buffered, by the one

@@ -28,7 +28,8 @@
 //! anyway: recycling a record is a free-list pop, and the allocator is
 //! called only for a new chunk of 4 KiB now and then. A record too large
 //! for the slab is allocated and filled before the lock is taken and
-//! freed after it is released. No I/O or encoding ever runs under a lock.
+//! freed after it is released. No I/O ever runs under a lock, and no
+//! encoding, but for a journal's copy of the change (see [`journal`]).
 //!
 //! ## Accounting invariants
 //!
