@@ -13,9 +13,9 @@ use log::LevelFilter;
 
 use crate::auth::{password_text, Password, PASSWORD_ENV};
 use crate::config::{
-    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_VALUE_SIZE,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS, DEFAULT_WRITE_TIMEOUT,
-    MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
+    AofConfig, Config, Fsync, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
+    DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS,
+    DEFAULT_WRITE_TIMEOUT, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::flags::{
     no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, UsageError,
@@ -32,6 +32,12 @@ pub enum Action {
     Cli(cli::Options),
     /// `blink-store bench`: load a server and measure it.
     Bench(bench::Options),
+    /// `blink-store aof-check PATH [--fix]`: check an append-only file,
+    /// cutting a torn final record when `fix`.
+    AofCheck {
+        path: PathBuf,
+        fix: bool,
+    },
     /// Print this text to stdout and exit successfully.
     Help(String),
     /// Print this text to stderr and exit with status 2: the program was
@@ -62,6 +68,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Action, UsageError> {
         "bench" => bench::parse_args(pico_args::Arguments::from_vec(rest.to_vec()))
             .map(Action::Bench)
             .map_err(|e| e.about("bench")),
+        "aof-check" if help(rest) => Ok(Action::Help(aof_check_help())),
+        "aof-check" => parse_aof_check(pico_args::Arguments::from_vec(rest.to_vec()))
+            .map_err(|e| e.about("aof-check")),
         "help" | "-h" | "--help" => Ok(Action::Help(top_help())),
         "-V" | "--version" => Ok(Action::Version),
         flag if flag.starts_with('-') => Err(UsageError::new(format!(
@@ -141,7 +150,22 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
     )?
     .unwrap_or(defaults.write_timeout);
     let unix_perm = opt_value(&mut args, "--unix-perm", parse_mode)?.unwrap_or(defaults.unix_perm);
+    let aof_path: Option<PathBuf> = args.opt_value_from_os_str("--aof", |s| {
+        Ok::<_, std::convert::Infallible>(PathBuf::from(s))
+    })?;
+    let fsync = opt_value(&mut args, "--appendfsync", parse_fsync)?;
+    let load_truncated = opt_value(&mut args, "--aof-load-truncated", parse_yes_no)?;
     no_more(&args.finish())?;
+    if aof_path.is_none() && (fsync.is_some() || load_truncated.is_some()) {
+        return Err(UsageError::new(
+            "--appendfsync and --aof-load-truncated need --aof PATH",
+        ));
+    }
+    let aof = aof_path.map(|path| AofConfig {
+        path,
+        fsync: fsync.unwrap_or(DEFAULT_FSYNC),
+        load_truncated: load_truncated.unwrap_or(true),
+    });
     if cfg!(not(unix)) && !unix.is_empty() {
         return Err(UsageError::new(crate::config::UNIX_UNSUPPORTED));
     }
@@ -165,7 +189,52 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
         write_timeout,
         auth_timeout: defaults.auth_timeout,
         unix_perm,
+        aof,
     })
+}
+
+fn parse_aof_check(mut args: pico_args::Arguments) -> Result<Action, UsageError> {
+    let fix = args.contains("--fix");
+    let mut rest = args.finish();
+    if rest.is_empty() {
+        return Err(UsageError::new("aof-check needs the PATH of a log"));
+    }
+    let path = PathBuf::from(rest.remove(0));
+    no_more(&rest)?;
+    Ok(Action::AofCheck { path, fix })
+}
+
+fn parse_fsync(s: &str) -> Result<Fsync, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "always" => Ok(Fsync::Always),
+        "everysec" => Ok(Fsync::EverySec),
+        "no" => Ok(Fsync::No),
+        _ => Err(format!("'{s}' is not always, everysec or no")),
+    }
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("'{s}' is not yes or no")),
+    }
+}
+
+fn aof_check_help() -> String {
+    "Usage: blink-store aof-check PATH [--fix]
+
+Reads an append-only file (written by 'blink-store serve --aof PATH') and
+reports whether every record is whole. Exit status 0 when it is (or when
+--fix cut a torn final record), 1 when something is wrong, 2 when the file
+cannot be read or the command line is wrong.
+
+Flags:
+  --fix        cut a torn final record (what a crash mid-write leaves);
+               a bad record before the end is reported, never cut
+  -h, --help   print this help
+"
+    .to_string()
 }
 
 /// The server's password (see [`password_text`]), hashed; the plain text
@@ -211,6 +280,8 @@ Usage:
                               send one command and print its reply, or,
                               without a command, start a prompt
   blink-store bench [FLAGS]   load a server and measure throughput and latency
+  blink-store aof-check PATH [--fix]
+                              check (and repair a torn end of) an append-only file
   blink-store --help          print this help
   blink-store --version       print the version
 
@@ -254,6 +325,13 @@ Flags:
                            (default {write})
   --unix-perm MODE         permissions of Unix socket files, octal, 0 to 0777
                            (default 0700)
+  --aof PATH               durable: log every change to this append-only file
+                           (Redis's format) and replay it at start-up
+  --appendfsync POLICY     with --aof: always (sync before each reply),
+                           everysec (default: sync about once a second) or no
+  --aof-load-truncated yes|no
+                           with --aof: start after cutting a torn final record
+                           (default yes), or refuse to start
   -h, --help               print this help
   -V, --version            print the version
 
@@ -315,6 +393,35 @@ mod tests {
         assert!(parse(args("serve --max-value-size 1000 --max-request-size 1000")).is_err());
         assert!(parse(args("serve --timeout soon")).is_err());
         assert!(parse(args("serve --request-timeout 0")).is_err());
+    }
+
+    #[test]
+    fn aof_flags_parse_with_redis_defaults() {
+        let Ok(Action::Serve(config)) = parse(args("serve --aof /tmp/a.aof")) else {
+            panic!("serve did not parse");
+        };
+        let aof = config.aof.expect("an aof config");
+        assert_eq!(aof.fsync, Fsync::EverySec);
+        assert!(aof.load_truncated);
+        let Ok(Action::Serve(config)) = parse(args(
+            "serve --aof a --appendfsync always --aof-load-truncated no",
+        )) else {
+            panic!("serve did not parse");
+        };
+        let aof = config.aof.expect("an aof config");
+        assert_eq!(aof.fsync, Fsync::Always);
+        assert!(!aof.load_truncated);
+        assert!(parse(args("serve --appendfsync always")).is_err());
+        assert!(parse(args("serve --aof a --appendfsync sometimes")).is_err());
+        assert!(parse(args("serve --aof a --aof-load-truncated maybe")).is_err());
+        assert_eq!(
+            parse(args("aof-check log --fix")),
+            Ok(Action::AofCheck {
+                path: PathBuf::from("log"),
+                fix: true
+            })
+        );
+        assert!(parse(args("aof-check")).is_err());
     }
 
     #[test]

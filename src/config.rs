@@ -63,6 +63,30 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--unix-perm`: only the server's user may connect.
 pub const DEFAULT_UNIX_PERM: u32 = 0o700;
 
+/// When the append-only file is flushed to the disk (`--appendfsync`), as
+/// Redis names the choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every write, before its reply (group commit shares a sync).
+    Always,
+    /// About once a second, by a thread of its own.
+    EverySec,
+    /// Never by the server: the operating system decides.
+    No,
+}
+
+/// Default `--appendfsync`, as in Redis.
+pub const DEFAULT_FSYNC: Fsync = Fsync::EverySec;
+
+/// Settings of the append-only file (`--aof PATH`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AofConfig {
+    pub path: PathBuf,
+    pub fsync: Fsync,
+    /// Start after cutting a torn final record (`--aof-load-truncated`).
+    pub load_truncated: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// TCP addresses to listen on, as given (`host:port`); resolved at bind.
@@ -95,6 +119,8 @@ pub struct Config {
     pub auth_timeout: Duration,
     /// Permission bits of Unix socket files.
     pub unix_perm: u32,
+    /// The append-only file, if the store is to be durable.
+    pub aof: Option<AofConfig>,
 }
 
 impl Default for Config {
@@ -115,6 +141,7 @@ impl Default for Config {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             unix_perm: DEFAULT_UNIX_PERM,
+            aof: None,
         }
     }
 }

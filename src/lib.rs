@@ -14,6 +14,11 @@
 //! - [`server`]: listeners, admission against the worker pool, and the
 //!   connection loop that owns the socket, the deadlines and the batching
 //!   of replies.
+//! - [`aof`]: the append-only file (`--aof`): its Redis-format records,
+//!   the writer and sync threads with group commit, the wait a connection
+//!   makes before acknowledging writes, replay at start-up and the
+//!   `aof-check` tool. It reaches the store only through
+//!   [`store::Journal`] and the store's public writes.
 //! - [`exec`]: runs a command against the store and picks the reply
 //!   (data commands and admin commands); holds each connection's session
 //!   (authentication, RESP version, name, failed logins).
@@ -35,18 +40,23 @@
 //!   arguments and INCR alike).
 //!
 //! Entry points: `main.rs` calls [`args::parse`], then [`server::Server::bind`]
-//! and [`server::Server::run`], or a tool's [`tools::cli::run`] or
-//! [`tools::bench::run`]. Tests start a server the same way on port 0.
+//! and [`server::Server::run`], or a tool's [`tools::cli::run`],
+//! [`tools::bench::run`] or [`aof::check`]. Tests start a server the same way on port 0.
 //!
 //! # Invariants that hold everywhere
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
-//!   MSET, which write-locks all its stripes together in ascending index
-//!   order. Everything else (eviction included) holds one lock at a time,
-//!   so no wait cycle can form. No I/O, allocation of large buffers, or
-//!   encoding happens under a stripe lock: small records are recycled from
-//!   the stripe's slab, large ones allocated before the lock and freed
-//!   after it.
+//!   MSET (and FLUSHALL with `--aof`), which write-locks all its stripes
+//!   together in ascending index order. Everything else (eviction
+//!   included) holds one lock at a time, so no wait cycle can form. The
+//!   journal's buffer lock is taken under stripe locks and never the other
+//!   way round. No I/O, allocation of large buffers, or encoding happens
+//!   under a stripe lock: small records are recycled from the stripe's
+//!   slab, large ones allocated before the lock and freed after it. The
+//!   one exception is `--aof`'s: a change's record (its key and value with
+//!   a few bytes of RESP framing) is copied into the log's buffer under
+//!   the lock, which keeps one key's records in the order applied; that
+//!   buffer may grow there.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
 //! - Every input is bounded before it is buffered, by the one
@@ -57,11 +67,15 @@
 //!   ends only its own connection.
 //! - Every blocking socket operation has a deadline (idle, request, write or
 //!   authentication), so no client holds a worker without using it.
+//! - With `--aof`, no reply acknowledges a change before the change's record
+//!   is durable under `--appendfsync`; a change that cannot be made durable
+//!   within [`aof::DURABLE_WAIT`] is answered with an error, never an OK.
 //! - Nothing the environment does stops the server: a log line that cannot
 //!   be written is dropped, and accept errors are retried.
 
 #![forbid(unsafe_code)]
 
+pub mod aof;
 pub mod args;
 pub mod auth;
 pub mod config;

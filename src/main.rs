@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use blink_store::aof;
 use blink_store::args::{self, Action};
 use blink_store::logging;
 use blink_store::server::Server;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
             return tool_exit("cli", cli::run(&options).map(|o| o.exit_status()));
         }
         Ok(Action::Bench(options)) => return tool_exit("bench", bench::run(&options).map(|()| 0)),
+        Ok(Action::AofCheck { path, fix }) => return aof_check(&path, fix),
         Ok(Action::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -55,6 +57,22 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("blink-store: cannot start serving: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `aof-check`: 0 when the log is sound (perhaps after `--fix`), 1
+/// when it is not, 2 when it cannot be read.
+fn aof_check(path: &std::path::Path, fix: bool) -> ExitCode {
+    match aof::check(path, fix) {
+        Ok(checked) => {
+            let (report, sound) = checked.report(path);
+            println!("{report}");
+            ExitCode::from(if sound { 0 } else { 1 })
+        }
+        Err(e) => {
+            eprintln!("blink-store aof-check: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -11,9 +11,12 @@
 //!
 //! `scripts/test.sh` runs this test with its output shown.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 
 use blink_store::store::{Key, Millis, SetOptions, Store, StoreConfig, DEFAULT_SAMPLES};
+use common::Rng;
 
 const KEYS: usize = 100_000;
 const REQUESTS: usize = 1_000_000;
@@ -24,24 +27,6 @@ const KEY_LEN: usize = 16;
 const VALUE_LEN: usize = 32;
 /// The hit ratio the default sample size must reach, relative to LRU.
 const REQUIRED: f64 = 0.97;
-
-/// splitmix64: a small seeded generator for the trace.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The key ids of the trace: Zipf ranks, mapped through a random
 /// permutation so that popularity is unrelated to the key's name.

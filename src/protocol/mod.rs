@@ -394,6 +394,9 @@ pub enum ClientError {
     /// An unauthenticated client sent a line over the pre-auth cap.
     LineTooLongUnauthenticated,
     RequestTimeout,
+    /// The change was applied but its record could not be made durable in
+    /// the append-only file (a failed write or sync, or a stuck disk).
+    NotDurable,
 }
 
 impl ClientError {
@@ -449,6 +452,10 @@ impl fmt::Display for ClientError {
                 f.write_str("line too long before authentication, closing connection")
             }
             ClientError::RequestTimeout => f.write_str("request timeout, closing connection"),
+            ClientError::NotDurable => f.write_str(
+                "MISCONF the change could not be written to the append-only file; \
+                 it is not durable",
+            ),
         }
     }
 }

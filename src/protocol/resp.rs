@@ -606,6 +606,8 @@ fn error_text(e: &ClientError) -> String {
              configured for the default user. Are you sure your configuration is correct?"
             .to_string(),
         ClientError::UnsupportedProtocol => "NOPROTO unsupported protocol version".to_string(),
+        // Its text carries its own code, as Redis's MISCONF does.
+        ClientError::NotDurable => ClientError::NotDurable.to_string(),
         other => format!("ERR {other}"),
     }
 }

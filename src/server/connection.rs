@@ -12,6 +12,12 @@
 //! a pipelined batch read in one `read` is answered with one `write`, and a
 //! lone request is answered at once.
 //!
+//! With `--aof`, no reply to a change is sent before the change is durable
+//! under the `--appendfsync` policy: before writing a batch, the flush
+//! waits once for the newest record the batch's requests produced
+//! ([`crate::aof::Aof::wait`]). If that fails, each reply whose change is
+//! not durable is replaced by an error line; the other replies stand.
+//!
 //! ## Deadlines
 //!
 //! Every blocking read carries a socket timeout, the earliest of:
@@ -49,8 +55,10 @@ use std::net::{Shutdown, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::aof::{self, Aof};
 use crate::exec::{execute, Context, Session};
 use crate::protocol::commands::{self, carries_password};
 use crate::protocol::framer::{FrameError, Framer, Request, Step};
@@ -144,15 +152,59 @@ struct Output<S> {
     socket: S,
     buf: Vec<u8>,
     write_timeout: Duration,
+    /// The append-only file, with `--aof`.
+    aof: Option<Arc<Aof>>,
+    /// The replies in `buf` to requests that changed the store, in order.
+    /// Always empty without `--aof`.
+    journaled: Vec<Journaled>,
+}
+
+/// A buffered reply to a request that changed the store.
+struct Journaled {
+    /// Where the reply lies in [`Output::buf`].
+    start: usize,
+    end: usize,
+    /// The log position that must be durable before it is sent.
+    seq: u64,
+    /// How to write an error in its place.
+    resp: bool,
+    version: u8,
 }
 
 impl<S: Socket> Output<S> {
-    /// Writes every buffered reply. On failure the rest is dropped.
+    /// Writes every buffered reply, once the changes behind them are
+    /// durable. On failure the rest is dropped.
     fn flush(&mut self) -> Result<(), End> {
+        self.await_durable();
         let result = send_all(self.socket, &self.buf, self.write_timeout);
         self.buf.clear();
         self.buf.shrink_to(KEPT_BUFFER);
         result
+    }
+
+    /// Waits until the newest change behind a buffered reply is durable;
+    /// if it cannot become so, replaces every reply whose change is not
+    /// with an error.
+    fn await_durable(&mut self) {
+        let (Some(aof), Some(last)) = (&self.aof, self.journaled.last()) else {
+            return;
+        };
+        if let Err(durable) = aof.wait(last.seq) {
+            let old = std::mem::take(&mut self.buf);
+            let mut at = 0;
+            for reply in &self.journaled {
+                self.buf.extend_from_slice(&old[at..reply.start]);
+                if reply.seq > durable {
+                    let error = Reply::Error(ClientError::NotDurable);
+                    let _ = write_reply(&mut self.buf, &error, reply.resp, reply.version);
+                } else {
+                    self.buf.extend_from_slice(&old[reply.start..reply.end]);
+                }
+                at = reply.end;
+            }
+            self.buf.extend_from_slice(&old[at..]);
+        }
+        self.journaled.clear();
     }
 }
 
@@ -226,6 +278,8 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         socket,
         buf: Vec::with_capacity(WRITE_BUFFER),
         write_timeout: shared.config.write_timeout,
+        aof: shared.aof.clone(),
+        journaled: Vec::new(),
     };
     let started = Instant::now();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
@@ -466,7 +520,20 @@ impl Answer<'_> {
             Next::Continue
         };
         // A text QUIT has no reply; RESP's is `+OK`.
+        let start = out.buf.len();
         write_reply(out, &reply, resp, self.session.protocol)?;
+        if shared.aof.is_some() {
+            let seq = aof::take_appended();
+            if seq != 0 {
+                out.journaled.push(Journaled {
+                    start,
+                    end: out.buf.len(),
+                    seq,
+                    resp,
+                    version: self.session.protocol,
+                });
+            }
+        }
         if self.scratch.capacity() > KEPT_BUFFER {
             self.scratch = Vec::new();
         }

@@ -9,6 +9,10 @@
 //!
 //! A background thread runs the store's active expiry cycle.
 //!
+//! With `--aof`, [`Server::bind`] replays the log into the store before
+//! anything is served and attaches it ([`crate::aof::Aof::open`]); a log
+//! that cannot be loaded stops the start with [`BindError::Aof`].
+//!
 //! The server knows nothing of eviction or of the protocol's commands: it
 //! moves bytes between sockets and [`crate::exec`].
 
@@ -29,6 +33,7 @@ use std::thread;
 
 use threadpool::ThreadPool;
 
+use crate::aof::{Aof, AofError};
 use crate::config::Config;
 use crate::protocol::Limits;
 use crate::stats::Stats;
@@ -58,6 +63,8 @@ pub struct Shared {
     pub config: Config,
     /// The next CLIENT ID to hand out.
     pub next_client_id: AtomicU64,
+    /// The append-only file, with `--aof`: replies to writes wait for it.
+    pub aof: Option<Arc<Aof>>,
 }
 
 /// Why the server could not start listening.
@@ -73,6 +80,8 @@ pub enum BindError {
     NotASocket(PathBuf),
     /// A non-loopback address without a password or the explicit opt-out.
     Unprotected(SocketAddr),
+    /// The append-only file could not be replayed or opened.
+    Aof(AofError),
 }
 
 impl fmt::Display for BindError {
@@ -101,6 +110,7 @@ impl fmt::Display for BindError {
                  could use the store; set a password with --password-file PATH (or \
                  BLINK_PASSWORD), or pass --allow-unauthenticated to take the risk knowingly"
             ),
+            BindError::Aof(e) => e.fmt(f),
         }
     }
 }
@@ -148,16 +158,22 @@ impl Server {
             let e = io::Error::new(unsupported, crate::config::UNIX_UNSUPPORTED);
             return Err(BindError::Unix(path.clone(), e));
         }
+        let mut store = Store::new(StoreConfig::new(
+            config.memory_limit,
+            config.eviction_samples,
+        ));
+        let aof = match &config.aof {
+            Some(aof) => Some(Aof::open(aof, &mut store, &clock).map_err(BindError::Aof)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
-            store: Store::new(StoreConfig::new(
-                config.memory_limit,
-                config.eviction_samples,
-            )),
+            store,
             clock,
             limits: Limits::new(config.max_value_size, config.max_request_size),
             stats: Stats::new(),
             config: config.clone(),
             next_client_id: AtomicU64::new(1),
+            aof,
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))

@@ -8,8 +8,9 @@
 //! stripe's earliest deadline, releases the lock, and only then frees the
 //! large records the change let go. So the accounting invariants of
 //! [`super`] hold by construction, not by each call site remembering them,
-//! and this is the place where a change could be handed on (to a log, say)
-//! exactly once, in the order the stripe applied it.
+//! and this is the place where each change is handed to the store's
+//! [`super::Journal`], when it has one, exactly once, in the order the
+//! stripe applied it.
 //!
 //! A [`Reservation`] is bytes added to the count before a write takes its
 //! lock (so the count never passes the limit, see [`super::evict`]). An
@@ -20,6 +21,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::RwLockWriteGuard;
 
+use super::journal::Change;
 use super::table::{Chunk, DeadlineChange, NewEntry, Removed, Table};
 use super::{Millis, Store, Stripe};
 
@@ -111,6 +113,23 @@ impl<'s> WriteGuard<'s> {
         reservation: &mut Reservation<'_>,
         now: Millis,
     ) {
+        self.store.record(Change::Set {
+            key: entry.key(),
+            value: entry.value(),
+            deadline: entry.deadline(),
+        });
+        self.insert_in_batch(entry, reservation, now);
+    }
+
+    /// As [`WriteGuard::insert`], but recording nothing: the caller
+    /// records the whole batch as one change while it holds every guard
+    /// the batch needs (MSET).
+    pub(super) fn insert_in_batch(
+        &mut self,
+        entry: NewEntry<'_>,
+        reservation: &mut Reservation<'_>,
+        now: Millis,
+    ) {
         reservation.consume(entry.size());
         if let Some(replaced) = self.table.insert(entry) {
             self.account(replaced, now);
@@ -127,7 +146,10 @@ impl<'s> WriteGuard<'s> {
         out: Option<&mut Vec<u8>>,
     ) -> bool {
         match self.table.remove(hash, key, now, out) {
-            Some(removed) => !self.account(removed, now).is_expired(now),
+            Some(removed) => {
+                self.store.record(Change::Del { key });
+                !self.account(removed, now).is_expired(now)
+            }
             None => false,
         }
     }
@@ -143,6 +165,11 @@ impl<'s> WriteGuard<'s> {
     /// evicted (or expired, when it was). Returns whether it was still
     /// there.
     pub(super) fn evict(&mut self, hash: u32, id: usize, now: Millis) -> bool {
+        if self.store.journal.is_some() {
+            if let Some(entry) = self.table.get_by_id(hash, id) {
+                self.store.record(Change::Del { key: entry.key() });
+            }
+        }
         let Some(removed) = self.table.remove_by_id(hash, id) else {
             return false;
         };
@@ -183,10 +210,14 @@ impl<'s> WriteGuard<'s> {
             DeadlineChange::Missing => DeadlineOutcome::Missing,
             DeadlineChange::Refused => DeadlineOutcome::Refused,
             DeadlineChange::Expired(removed) => {
+                self.store.record(Change::Del { key });
                 self.account(removed, now);
                 DeadlineOutcome::Missing
             }
-            DeadlineChange::Done => DeadlineOutcome::Done,
+            DeadlineChange::Done => {
+                self.store.record(Change::Deadline { key, deadline });
+                DeadlineOutcome::Done
+            }
         }
     }
 
@@ -197,14 +228,21 @@ impl<'s> WriteGuard<'s> {
         max_slots: usize,
         scratch: &mut Vec<Removed>,
     ) -> Chunk {
-        let chunk = self.table.expire_chunk(now, max_slots, scratch);
+        let store = self.store;
+        let chunk = self
+            .table
+            .expire_chunk(now, max_slots, scratch, &mut |key| {
+                store.record(Change::Del { key })
+            });
         for removed in scratch.drain(..) {
             self.account(removed, now);
         }
         chunk
     }
 
-    /// Removes every entry; the table's memory is freed after the lock.
+    /// Removes every entry, recording nothing: the caller records one
+    /// [`Change::Flush`] while it holds every stripe. The table's memory
+    /// is freed after the lock.
     pub(super) fn clear(&mut self) -> Table {
         let table = std::mem::take(&mut *self.table);
         self.store.used.fetch_sub(table.bytes(), Ordering::Relaxed);

@@ -14,18 +14,22 @@
 //! belongs to the stripe picked by the top six bits of its hash. GET takes
 //! only the read lock (the access tick is atomic); SET, DELETE and eviction
 //! take the write lock. A thread holds at most one stripe lock at any
-//! moment, with one exception: MSET (see [`multi`]) write-locks the stripes
-//! of all its keys together, in ascending index order. Since no other
-//! operation ever waits for a lock while holding one, no wait cycle can
-//! form. Other work that spans stripes (eviction sampling, counting,
-//! flushing) visits them one at a time in ascending index order.
+//! moment, with two exceptions: MSET (see [`multi`]) write-locks the
+//! stripes of all its keys together, in ascending index order, and so does
+//! FLUSHALL, for all 64, when a journal is attached (its one record must
+//! have no other change inside it). Since no other operation ever waits for
+//! a lock while holding one, no wait cycle can form. Other work that spans
+//! stripes (eviction sampling, counting, flushing without a journal)
+//! visits them one at a time in ascending index order. A journal's own
+//! lock is taken under stripe locks, never the other way round.
 //!
 //! Nothing slow happens under a stripe lock. An entry's record comes from
 //! the stripe's own slab ([`slab`]) under the write lock the write holds
 //! anyway: recycling a record is a free-list pop, and the allocator is
 //! called only for a new chunk of 4 KiB now and then. A record too large
 //! for the slab is allocated and filled before the lock is taken and
-//! freed after it is released. No I/O or encoding ever runs under a lock.
+//! freed after it is released. No I/O ever runs under a lock, and no
+//! encoding, but for a journal's copy of the change (see [`journal`]).
 //!
 //! ## Accounting invariants
 //!
@@ -53,6 +57,7 @@ mod clock;
 mod evict;
 mod expire;
 mod guard;
+mod journal;
 mod multi;
 mod slab;
 mod table;
@@ -61,6 +66,7 @@ use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -71,6 +77,7 @@ pub use multi::{UpdateError, SCAN_PARTITIONS};
 pub use table::MAX_KEY_LEN;
 
 pub use guard::DeadlineOutcome;
+pub use journal::{Change, Journal};
 
 use guard::WriteGuard;
 use table::{NewEntry, Table, HASH_BITS};
@@ -265,6 +272,8 @@ pub struct Store {
     /// [`Store::random`]).
     rng: AtomicU64,
     hasher: KeyHasher,
+    /// Where changes are handed on, if anywhere (see [`journal`]).
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl Store {
@@ -286,6 +295,21 @@ impl Store {
                 Some(seed) => KeyHasher::Seeded(seed),
                 None => KeyHasher::Random(RandomState::new()),
             },
+            journal: None,
+        }
+    }
+
+    /// From now on, hands every change to `journal` (see [`journal`]).
+    /// Attached after a replay, so that replaying logs nothing.
+    pub fn set_journal(&mut self, journal: Arc<dyn Journal>) {
+        self.journal = Some(journal);
+    }
+
+    /// Hands `change` to the journal, if there is one; call it under the
+    /// lock of every stripe the change touched.
+    fn record(&self, change: Change<'_>) {
+        if let Some(journal) = &self.journal {
+            journal.record(change);
         }
     }
 
@@ -514,12 +538,23 @@ impl Store {
         self.expired.load(Ordering::Relaxed)
     }
 
-    /// Removes every entry, one stripe at a time in ascending order.
+    /// Removes every entry. With a journal, every stripe is locked at
+    /// once, in ascending order (the MSET lock order), so the one
+    /// [`Change::Flush`] recorded has no write of another client inside
+    /// it; without one, one stripe at a time.
     pub fn clear(&self) {
-        for stripe in self.stripes.iter() {
-            let removed = self.write(stripe).clear();
-            drop(removed);
+        if self.journal.is_none() {
+            for stripe in self.stripes.iter() {
+                let removed = self.write(stripe).clear();
+                drop(removed);
+            }
+            return;
         }
+        let mut guards: Vec<_> = self.stripes.iter().map(|s| self.write(s)).collect();
+        let removed: Vec<Table> = guards.iter_mut().map(|g| g.clear()).collect();
+        self.record(Change::Flush);
+        drop(guards);
+        drop(removed);
     }
 }
 

@@ -18,6 +18,7 @@
 //!   exactly once, however the tables grow or shrink meanwhile.
 
 use super::clock::Millis;
+use super::journal::Change;
 use super::table::{NewEntry, Table};
 use super::{Key, Store, StoreError, STRIPES};
 use crate::num::parse_i64;
@@ -176,9 +177,10 @@ impl Store {
             .collect();
         for (index, entry) in entries {
             if let Some((_, guard)) = guards.iter_mut().find(|(i, _)| *i == index) {
-                guard.insert(entry, &mut reservation, now);
+                guard.insert_in_batch(entry, &mut reservation, now);
             }
         }
+        self.record(Change::SetMany(pairs));
         Ok(())
     }
 

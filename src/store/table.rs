@@ -183,6 +183,19 @@ impl<'a> NewEntry<'a> {
         self
     }
 
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// When the entry will expire, if it will.
+    pub fn deadline(&self) -> Option<Millis> {
+        self.deadline
+    }
+
     fn record_len(&self) -> usize {
         record_len(self.key.len(), self.value.len(), self.field)
     }
@@ -633,6 +646,11 @@ impl Table {
         self.remove_at(i, true)
     }
 
+    /// The entry whose [`EntryRef::id`] is `id`, if it is still here.
+    pub fn get_by_id(&self, hash: u32, id: usize) -> Option<EntryRef<'_>> {
+        self.entry_at(self.position_of_id(hash, id)?)
+    }
+
     fn position_of_id(&self, hash: u32, id: usize) -> Option<usize> {
         let mut i = self.home(hash);
         loop {
@@ -764,13 +782,15 @@ impl Table {
     }
 
     /// Examines up to `max_slots` slots from the scan cursor, removing the
-    /// expired entries and reporting them in `removed`. See the module's
-    /// expiry bookkeeping.
+    /// expired entries and reporting them in `removed`, and each one's key
+    /// to `on_key` just before it goes. See the module's expiry
+    /// bookkeeping.
     pub fn expire_chunk(
         &mut self,
         now: Millis,
         max_slots: usize,
         removed: &mut Vec<Removed>,
+        on_key: &mut dyn FnMut(&[u8]),
     ) -> Chunk {
         let mut chunk = Chunk::default();
         let capacity = self.slots.len();
@@ -787,6 +807,9 @@ impl Table {
                 Some(d) if d <= now => {
                     chunk.with_deadline += 1;
                     chunk.expired += 1;
+                    if let Some(entry) = self.entry_at(i) {
+                        on_key(entry.key());
+                    }
                     if let Some(entry) = self.remove_at(i, false) {
                         removed.push(entry);
                     }
@@ -1006,7 +1029,7 @@ mod tests {
         let mut removed = Vec::new();
         let mut total = Chunk::default();
         loop {
-            let c = t.expire_chunk(Millis(500), 16, &mut removed);
+            let c = t.expire_chunk(Millis(500), 16, &mut removed, &mut |_| {});
             total.expired += c.expired;
             if c.pass_done {
                 break;
@@ -1142,7 +1165,7 @@ mod tests {
                     _ => {
                         now += rng.below(5);
                         removed.clear();
-                        table.expire_chunk(Millis(now), 64, &mut removed);
+                        table.expire_chunk(Millis(now), 64, &mut removed, &mut |_| {});
                         // The model drops what the scan dropped: expired
                         // entries, each at most once.
                         let before = model.len();

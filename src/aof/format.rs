@@ -1,0 +1,497 @@
+//! The log's records, in Redis's append-only format: each record is a RESP
+//! array of bulk strings, the command that reproduces one change.
+//!
+//! | change                     | record                                   |
+//! |----------------------------|------------------------------------------|
+//! | a key holds a value        | `SET key value`, `+ PXAT <unix ms>`      |
+//! | a key's deadline changed   | `PEXPIREAT key <unix ms>` or `PERSIST key` |
+//! | a key is gone (deleted, expired, evicted) | `DEL key`                 |
+//! | MSET                       | `MULTI`, one `SET` per pair, `EXEC`      |
+//! | FLUSHALL                   | `FLUSHALL`                               |
+//!
+//! Deadlines are absolute Unix milliseconds (never a relative time, which
+//! would restart at every replay); [`WallClock`] converts the store's
+//! monotonic [`Millis`] to and from them.
+//!
+//! Encoding ([`encode`]) runs under a stripe lock: it copies the key and
+//! value and writes a few decimal lengths, with no `fmt` and no allocation
+//! beyond the buffer's growth. Decoding ([`Reader`]) reads one record at a
+//! time from any `BufRead` and bounds everything before buffering it: a
+//! header line to [`MAX_HEADER`] bytes, a record to [`MAX_ARGS`]
+//! arguments, a bulk to [`MAX_BULK`] bytes (read in pieces, so a corrupt
+//! length allocates only what the file really holds). Parse, don't
+//! validate: a record becomes a typed [`Record`] or an error; an input
+//! that ends inside a record is [`ReadError::Torn`], anything else wrong
+//! is [`ReadError::Corrupt`], with the record's offset.
+
+use std::io::{self, BufRead, Read};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::MAX_MAX_VALUE_SIZE;
+use crate::num::{format_i64, parse_i64};
+use crate::store::{Change, Millis, MAX_KEY_LEN};
+
+/// Most arguments in one record: `SET key value PXAT ms` has five; Redis's
+/// own `SET` records have at most seven. More is corruption.
+pub const MAX_ARGS: usize = 8;
+
+/// Longest bulk string: the longest value any server accepts
+/// (`--max-value-size` is at most this).
+pub const MAX_BULK: usize = MAX_MAX_VALUE_SIZE;
+
+/// Longest header line (`*8\r\n`, `$536870912\r\n`), with room to spare.
+pub const MAX_HEADER: usize = 32;
+
+/// Converts the store's monotonic milliseconds to Unix milliseconds and
+/// back, by an offset taken once against the system clock. Taken once, so
+/// that deadlines written in one run are consistent with each other even if
+/// the system clock is set meanwhile; a clock set between runs moves every
+/// deadline by the same amount, as it would in Redis.
+#[derive(Clone, Copy, Debug)]
+pub struct WallClock {
+    /// Unix milliseconds at the store's time zero.
+    offset: u64,
+}
+
+impl WallClock {
+    /// The offset between `now` (the store's clock) and the system clock.
+    pub fn new(now: Millis) -> WallClock {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        WallClock {
+            offset: unix.saturating_sub(now.0),
+        }
+    }
+
+    pub fn to_unix(self, at: Millis) -> u64 {
+        at.0.saturating_add(self.offset)
+    }
+
+    /// The store's time of a Unix time; a time before the store's zero is
+    /// its zero, which is in the past.
+    pub fn store_time(self, unix: u64) -> Millis {
+        Millis(unix.saturating_sub(self.offset))
+    }
+}
+
+/// Appends the record of `change` to `out`.
+pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
+    match *change {
+        Change::Set {
+            key,
+            value,
+            deadline,
+        } => encode_set(key, value, deadline.map(|d| wall.to_unix(d)), out),
+        Change::Deadline {
+            key,
+            deadline: Some(at),
+        } => {
+            let mut digits = [0u8; 20];
+            let at = unix_text(wall.to_unix(at), &mut digits);
+            array(out, &[b"PEXPIREAT", key, at]);
+        }
+        Change::Deadline {
+            key,
+            deadline: None,
+        } => array(out, &[b"PERSIST", key]),
+        Change::Del { key } => array(out, &[b"DEL", key]),
+        Change::SetMany(pairs) => {
+            array(out, &[b"MULTI"]);
+            for (key, value) in pairs {
+                encode_set(key.as_bytes(), value, None, out);
+            }
+            array(out, &[b"EXEC"]);
+        }
+        Change::Flush => array(out, &[b"FLUSHALL"]),
+    }
+}
+
+fn encode_set(key: &[u8], value: &[u8], at: Option<u64>, out: &mut Vec<u8>) {
+    match at {
+        None => array(out, &[b"SET", key, value]),
+        Some(at) => {
+            let mut digits = [0u8; 20];
+            array(
+                out,
+                &[b"SET", key, value, b"PXAT", unix_text(at, &mut digits)],
+            );
+        }
+    }
+}
+
+fn unix_text(unix: u64, digits: &mut [u8; 20]) -> &[u8] {
+    format_i64(i64::try_from(unix).unwrap_or(i64::MAX), digits)
+}
+
+/// Appends a RESP array of `args` as bulk strings.
+fn array(out: &mut Vec<u8>, args: &[&[u8]]) {
+    let mut digits = [0u8; 20];
+    out.push(b'*');
+    out.extend_from_slice(format_i64(args.len() as i64, &mut digits));
+    out.extend_from_slice(b"\r\n");
+    for arg in args {
+        out.push(b'$');
+        out.extend_from_slice(format_i64(arg.len() as i64, &mut digits));
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// One record of the log, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// `SET key value [PXAT unix-ms]`.
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        at: Option<u64>,
+    },
+    /// `DEL key [key ...]`.
+    Del(Vec<Vec<u8>>),
+    /// `PEXPIREAT key unix-ms`.
+    ExpireAt {
+        key: Vec<u8>,
+        at: u64,
+    },
+    /// `PERSIST key`.
+    Persist(Vec<u8>),
+    FlushAll,
+    Multi,
+    Exec,
+    /// `SELECT 0`, which Redis writes first: there is one database.
+    Select,
+}
+
+/// Why a record could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The input ends inside the record that starts at `offset`.
+    Torn {
+        offset: u64,
+    },
+    /// The record at `offset` is not one this server writes or knows.
+    Corrupt {
+        offset: u64,
+        what: String,
+    },
+    Io(io::Error),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+/// Reads records one at a time; see the module documentation.
+pub struct Reader<R> {
+    input: R,
+    /// Bytes consumed so far: the offset of the next record.
+    offset: u64,
+}
+
+/// What went wrong inside one record, before its offset is attached.
+enum Fault {
+    /// The input ended.
+    Eof,
+    Bad(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Fault {
+    fn from(e: io::Error) -> Self {
+        Fault::Io(e)
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    pub fn new(input: R) -> Reader<R> {
+        Reader { input, offset: 0 }
+    }
+
+    /// The offset of the next record: the end of the last one read.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next record; `None` at a clean end of the input.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
+        let start = self.offset;
+        if self.input.fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        let args = self.args().map_err(|fault| match fault {
+            Fault::Eof => ReadError::Torn { offset: start },
+            Fault::Bad(what) => ReadError::Corrupt {
+                offset: start,
+                what,
+            },
+            Fault::Io(e) => ReadError::Io(e),
+        })?;
+        typed(args).map(Some).map_err(|what| ReadError::Corrupt {
+            offset: start,
+            what,
+        })
+    }
+
+    /// The arguments of one RESP array.
+    fn args(&mut self) -> Result<Vec<Vec<u8>>, Fault> {
+        let count = self.header(b'*', MAX_ARGS)?;
+        if count == 0 {
+            return Err(Fault::Bad("an empty array".into()));
+        }
+        let mut args = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = self.header(b'$', MAX_BULK)?;
+            let mut arg = Vec::new();
+            let got = (&mut self.input).take(len as u64).read_to_end(&mut arg)?;
+            self.offset += got as u64;
+            if got < len {
+                return Err(Fault::Eof);
+            }
+            let mut end = [0u8; 2];
+            let got = read_up_to(&mut self.input, &mut end)?;
+            self.offset += got as u64;
+            if got < 2 {
+                return Err(Fault::Eof);
+            }
+            if &end != b"\r\n" {
+                return Err(Fault::Bad("a bulk string not ended by CRLF".into()));
+            }
+            args.push(arg);
+        }
+        Ok(args)
+    }
+
+    /// Reads `<kind><n>\r\n` and returns `n`, refused above `max`.
+    fn header(&mut self, kind: u8, max: usize) -> Result<usize, Fault> {
+        let mut line = Vec::with_capacity(MAX_HEADER);
+        let got = (&mut self.input)
+            .take(MAX_HEADER as u64)
+            .read_until(b'\n', &mut line)?;
+        self.offset += got as u64;
+        let Some(body) = line.strip_suffix(b"\r\n") else {
+            return if line.ends_with(b"\n") || got == MAX_HEADER {
+                Err(Fault::Bad("a header line not ended by CRLF".into()))
+            } else {
+                Err(Fault::Eof)
+            };
+        };
+        let expected = if kind == b'*' {
+            "an array"
+        } else {
+            "a bulk string"
+        };
+        let Some(digits) = body.strip_prefix(&[kind]) else {
+            return Err(Fault::Bad(format!("expected {expected}")));
+        };
+        parse_i64(digits)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n <= max)
+            .ok_or_else(|| Fault::Bad(format!("a bad length in the header of {expected}")))
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The record that `args` spell.
+fn typed(mut args: Vec<Vec<u8>>) -> Result<Record, String> {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    let arity = args.len();
+    let wrong = || format!("wrong number of arguments for {name}");
+    let key_of = |key: Vec<u8>| {
+        if key.len() > MAX_KEY_LEN {
+            Err(format!("a key longer than {MAX_KEY_LEN} bytes"))
+        } else {
+            Ok(key)
+        }
+    };
+    let unix_ms = |text: &[u8]| {
+        parse_i64(text)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| "a deadline that is not Unix milliseconds".to_string())
+    };
+    let mut rest = args.drain(1..);
+    let record = match name.as_str() {
+        "SET" if arity == 3 || arity == 5 => {
+            let key = key_of(rest.next().unwrap_or_default())?;
+            let value = rest.next().unwrap_or_default();
+            let at = match (rest.next(), rest.next()) {
+                (None, None) => None,
+                (Some(option), Some(at)) if option.eq_ignore_ascii_case(b"PXAT") => {
+                    Some(unix_ms(&at)?)
+                }
+                _ => return Err("a SET option other than PXAT".into()),
+            };
+            Record::Set { key, value, at }
+        }
+        "DEL" if arity >= 2 => Record::Del(rest.map(key_of).collect::<Result<_, _>>()?),
+        "PEXPIREAT" if arity == 3 => {
+            let key = key_of(rest.next().unwrap_or_default())?;
+            let at = unix_ms(&rest.next().unwrap_or_default())?;
+            Record::ExpireAt { key, at }
+        }
+        "PERSIST" if arity == 2 => Record::Persist(key_of(rest.next().unwrap_or_default())?),
+        "FLUSHALL" if arity == 1 => Record::FlushAll,
+        "MULTI" if arity == 1 => Record::Multi,
+        "EXEC" if arity == 1 => Record::Exec,
+        "SELECT" if arity == 2 && rest.next().as_deref() == Some(b"0") => Record::Select,
+        "SET" | "DEL" | "PEXPIREAT" | "PERSIST" | "FLUSHALL" | "MULTI" | "EXEC" => {
+            return Err(wrong())
+        }
+        "SELECT" => return Err("SELECT of a database other than 0".into()),
+        _ => return Err(format!("unknown command '{}'", name.escape_debug())),
+    };
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Key;
+
+    const WALL: WallClock = WallClock { offset: 1_000_000 };
+
+    fn encoded(change: Change<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(&change, WALL, &mut out);
+        out
+    }
+
+    fn all(bytes: &[u8]) -> Result<Vec<Record>, ReadError> {
+        let mut reader = Reader::new(bytes);
+        let mut records = Vec::new();
+        while let Some(record) = reader.next_record()? {
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    #[test]
+    fn set_with_a_deadline_is_written_with_pxat_in_unix_ms() {
+        let change = Change::Set {
+            key: b"k",
+            value: b"a\r\n\0b",
+            deadline: Some(Millis(5)),
+        };
+        assert_eq!(
+            encoded(change),
+            b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\na\r\n\0b\r\n$4\r\nPXAT\r\n$7\r\n1000005\r\n"
+        );
+    }
+
+    #[test]
+    fn every_change_reads_back_as_its_record() {
+        let pairs = [
+            (Key::new(b"a").unwrap(), &b"1"[..]),
+            (Key::new(b"b").unwrap(), &b""[..]),
+        ];
+        let mut log = Vec::new();
+        for change in [
+            Change::Set {
+                key: b"k",
+                value: b"v",
+                deadline: None,
+            },
+            Change::Deadline {
+                key: b"k",
+                deadline: Some(Millis(7)),
+            },
+            Change::Deadline {
+                key: b"k",
+                deadline: None,
+            },
+            Change::Del { key: b"k" },
+            Change::SetMany(&pairs),
+            Change::Flush,
+        ] {
+            encode(&change, WALL, &mut log);
+        }
+        let set = |k: &[u8], v: &[u8]| Record::Set {
+            key: k.to_vec(),
+            value: v.to_vec(),
+            at: None,
+        };
+        assert_eq!(
+            all(&log).unwrap(),
+            vec![
+                set(b"k", b"v"),
+                Record::ExpireAt {
+                    key: b"k".to_vec(),
+                    at: 1_000_007
+                },
+                Record::Persist(b"k".to_vec()),
+                Record::Del(vec![b"k".to_vec()]),
+                Record::Multi,
+                set(b"a", b"1"),
+                set(b"b", b""),
+                Record::Exec,
+                Record::FlushAll,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_input_cut_anywhere_inside_a_record_is_torn_at_its_start() {
+        let mut log = encoded(Change::Del { key: b"first" });
+        let start = log.len();
+        encode(
+            &Change::Set {
+                key: b"k",
+                value: b"value",
+                deadline: Some(Millis(1)),
+            },
+            WALL,
+            &mut log,
+        );
+        for cut in start + 1..log.len() {
+            match all(&log[..cut]) {
+                Err(ReadError::Torn { offset }) => assert_eq!(offset, start as u64, "cut {cut}"),
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_unknown_commands_and_huge_lengths_are_corrupt_at_their_offset() {
+        let first = encoded(Change::Flush);
+        let at = first.len() as u64;
+        for bad in [
+            &b"*1\r\n$4\r\nPING\r\n"[..],
+            b"hello\r\n",
+            b"*9\r\n",
+            b"*1\r\n$999999999999\r\n",
+            b"*1\r\n$3\r\nSETxx",
+            b"*2\r\n$3\r\nSET\r\n$1\r\nk\r\n",
+            b"*3\r\n$9\r\nPEXPIREAT\r\n$1\r\nk\r\n$2\r\n-1\r\n",
+            b"*1111111111111111111111111111111111111",
+        ] {
+            let mut log = first.clone();
+            log.extend_from_slice(bad);
+            match all(&log) {
+                Err(ReadError::Corrupt { offset, .. }) => assert_eq!(offset, at, "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wall_clock_round_trips() {
+        assert_eq!(WALL.store_time(WALL.to_unix(Millis(42))), Millis(42));
+        assert_eq!(WALL.store_time(5), Millis(0));
+    }
+}
