@@ -871,6 +871,7 @@ fn empty_slots(capacity: usize) -> Vec<Option<Slot>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::TestRng;
     use super::*;
     use std::collections::HashMap;
 
@@ -1049,23 +1050,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<Option<Slot>>(), 16);
     }
 
-    /// A small, seedable generator for the model test.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     /// The table against `std::collections::HashMap`, on thousands of keys
     /// whose hashes often collide: random inserts of values of every size
     /// class and beyond, removals by key and by identity, deadline changes,
@@ -1074,7 +1058,7 @@ mod tests {
     #[test]
     fn behaves_like_a_hash_map() {
         for seed in 1..=4 {
-            let mut rng = Rng(seed);
+            let mut rng = TestRng(seed);
             let mut table = Table::new();
             let mut model: HashMap<Vec<u8>, (Vec<u8>, Option<u64>)> = HashMap::new();
             let hash_of = |key: &[u8]| {

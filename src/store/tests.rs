@@ -24,11 +24,12 @@ fn get(s: &Store, k: &[u8]) -> Option<Vec<u8>> {
     s.get_into(key(k), Millis(0), &mut out).then_some(out)
 }
 
-/// A deterministic generator for test workloads (splitmix64).
-struct TestRng(u64);
+/// A deterministic generator for test workloads (splitmix64), shared by
+/// the store's tests and the table's.
+pub(super) struct TestRng(pub(super) u64);
 
 impl TestRng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -36,7 +37,7 @@ impl TestRng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
