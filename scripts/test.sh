@@ -3,9 +3,24 @@
 # every unit and integration test (which start real servers on loopback and
 # Unix sockets), then real Redis clients (redis-cli, redis-benchmark,
 # redis-py, twemproxy) against the release binary, then the release
-# tarballs built, installed and run. Exits non-zero when anything fails.
+# tarballs built, installed and run, and the other platforms checked.
+# Exits non-zero when anything fails.
+#
+#   scripts/test.sh           the whole suite (what .ci/run runs)
+#   scripts/test.sh --quick   the inner loop: format, lint and cargo test
+#                             only, about a minute with a warm build
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+quick=false
+case "${1:-}" in
+    "") ;;
+    --quick) quick=true ;;
+    *)
+        echo "usage: scripts/test.sh [--quick]" >&2
+        exit 2
+        ;;
+esac
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -25,6 +40,11 @@ fi
 
 step "cargo test"
 cargo test --locked --all-targets -- --skip sampled_eviction_comes_close_to_exact_lru
+
+if $quick; then
+    step "quick mode: the real clients, packaging and other platforms are skipped"
+    exit 0
+fi
 
 # The eviction-quality test prints its hit-ratio curve, so it runs on its
 # own with its output shown.
