@@ -561,3 +561,55 @@ fn a_log_larger_than_the_memory_limit_evicts_on_replay() {
     assert!((10..=20).contains(&held), "{held} keys held");
     assert_eq!(client.call("GET key99"), Resp::Bulk(value));
 }
+
+/// INFO's `# Persistence`, STATS and CONFIG GET report the log: enabled,
+/// its policy, its sizes (the current size is the file's once written),
+/// nothing pending after a write under `always`, and the last write's
+/// health; without `--aof` they say it is off.
+#[test]
+fn info_stats_and_config_report_the_log() {
+    let log = TempFile::path();
+    let (_server, addr) = serve(&log, &["--appendfsync", "always"]);
+    let mut client = Client::tcp(addr);
+    client.call("SET k v");
+    let info = client.call("INFO persistence").string();
+    let size = std::fs::metadata(&*log).unwrap().len();
+    for line in [
+        "# Persistence\r\n".to_string(),
+        "aof_enabled:1\r\n".to_string(),
+        "aof_last_write_status:ok\r\n".to_string(),
+        format!("aof_current_size:{size}\r\n"),
+        "aof_base_size:0\r\n".to_string(),
+        "aof_pending_bytes:0\r\n".to_string(),
+        "aof_fsync_policy:always\r\n".to_string(),
+    ] {
+        assert!(info.contains(&line), "{line:?} not in {info:?}");
+    }
+    let config = client.call("CONFIG GET append*");
+    let pairs: Vec<(String, String)> = config
+        .pairs()
+        .into_iter()
+        .map(|(k, v)| (k.string(), v.string()))
+        .collect();
+    assert!(
+        pairs.contains(&("appendonly".into(), "yes".into())),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.contains(&("appendfsync".into(), "always".into())),
+        "{pairs:?}"
+    );
+    let mut text = Client::tcp(addr);
+    assert_eq!(text.stat("aof_enabled"), 1);
+    assert_eq!(text.stat("aof_current_size"), size);
+    assert_eq!(text.stat("aof_last_write_ok"), 1);
+    assert_eq!(text.stat("aof_pending_bytes"), 0);
+
+    let plain = common::start(common::config());
+    let mut client = Client::tcp(plain);
+    let info = client.call("INFO persistence").string();
+    assert!(info.contains("aof_enabled:0\r\n"), "{info:?}");
+    let config = client.call("CONFIG GET appendonly");
+    assert_eq!(config.pairs()[0].1.string(), "no");
+    assert_eq!(Client::tcp(plain).stat("aof_enabled"), 0);
+}

@@ -31,6 +31,12 @@ const STAT_NAMES: &[&str] = &[
     "timeouts_auth",
     "kicks_unauthenticated",
     "auth_failures",
+    "aof_enabled",
+    "aof_current_size",
+    "aof_base_size",
+    "aof_pending_bytes",
+    "aof_last_write_ok",
+    "aof_last_fsync_age_ms",
 ];
 
 /// The line a connection gets when every worker is busy.

@@ -176,6 +176,30 @@ pub struct Aof {
     fsync: Fsync,
     wall: WallClock,
     path: PathBuf,
+    /// The file's length when it was opened, after replay.
+    base_size: u64,
+    /// When the log was opened, the origin of `last_sync_ms`.
+    opened: Instant,
+    /// Milliseconds after `opened` of the last sync that succeeded; 0 for
+    /// none yet.
+    last_sync_ms: AtomicU64,
+}
+
+/// What INFO's `# Persistence` and STATS report of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AofReport {
+    /// Bytes of records appended: the file's length once all are written.
+    pub current_size: u64,
+    /// The file's length when the server started.
+    pub base_size: u64,
+    /// Bytes appended and not yet durable under the policy.
+    pub pending_bytes: u64,
+    /// Every write and sync so far succeeded.
+    pub last_write_ok: bool,
+    /// Milliseconds since the last sync succeeded (since the log was
+    /// opened, before the first).
+    pub last_fsync_age_ms: u64,
+    pub fsync: Fsync,
 }
 
 impl Aof {
@@ -222,6 +246,9 @@ impl Aof {
             fsync: config.fsync,
             wall,
             path: path.clone(),
+            base_size: len,
+            opened: Instant::now(),
+            last_sync_ms: AtomicU64::new(0),
         });
         if config.fsync == Fsync::EverySec {
             let syncer = file.try_clone().map_err(io)?;
@@ -277,6 +304,9 @@ impl Aof {
             let mut result = file.write_all(&batch);
             if result.is_ok() && self.fsync == Fsync::Always {
                 result = file.sync_data();
+                if result.is_ok() {
+                    self.note_sync();
+                }
             }
             batch.clear();
             if batch.capacity() > KEPT_BATCH {
@@ -316,7 +346,10 @@ impl Aof {
                 continue;
             }
             match file.sync_data() {
-                Ok(()) => synced = written,
+                Ok(()) => {
+                    synced = written;
+                    self.note_sync();
+                }
                 Err(e) => {
                     let mut progress = self.progress.lock();
                     self.fail(&mut progress, "sync", &e);
@@ -336,6 +369,31 @@ impl Aof {
         }
         progress.failed = true;
         self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Records that a sync succeeded now.
+    fn note_sync(&self) {
+        let ms = self.opened.elapsed().as_millis() as u64;
+        self.last_sync_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// The log's sizes and health, for INFO and STATS.
+    pub fn report(&self) -> AofReport {
+        let current_size = self.pending.lock().end;
+        let (durable, failed) = {
+            let progress = self.progress.lock();
+            (progress.durable, progress.failed)
+        };
+        let synced = self.last_sync_ms.load(Ordering::Relaxed);
+        let age = (self.opened.elapsed().as_millis() as u64).saturating_sub(synced);
+        AofReport {
+            current_size,
+            base_size: self.base_size,
+            pending_bytes: current_size.saturating_sub(durable),
+            last_write_ok: !failed,
+            last_fsync_age_ms: age,
+            fsync: self.fsync,
+        }
     }
 
     /// The file's path.

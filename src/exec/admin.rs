@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::{clamp, Context, Session, REDIS_VERSION};
-use crate::config::Config;
+use crate::aof::Aof;
+use crate::config::{Config, Fsync, DEFAULT_FSYNC};
 use crate::glob::glob_match;
 use crate::protocol::commands::{lookup, resp_commands, Framing, Spec};
 use crate::protocol::{ClientCommand, ClientError, Command, Frame, Reply};
@@ -139,7 +140,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
     let (stats, store, config) = (ctx.stats, ctx.store, ctx.config);
     let uptime = stats.uptime().as_secs();
     let keys = store.len();
-    let sections: [(&str, String); 5] = [
+    let sections: [(&str, String); 6] = [
         (
             "server",
             format!(
@@ -182,6 +183,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 stats.get_misses(),
             ),
         ),
+        ("persistence", persistence(ctx)),
         (
             "keyspace",
             if keys > 0 {
@@ -216,14 +218,18 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
 /// CONFIG GET: every parameter matched by a pattern, once.
 fn config_get(config: &Config, patterns: &[&[u8]]) -> Frame {
     let idle = config.idle_timeout.map_or(0, |t| t.as_secs());
-    let parameters: [(&str, String); 8] = [
+    let aof = config.aof.as_ref();
+    let appendonly = if aof.is_some() { "yes" } else { "no" };
+    let fsync = aof.map_or(DEFAULT_FSYNC, |aof| aof.fsync);
+    let parameters: [(&str, String); 9] = [
         ("maxmemory", config.memory_limit.to_string()),
         ("maxmemory-policy", "allkeys-lru".to_string()),
         ("maxmemory-samples", config.eviction_samples.to_string()),
         ("maxclients", config.threads.to_string()),
         ("timeout", idle.to_string()),
         ("save", String::new()),
-        ("appendonly", "no".to_string()),
+        ("appendonly", appendonly.to_string()),
+        ("appendfsync", fsync_name(fsync).to_string()),
         ("databases", "1".to_string()),
     ];
     let pairs = parameters
@@ -303,6 +309,7 @@ fn command_entry(spec: &Spec) -> Frame {
 /// The `STATS` lines, in their documented order. New metrics are appended.
 fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
     let (stats, store) = (ctx.stats, ctx.store);
+    let aof = ctx.aof.map(Aof::report);
     vec![
         ("uptime_seconds", stats.uptime().as_secs()),
         ("connections_current", stats.connections_current()),
@@ -326,7 +333,48 @@ fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
             stats.count(Event::KickUnauthenticated),
         ),
         ("auth_failures", stats.count(Event::AuthFailure)),
+        ("aof_enabled", u64::from(aof.is_some())),
+        ("aof_current_size", aof.map_or(0, |a| a.current_size)),
+        ("aof_base_size", aof.map_or(0, |a| a.base_size)),
+        ("aof_pending_bytes", aof.map_or(0, |a| a.pending_bytes)),
+        (
+            "aof_last_write_ok",
+            u64::from(aof.map_or(true, |a| a.last_write_ok)),
+        ),
+        (
+            "aof_last_fsync_age_ms",
+            aof.map_or(0, |a| a.last_fsync_age_ms),
+        ),
     ]
+}
+
+/// INFO's `# Persistence`: Redis's names, with what applies here (no
+/// snapshots, no log rewriting yet).
+fn persistence(ctx: &Context<'_>) -> String {
+    let Some(aof) = ctx.aof.map(Aof::report) else {
+        return "loading:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n".to_string();
+    };
+    let status = if aof.last_write_ok { "ok" } else { "err" };
+    format!(
+        "loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n\
+         aof_last_bgrewrite_status:ok\r\naof_last_write_status:{status}\r\n\
+         aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_bytes:{}\r\n\
+         aof_last_fsync_ms:{}\r\naof_fsync_policy:{}\r\n",
+        aof.current_size,
+        aof.base_size,
+        aof.pending_bytes,
+        aof.last_fsync_age_ms,
+        fsync_name(aof.fsync),
+    )
+}
+
+/// `--appendfsync`'s value as Redis names it.
+fn fsync_name(fsync: Fsync) -> &'static str {
+    match fsync {
+        Fsync::Always => "always",
+        Fsync::EverySec => "everysec",
+        Fsync::No => "no",
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod data;
 
 use std::time::Duration;
 
+use crate::aof::Aof;
 use crate::config::Config;
 use crate::protocol::{Command, Reply};
 use crate::stats::{LocalCounts, Stats};
@@ -31,6 +32,8 @@ pub struct Context<'a> {
     pub store: &'a Store,
     pub stats: &'a Stats,
     pub config: &'a Config,
+    /// The append-only file, with `--aof`.
+    pub aof: Option<&'a Aof>,
 }
 
 /// One connection's state.

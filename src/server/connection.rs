@@ -498,6 +498,7 @@ impl Answer<'_> {
                     store: &shared.store,
                     stats: &shared.stats,
                     config: &shared.config,
+                    aof: shared.aof.as_deref(),
                 };
                 let now = *self.now.get_or_insert_with(|| shared.clock.now());
                 execute(
