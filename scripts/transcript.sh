@@ -81,6 +81,12 @@ STAT timeouts_write 0
 STAT timeouts_auth 0
 STAT kicks_unauthenticated 0
 STAT auth_failures 0
+STAT aof_enabled 0
+STAT aof_current_size 0
+STAT aof_base_size 0
+STAT aof_pending_bytes 0
+STAT aof_last_write_ok 1
+STAT aof_last_fsync_age_ms 0
 END
 EOF
 }
