@@ -613,3 +613,52 @@ fn info_stats_and_config_report_the_log() {
     assert_eq!(config.pairs()[0].1.string(), "no");
     assert_eq!(Client::tcp(plain).stat("aof_enabled"), 0);
 }
+
+/// SHUTDOWN (text or RESP, after AUTH like any command) answers what came
+/// before it, syncs the log, removes the Unix socket file and ends the
+/// process with status 0, sending nothing more; a restart finds every
+/// write. Its options change nothing, ABORT has nothing to abort.
+#[test]
+fn shutdown_syncs_the_log_and_exits_cleanly() {
+    let log = TempFile::path();
+    let socket = common::SocketPath::new();
+    let password = TempFile::with(b"pw\n");
+    let args = [
+        "--appendfsync",
+        "no",
+        "--unix",
+        socket.to_str().unwrap(),
+        "--password-file",
+        password.arg(),
+    ];
+    let (server, addr) = serve(&log, &args);
+    let mut resp = Client::tcp(addr);
+    resp.send(&cmd(&[b"SHUTDOWN"]));
+    assert_eq!(
+        resp.reply(),
+        Resp::Error(b"NOAUTH Authentication required.".to_vec())
+    );
+    resp.call("AUTH pw");
+    resp.send(&cmd(&[b"SHUTDOWN", b"ABORT"]));
+    assert_eq!(
+        resp.reply(),
+        Resp::Error(b"ERR No shutdown in progress.".to_vec())
+    );
+    resp.send(&cmd(&[b"SHUTDOWN", b"LATER"]));
+    assert_eq!(resp.reply(), Resp::Error(b"ERR syntax error".to_vec()));
+    let mut text = Client::tcp(addr);
+    text.send(b"AUTH pw\nSET k v\nSHUTDOWN\n");
+    assert_eq!(text.rest(), b"OK\nOK\n");
+    let finished = server.finish_within(TIMEOUT);
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr());
+    assert!(
+        finished.stderr().contains("shut down"),
+        "{}",
+        finished.stderr()
+    );
+    assert!(!socket.exists(), "the Unix socket file is left behind");
+    let (_again, addr) = serve(&log, &["--password-file", password.arg()]);
+    let mut client = Client::tcp(addr);
+    client.call("AUTH pw");
+    assert_eq!(client.call("GET k").string(), "v");
+}

@@ -371,6 +371,19 @@ impl Aof {
         self.failed.store(true, Ordering::Relaxed);
     }
 
+    /// Waits until everything appended so far is written, then syncs the
+    /// file, whatever the policy: for a clean shutdown.
+    pub fn sync_all(&self) -> io::Result<()> {
+        let end = self.pending.lock().end;
+        self.wait(end).map_err(|durable| {
+            io::Error::other(format!("the log is durable only up to byte {durable}"))
+        })?;
+        // Any descriptor of the file syncs its data.
+        File::open(&self.path)?.sync_data()?;
+        self.note_sync();
+        Ok(())
+    }
+
     /// Records that a sync succeeded now.
     fn note_sync(&self) {
         let ms = self.opened.elapsed().as_millis() as u64;

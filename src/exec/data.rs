@@ -54,6 +54,7 @@ pub fn execute<'s>(
         },
         Command::Usage => Reply::Number("USAGE", clamp(store.usage())),
         Command::Quit => Reply::Quit,
+        Command::Shutdown => Reply::Shutdown,
         Command::Ping(None) => Reply::Pong,
         Command::Ping(Some(message)) | Command::Echo(message) => {
             scratch.clear();

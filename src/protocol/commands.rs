@@ -160,6 +160,7 @@ pub static COMMANDS: &[Spec] = &[
     spec("ping", -1, &["fast"], CONNECTION, NO_KEYS, Open::Text, Some(resp::ping), Some(text::ping)),
     spec("echo", 2, &["fast"], CONNECTION, NO_KEYS, Never, Some(resp::echo), None),
     spec("quit", -1, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::quit), Some(text::quit)),
+    spec("shutdown", -1, &["admin", "noscript", "loading", "stale"], SERVER, NO_KEYS, Never, Some(resp::shutdown), Some(text::shutdown)),
     spec("auth", -2, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::auth), Some(text::auth)),
     spec("pass", 2, LOGIN, CONNECTION, NO_KEYS, Always, None, Some(text::pass)),
     spec("hello", -1, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::hello), None),

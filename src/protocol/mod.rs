@@ -37,6 +37,8 @@ pub enum Command<'a> {
     MSet(Vec<(Key<'a>, &'a [u8])>),
     Usage,
     Quit,
+    /// SHUTDOWN: stop the server once the requests in flight are done.
+    Shutdown,
     /// PING, with RESP's optional message.
     Ping(Option<&'a [u8]>),
     Echo(&'a [u8]),
@@ -263,6 +265,8 @@ pub enum Reply<'a> {
     ErrorText(Vec<u8>),
     /// No reply: the connection is to be closed.
     Quit,
+    /// No reply: the server is to shut down (SHUTDOWN).
+    Shutdown,
 }
 
 /// A RESP value, for replies with structure.

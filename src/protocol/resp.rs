@@ -355,6 +355,24 @@ pub fn quit<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Quit)
 }
 
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: there is no snapshot to take or
+/// skip, so the options are accepted and change nothing; ABORT has no
+/// shutdown to abort, as in Redis when none is pending.
+pub fn shutdown<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    for option in args.from(1) {
+        let known = [&b"NOSAVE"[..], b"SAVE", b"NOW", b"FORCE"]
+            .iter()
+            .any(|o| option.eq_ignore_ascii_case(o));
+        if option.eq_ignore_ascii_case(b"ABORT") {
+            return Err(Reply::ErrorText(b"ERR No shutdown in progress.".to_vec()));
+        }
+        if !known {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+    }
+    Ok(Command::Shutdown)
+}
+
 /// AUTH [user] password.
 pub fn auth<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     match args.len() {
@@ -616,6 +634,7 @@ fn error_text(e: &ClientError) -> String {
 pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io::Result<()> {
     match reply {
         Reply::Ok | Reply::Quit => out.write_all(b"+OK\r\n"),
+        Reply::Shutdown => Ok(()),
         Reply::Pong => out.write_all(b"+PONG\r\n"),
         Reply::Value(value) => bulk(out, value),
         Reply::NotFound | Reply::NotStored => null(out, version),

@@ -93,6 +93,10 @@ pub fn quit<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientErro
     w.end("quit", Command::Quit)
 }
 
+pub fn shutdown<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("shutdown", Command::Shutdown)
+}
+
 pub fn ping<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
     w.end("ping", Command::Ping(None))
 }
@@ -351,7 +355,7 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
             out.write_all(b"END\n")
         }
         Reply::Error(e) => writeln!(out, "ERROR {e}"),
-        Reply::Quit => Ok(()),
+        Reply::Quit | Reply::Shutdown => Ok(()),
     }
 }
 

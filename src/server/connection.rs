@@ -56,6 +56,8 @@ use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use parking_lot::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
 use crate::aof::{self, Aof};
@@ -285,6 +287,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
         framer: Framer::new(),
+        in_flight: None,
         answer: Answer {
             shared,
             session: Session::new(id, shared.config.password.is_none()),
@@ -324,11 +327,16 @@ enum Next {
     /// Close after a framing error, reading what the client already sent
     /// first.
     Abort,
+    /// Stop the server (SHUTDOWN).
+    Shutdown,
 }
 
 struct Connection<'a> {
     framer: Framer,
     answer: Answer<'a>,
+    /// Held while a batch of requests is worked through, released before
+    /// blocking for more: SHUTDOWN waits for every holder.
+    in_flight: Option<RwLockReadGuard<'a, ()>>,
     auth_deadline: Instant,
     /// When the partly received request began arriving.
     partial_since: Instant,
@@ -384,6 +392,9 @@ impl Connection<'_> {
             if input.is_empty() {
                 return out.flush();
             }
+            if self.in_flight.is_none() {
+                self.in_flight = Some(self.answer.shared.in_flight.read());
+            }
             let was_partial = self.framer.in_request();
             let authenticated = self.answer.session.authenticated;
             let limits = self.answer.shared.limits.framing(authenticated);
@@ -408,6 +419,11 @@ impl Connection<'_> {
                     }
                 }
                 Next::Close => return out.flush(),
+                Next::Shutdown => {
+                    out.flush()?;
+                    self.in_flight = None;
+                    self.answer.shared.shutdown();
+                }
                 Next::Abort => {
                     out.flush()?;
                     drain(reader, socket);
@@ -430,6 +446,7 @@ impl Connection<'_> {
         while reader.buffer().is_empty() {
             self.answer.now = None;
             out.flush()?;
+            self.in_flight = None;
             self.answer.shared.stats.add(&mut self.answer.counts);
             let (timeout, on_expiry) = self.read_deadline();
             if timeout.is_some_and(|t| t.is_zero()) {
@@ -515,10 +532,10 @@ impl Answer<'_> {
             out.flush()?;
             std::thread::sleep(delay);
         }
-        let next = if reply == Reply::Quit {
-            Next::Close
-        } else {
-            Next::Continue
+        let next = match reply {
+            Reply::Quit => Next::Close,
+            Reply::Shutdown => Next::Shutdown,
+            _ => Next::Continue,
         };
         // A text QUIT has no reply; RESP's is `+OK`.
         let start = out.buf.len();

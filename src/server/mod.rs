@@ -31,6 +31,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
 
+use parking_lot::RwLock;
 use threadpool::ThreadPool;
 
 use crate::aof::{Aof, AofError};
@@ -65,6 +66,33 @@ pub struct Shared {
     pub next_client_id: AtomicU64,
     /// The append-only file, with `--aof`: replies to writes wait for it.
     pub aof: Option<Arc<Aof>>,
+    /// Held shared by every connection while it works through a batch of
+    /// requests (never while it waits for one), and exclusively by
+    /// SHUTDOWN, which so waits for the requests in flight to be answered.
+    pub in_flight: RwLock<()>,
+}
+
+impl Shared {
+    /// SHUTDOWN: waits for the requests in flight to be answered, syncs
+    /// the append-only file, removes the Unix socket files and ends the
+    /// process, with status 0, or 1 when the log could not be synced. The
+    /// caller must not hold [`Shared::in_flight`].
+    pub fn shutdown(&self) -> ! {
+        log::info!("shutting down: finishing the requests in flight");
+        let _all = self.in_flight.write();
+        let mut status = 0;
+        if let Some(aof) = &self.aof {
+            if let Err(e) = aof.sync_all() {
+                log::error!("shutting down: cannot sync {}: {e}", aof.path().display());
+                status = 1;
+            }
+        }
+        for path in &self.config.unix {
+            let _ = std::fs::remove_file(path);
+        }
+        log::info!("shut down");
+        std::process::exit(status)
+    }
 }
 
 /// Why the server could not start listening.
@@ -174,6 +202,7 @@ impl Server {
             config: config.clone(),
             next_client_id: AtomicU64::new(1),
             aof,
+            in_flight: RwLock::new(()),
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))
