@@ -466,7 +466,6 @@ fn bulk_header(
     if args.len() + len > limits.max_request {
         return Err(FrameError::Protocol("request exceeds max-request-size"));
     }
-    args.reserve(len + 2);
     bounds.push((args.len(), args.len()));
     Ok(Some(Array {
         remaining: array.remaining,
@@ -755,6 +754,25 @@ mod tests {
                 "too big bulk count string"
             ))]
         );
+    }
+
+    /// A declared length is checked, not reserved: the payload's buffer
+    /// grows only as the payload arrives.
+    #[test]
+    fn a_declared_length_reserves_nothing() {
+        let limits = FrameLimits {
+            max_bulk: 1 << 20,
+            max_request: 1 << 20,
+            ..LIMITS
+        };
+        let mut framer = Framer::new();
+        let (_, step) = framer.next(b"*1\r\n", &limits);
+        assert!(matches!(step, Step::Partial));
+        let (_, step) = framer.next(b"$1000000\r\n", &limits);
+        assert!(matches!(step, Step::Partial));
+        let (_, step) = framer.next(b"abc", &limits);
+        assert!(matches!(step, Step::Partial));
+        assert!(framer.args.capacity() < 1_000, "{}", framer.args.capacity());
     }
 
     #[test]
