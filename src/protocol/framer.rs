@@ -348,7 +348,7 @@ impl Framer {
             gathered
         };
         if let Some(current) = *array {
-            let outcome = bulk_header(line, current, args, bounds, limits);
+            let outcome = bulk_header(line, current, args.len(), bounds, limits);
             return (used, settle(outcome, array, stale_args));
         }
         if line.first() == Some(&b'*') {
@@ -440,11 +440,12 @@ fn array_header(line: &[u8], limits: &FrameLimits) -> Result<Option<usize>, Fram
 }
 
 /// `$<length>`: the header of the next argument, checked against the
-/// argument and request caps before its payload is read.
+/// argument and request caps before its payload is read; `held` is the
+/// bytes of the arguments before it.
 fn bulk_header(
     line: &[u8],
     array: Array,
-    args: &mut Vec<u8>,
+    held: usize,
     bounds: &mut Vec<(usize, usize)>,
     limits: &FrameLimits,
 ) -> Result<Option<Array>, FrameError> {
@@ -463,10 +464,10 @@ fn bulk_header(
             "unauthenticated bulk length"
         }));
     }
-    if args.len() + len > limits.max_request {
+    if held + len > limits.max_request {
         return Err(FrameError::Protocol("request exceeds max-request-size"));
     }
-    bounds.push((args.len(), args.len()));
+    bounds.push((held, held));
     Ok(Some(Array {
         remaining: array.remaining,
         bulk_left: Some(len + 2),
