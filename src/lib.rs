@@ -46,7 +46,7 @@
 //! # Invariants that hold everywhere
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
-//!   MSET (and FLUSHALL with `--aof`), which write-locks all its stripes
+//!   MSET and FLUSHALL, which write-lock all their stripes
 //!   together in ascending index order. Everything else (eviction
 //!   included) holds one lock at a time, so no wait cycle can form. The
 //!   journal's buffer lock is taken under stripe locks and never the other

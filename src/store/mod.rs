@@ -16,10 +16,10 @@
 //! take the write lock. A thread holds at most one stripe lock at any
 //! moment, with two exceptions: MSET (see [`multi`]) write-locks the
 //! stripes of all its keys together, in ascending index order, and so does
-//! FLUSHALL, for all 64, when a journal is attached (its one record must
-//! have no other change inside it). Since no other operation ever waits for
-//! a lock while holding one, no wait cycle can form. Other work that spans
-//! stripes (eviction sampling, counting, flushing without a journal)
+//! FLUSHALL, for all 64 (no client sees part of a flush, and a journal's
+//! one record of it has no other change inside it). Since no other
+//! operation ever waits for a lock while holding one, no wait cycle can
+//! form. Other work that spans stripes (eviction sampling, counting)
 //! visits them one at a time in ascending index order. A journal's own
 //! lock is taken under stripe locks, never the other way round.
 //!
@@ -538,18 +538,11 @@ impl Store {
         self.expired.load(Ordering::Relaxed)
     }
 
-    /// Removes every entry. With a journal, every stripe is locked at
-    /// once, in ascending order (the MSET lock order), so the one
-    /// [`Change::Flush`] recorded has no write of another client inside
-    /// it; without one, one stripe at a time.
+    /// Removes every entry. Every stripe is locked at once, in ascending
+    /// order (the MSET lock order), so no client sees part of a flush and
+    /// the one [`Change::Flush`] recorded has no other write inside it. The
+    /// tables' memory is freed after the locks are released.
     pub fn clear(&self) {
-        if self.journal.is_none() {
-            for stripe in self.stripes.iter() {
-                let removed = self.write(stripe).clear();
-                drop(removed);
-            }
-            return;
-        }
         let mut guards: Vec<_> = self.stripes.iter().map(|s| self.write(s)).collect();
         let removed: Vec<Table> = guards.iter_mut().map(|g| g.clear()).collect();
         self.record(Change::Flush);
