@@ -87,6 +87,9 @@ STAT aof_base_size 0
 STAT aof_pending_bytes 0
 STAT aof_last_write_ok 1
 STAT aof_last_fsync_age_ms 0
+STAT aof_rewrite_in_progress 0
+STAT aof_last_bgrewrite_ok 1
+STAT aof_rewrites 0
 END
 EOF
 }

@@ -13,7 +13,7 @@ use log::LevelFilter;
 
 use crate::auth::{password_text, Password, PASSWORD_ENV};
 use crate::config::{
-    AofConfig, Config, Fsync, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
+    AofConfig, Config, Fsync, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
     DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS,
     DEFAULT_WRITE_TIMEOUT, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
@@ -155,16 +155,29 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
     })?;
     let fsync = opt_value(&mut args, "--appendfsync", parse_fsync)?;
     let load_truncated = opt_value(&mut args, "--aof-load-truncated", parse_yes_no)?;
+    let rewrite_percentage: Option<u64> = opt_number(&mut args, "--auto-aof-rewrite-percentage")?;
+    let rewrite_min_size = opt_value(&mut args, "--auto-aof-rewrite-min-size", parse_size)?;
     no_more(&args.finish())?;
-    if aof_path.is_none() && (fsync.is_some() || load_truncated.is_some()) {
+    let log_flags = [
+        fsync.is_some(),
+        load_truncated.is_some(),
+        rewrite_percentage.is_some(),
+        rewrite_min_size.is_some(),
+    ];
+    if aof_path.is_none() && log_flags.contains(&true) {
         return Err(UsageError::new(
-            "--appendfsync and --aof-load-truncated need --aof PATH",
+            "--appendfsync, --aof-load-truncated and --auto-aof-rewrite-* need --aof PATH",
         ));
     }
-    let aof = aof_path.map(|path| AofConfig {
-        path,
-        fsync: fsync.unwrap_or(DEFAULT_FSYNC),
-        load_truncated: load_truncated.unwrap_or(true),
+    let aof = aof_path.map(|path| {
+        let defaults = AofConfig::new(path);
+        AofConfig {
+            fsync: fsync.unwrap_or(defaults.fsync),
+            load_truncated: load_truncated.unwrap_or(defaults.load_truncated),
+            rewrite_percentage: rewrite_percentage.unwrap_or(defaults.rewrite_percentage),
+            rewrite_min_size: rewrite_min_size.unwrap_or(defaults.rewrite_min_size),
+            ..defaults
+        }
     });
     if cfg!(not(unix)) && !unix.is_empty() {
         return Err(UsageError::new(crate::config::UNIX_UNSUPPORTED));
@@ -332,6 +345,12 @@ Flags:
   --aof-load-truncated yes|no
                            with --aof: start after cutting a torn final record
                            (default yes), or refuse to start
+  --auto-aof-rewrite-percentage N
+                           with --aof: compact the log when it has grown by N
+                           percent since the last compaction (default 100;
+                           0 = never) ...
+  --auto-aof-rewrite-min-size SIZE
+                           ... and is larger than SIZE (default 64mib)
   -h, --help               print this help
   -V, --version            print the version
 

@@ -85,7 +85,33 @@ pub struct AofConfig {
     pub fsync: Fsync,
     /// Start after cutting a torn final record (`--aof-load-truncated`).
     pub load_truncated: bool,
+    /// Compact the log when it has grown by this many percent since the
+    /// last compaction (`--auto-aof-rewrite-percentage`); 0 for never.
+    pub rewrite_percentage: u64,
+    /// ... and is larger than this many bytes
+    /// (`--auto-aof-rewrite-min-size`).
+    pub rewrite_min_size: u64,
 }
+
+impl AofConfig {
+    /// A log at `path` with Redis's defaults.
+    pub fn new(path: PathBuf) -> AofConfig {
+        AofConfig {
+            path,
+            fsync: DEFAULT_FSYNC,
+            load_truncated: true,
+            rewrite_percentage: DEFAULT_REWRITE_PERCENTAGE,
+            rewrite_min_size: DEFAULT_REWRITE_MIN_SIZE,
+        }
+    }
+}
+
+/// Default `--auto-aof-rewrite-percentage`, as in Redis: compact when the
+/// log has doubled.
+pub const DEFAULT_REWRITE_PERCENTAGE: u64 = 100;
+
+/// Default `--auto-aof-rewrite-min-size`, as in Redis: 64 MiB.
+pub const DEFAULT_REWRITE_MIN_SIZE: u64 = 64 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {

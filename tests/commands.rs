@@ -37,6 +37,9 @@ const STAT_NAMES: &[&str] = &[
     "aof_pending_bytes",
     "aof_last_write_ok",
     "aof_last_fsync_age_ms",
+    "aof_rewrite_in_progress",
+    "aof_last_bgrewrite_ok",
+    "aof_rewrites",
 ];
 
 /// The line a connection gets when every worker is busy.

@@ -12,9 +12,9 @@
 //!    pending buffer (a copy of key and value, under the buffer's own
 //!    mutex, taken after the stripe lock and never the other way round) and
 //!    notes in a thread-local the *sequence number* of its last byte: the
-//!    file offset its record will end at. One worker serves one connection
-//!    at a time, so that thread-local is the connection's newest change
-//!    ([`take_appended`]).
+//!    count of bytes ever appended to the log once it is written. One
+//!    worker serves one connection at a time, so that thread-local is the
+//!    connection's newest change ([`take_appended`]).
 //! 2. The writer thread takes the whole pending buffer, writes it with one
 //!    `write`, and, under `--appendfsync always`, syncs it with one
 //!    `fdatasync`; then it publishes the new *durable* position and wakes
@@ -26,6 +26,10 @@
 //!    per batch, until the durable position covers the newest record its
 //!    requests produced. A pipelined batch therefore waits once.
 //!
+//! Sequence numbers only grow, so a compaction ([`rewrite`]), which
+//! replaces the file by a shorter one, changes the offset between a
+//! sequence number and a file position, never a waiter's target.
+//!
 //! What "durable" means depends on the policy:
 //!
 //! | `--appendfsync` | a reply waits for          | a process crash loses | a machine crash loses |
@@ -36,22 +40,40 @@
 //!
 //! ## Failures
 //!
-//! A failed `write` or sync is final for this run: the writer cuts the file
-//! back to the last whole record it wrote, logs the error and stops; every
-//! reply still waiting, and every later write's reply, becomes an error
-//! line instead of an acknowledgement. The change is still in memory (it
-//! was applied before the log was asked), so memory and log may differ
-//! until a restart, which replays the log. A wait is bounded by
-//! [`DURABLE_WAIT`]: a disk stuck longer gets error replies, not a hung
-//! worker.
+//! When a `write` fails (a full disk, EIO), or under `always` its sync,
+//! the writer cuts the file back to the end of the last whole round, keeps
+//! the records, and tries again every [`RETRY_INTERVAL`] with whatever has
+//! gathered meanwhile; when `everysec`'s sync fails, the next sync is the
+//! retry. While either is failing the log is *failing*: every reply still
+//! waiting becomes an error, never an acknowledgement, and the command
+//! table refuses write commands before they change anything
+//! ([`Aof::refuses_writes`]); reads go on. A change that was applied before
+//! the failure was seen stays in memory and in the kept records, so once a
+//! retry succeeds the log holds it again, and writes are accepted again.
+//! (Its client was told of an error: its outcome is unknown to it, as
+//! after a timeout.) A wait is bounded by [`DURABLE_WAIT`]: a disk stuck
+//! longer gets error replies, not a hung worker.
+//!
+//! A sync that failed may have lost pages the kernel then marked clean, so
+//! a later sync that succeeds does not prove they reached the disk; the
+//! writer's retries under `always` rewrite them, and under `everysec` a
+//! compaction ([`Aof::request_rewrite`]) is asked for, which writes
+//! everything anew.
+//!
+//! ## One server per log
+//!
+//! The server holds the log's lock ([`LogLock`]) for as long as it runs,
+//! so a second server started on the same log refuses to start instead of
+//! interleaving its records with the first one's.
 
+mod disk;
 mod format;
 mod replay;
+mod rewrite;
 
 use std::cell::Cell;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,11 +85,17 @@ use parking_lot::{Condvar, Mutex};
 use crate::config::{AofConfig, Fsync};
 use crate::store::{Change, Clock, Journal, Store};
 
+pub use disk::{Disk, FileDisk};
 use format::WallClock;
 pub use replay::{check, Checked};
+pub use rewrite::{RewriteBusy, Rewritten};
 
 /// How often the `everysec` thread syncs the file.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often a failed write is tried again: Redis's rate, once a second,
+/// so a full disk costs one failed `write` a second, not one per request.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest a connection waits for its changes to become durable before
 /// answering with errors instead: generous, since a slow disk under load
@@ -84,8 +112,7 @@ const KEPT_BATCH: usize = 1 << 20;
 const THREAD_STACK: usize = 256 << 10;
 
 thread_local! {
-    /// The sequence number of the last record this thread appended, or
-    /// `u64::MAX` when the log had already failed (no wait can succeed).
+    /// The sequence number of the last record this thread appended.
     static APPENDED: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -112,6 +139,8 @@ pub enum AofError {
         offset: u64,
         dropped: u64,
     },
+    /// Another server holds the log's lock ([`LogLock`]).
+    InUse(PathBuf),
 }
 
 impl fmt::Display for AofError {
@@ -136,6 +165,11 @@ impl fmt::Display for AofError {
                  'blink-store aof-check {path} --fix' to cut it",
                 path = path.display()
             ),
+            AofError::InUse(path) => write!(
+                f,
+                "aof {}: another server is running on this log; refusing to start",
+                path.display()
+            ),
         }
     }
 }
@@ -145,17 +179,32 @@ impl std::error::Error for AofError {}
 /// Records encoded but not yet handed to the writer.
 struct Pending {
     buf: Vec<u8>,
-    /// Sequence number of the last byte appended: the file's length once
-    /// everything pending is written.
+    /// Sequence number of the last byte appended.
     end: u64,
+    /// The file's length minus the sequence number of its last byte: the
+    /// file's length is `end + offset` once everything pending is written.
+    /// Changed only by a compaction's switch to the new file.
+    offset: i64,
+    /// A compaction waiting for the writer to switch files.
+    switch: Option<rewrite::Switch>,
 }
 
 /// What the writer has achieved.
 struct Progress {
+    /// Every record ending at or before this is in the file.
+    written: u64,
     /// Every record ending at or before this is durable under the policy.
     durable: u64,
-    /// A write or sync failed: nothing more becomes durable in this run.
-    failed: bool,
+    /// The last write (or, under `always`, its sync) failed.
+    write_failed: bool,
+    /// The last sync of the `everysec` thread failed.
+    sync_failed: bool,
+}
+
+impl Progress {
+    fn failing(&self) -> bool {
+        self.write_failed || self.sync_failed
+    }
 }
 
 /// The open append-only file. See the module documentation.
@@ -163,58 +212,74 @@ pub struct Aof {
     /// Guards the buffer the writer takes; locked after a stripe lock by
     /// [`Aof::record`], and by the writer with no other lock held.
     pending: Mutex<Pending>,
-    /// Wakes the writer when `pending` gains records.
+    /// Wakes the writer when `pending` gains records or a switch.
     wake: Condvar,
     progress: Mutex<Progress>,
     /// Wakes connections waiting for `progress.durable`.
     advanced: Condvar,
-    /// A copy of `progress.failed`, read by [`Aof::record`] without a lock.
-    failed: AtomicBool,
-    /// Rounds the writer has completed: one `write` (and under `always`
-    /// one sync) each, whatever the number of records in it.
+    /// A copy of `progress.failing()`, read without a lock by the command
+    /// table's gate.
+    failing: AtomicBool,
+    /// The file appended to, shared by the writer and the `everysec`
+    /// thread; replaced by a compaction's switch. Never locked with
+    /// another lock held.
+    disk: Mutex<Arc<dyn Disk>>,
+    /// Rounds the writer has completed: one `write` (and under `always` one
+    /// sync) each, whatever the number of records in it.
     rounds: AtomicU64,
     fsync: Fsync,
     wall: WallClock,
     path: PathBuf,
-    /// The file's length when it was opened, after replay.
-    base_size: u64,
+    /// Compaction's state and settings.
+    rewrites: rewrite::Rewrites,
     /// When the log was opened, the origin of `last_sync_ms`.
     opened: Instant,
     /// Milliseconds after `opened` of the last sync that succeeded; 0 for
     /// none yet.
     last_sync_ms: AtomicU64,
+    /// Held while the server runs (`None` for a log in memory, in tests).
+    _lock: Option<LogLock>,
 }
 
 /// What INFO's `# Persistence` and STATS report of the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AofReport {
-    /// Bytes of records appended: the file's length once all are written.
+    /// The file's length once every record appended is written.
     pub current_size: u64,
-    /// The file's length when the server started.
+    /// The file's length after the last compaction, or at start-up.
     pub base_size: u64,
     /// Bytes appended and not yet durable under the policy.
     pub pending_bytes: u64,
-    /// Every write and sync so far succeeded.
+    /// The log is not failing (see the module's failures).
     pub last_write_ok: bool,
     /// Milliseconds since the last sync succeeded (since the log was
     /// opened, before the first).
     pub last_fsync_age_ms: u64,
     pub fsync: Fsync,
+    /// A compaction is running or about to.
+    pub rewrite_in_progress: bool,
+    /// The last compaction succeeded (or none ran yet).
+    pub last_rewrite_ok: bool,
+    /// Compactions that succeeded since start-up.
+    pub rewrites: u64,
 }
 
 impl Aof {
-    /// Replays the log at `config.path` into `store` (creating the file if
-    /// there is none), then attaches the log to the store and starts its
-    /// threads. Logs what the replay did.
+    /// Locks the log at `config.path`, replays it into `store` (creating
+    /// the file if there is none), then attaches the log to the store and
+    /// starts its threads. Logs what the replay did.
     pub fn open(
         config: &AofConfig,
         store: &mut Store,
         clock: &Clock,
     ) -> Result<Arc<Aof>, AofError> {
+        let path = &config.path;
+        let io = |e| AofError::Io(path.clone(), e);
+        let lock = lock(path)?;
+        rewrite::remove_leftover(path);
         let started = Instant::now();
         let now = clock.now();
         let wall = WallClock::new(now);
-        let path = &config.path;
         let loaded = replay::load(path, config.load_truncated, store, now, wall)?;
         log::info!(
             "aof {}: replayed {} records, {} keys in {:.3} s",
@@ -223,47 +288,59 @@ impl Aof {
             store.len(),
             started.elapsed().as_secs_f64()
         );
-        let io = |e| AofError::Io(path.clone(), e);
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        let aof = Arc::new(Aof {
-            pending: Mutex::new(Pending {
-                buf: Vec::new(),
-                end: len,
-            }),
-            wake: Condvar::new(),
-            progress: Mutex::new(Progress {
-                durable: len,
-                failed: false,
-            }),
-            advanced: Condvar::new(),
-            failed: AtomicBool::new(false),
-            rounds: AtomicU64::new(0),
-            fsync: config.fsync,
-            wall,
-            path: path.clone(),
-            base_size: len,
-            opened: Instant::now(),
-            last_sync_ms: AtomicU64::new(0),
-        });
-        if config.fsync == Fsync::EverySec {
-            let syncer = file.try_clone().map_err(io)?;
-            let this = Arc::clone(&aof);
-            spawn("blink-aof-sync", move || this.sync_loop(syncer)).map_err(io)?;
-        }
-        let this = Arc::clone(&aof);
-        spawn("blink-aof-write", move || this.write_loop(file)).map_err(io)?;
+        let file = FileDisk::open(path).map_err(io)?;
+        let len = file.size().map_err(io)?;
+        let aof = Aof::start(Arc::new(file), len, config, wall, Some(lock)).map_err(io)?;
         store.set_journal(aof.clone());
         Ok(aof)
     }
 
+    /// Starts the log's threads on `disk`, `len` bytes long.
+    fn start(
+        disk: Arc<dyn Disk>,
+        len: u64,
+        config: &AofConfig,
+        wall: WallClock,
+        lock: Option<LogLock>,
+    ) -> io::Result<Arc<Aof>> {
+        let aof = Arc::new(Aof {
+            pending: Mutex::new(Pending {
+                buf: Vec::new(),
+                end: len,
+                offset: 0,
+                switch: None,
+            }),
+            wake: Condvar::new(),
+            progress: Mutex::new(Progress {
+                written: len,
+                durable: len,
+                write_failed: false,
+                sync_failed: false,
+            }),
+            advanced: Condvar::new(),
+            failing: AtomicBool::new(false),
+            disk: Mutex::new(disk),
+            rounds: AtomicU64::new(0),
+            fsync: config.fsync,
+            wall,
+            path: config.path.clone(),
+            rewrites: rewrite::Rewrites::new(config, len),
+            opened: Instant::now(),
+            last_sync_ms: AtomicU64::new(0),
+            _lock: lock,
+        });
+        if config.fsync == Fsync::EverySec {
+            let this = Arc::clone(&aof);
+            spawn("blink-aof-sync", move || this.sync_loop())?;
+        }
+        let this = Arc::clone(&aof);
+        spawn("blink-aof-write", move || this.write_loop(len))?;
+        Ok(aof)
+    }
+
     /// Waits until every record up to `seq` is durable under the policy.
-    /// On failure (a failed write, or [`DURABLE_WAIT`] passed) returns the
-    /// durable position reached, so the caller knows which changes are
+    /// On failure (the log is failing, or [`DURABLE_WAIT`] passed) returns
+    /// the durable position reached, so the caller knows which changes are
     /// safe.
     pub fn wait(&self, seq: u64) -> Result<(), u64> {
         let deadline = Instant::now() + DURABLE_WAIT;
@@ -272,7 +349,7 @@ impl Aof {
             if progress.durable >= seq {
                 return Ok(());
             }
-            if progress.failed {
+            if progress.failing() {
                 return Err(progress.durable);
             }
             if self
@@ -288,87 +365,164 @@ impl Aof {
         }
     }
 
+    /// Whether write commands are to be refused before they run: the log
+    /// is failing (see the module's failures).
+    pub fn refuses_writes(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
     /// Writes (and under `always` syncs) whatever is pending, round after
-    /// round, until a write fails.
-    fn write_loop(&self, mut file: File) {
+    /// round, keeping and retrying a round that failed; switches files
+    /// when a compaction asks. `len` is the file's length at start.
+    fn write_loop(&self, len: u64) {
+        let mut disk = Arc::clone(&*self.disk.lock());
+        let mut file_len = len;
         let mut batch = Vec::new();
         loop {
-            let end = {
+            let (end, switch) = {
                 let mut pending = self.pending.lock();
-                while pending.buf.is_empty() {
-                    self.wake.wait(&mut pending);
+                if batch.is_empty() {
+                    while pending.buf.is_empty() && pending.switch.is_none() {
+                        self.wake.wait(&mut pending);
+                    }
+                } else {
+                    // A failed round is held: retry it once the interval
+                    // has passed, whatever arrives meanwhile.
+                    let retry = Instant::now() + RETRY_INTERVAL;
+                    while pending.switch.is_none()
+                        && !self.wake.wait_until(&mut pending, retry).timed_out()
+                    {
+                    }
                 }
-                std::mem::swap(&mut pending.buf, &mut batch);
-                pending.end
+                if batch.is_empty() {
+                    std::mem::swap(&mut pending.buf, &mut batch);
+                } else {
+                    batch.extend_from_slice(&pending.buf);
+                    pending.buf.clear();
+                }
+                (pending.end, pending.switch.take())
             };
-            let mut result = file.write_all(&batch);
-            if result.is_ok() && self.fsync == Fsync::Always {
-                result = file.sync_data();
-                if result.is_ok() {
-                    self.note_sync();
+            if !batch.is_empty() {
+                match self.write_round(&*disk, &batch) {
+                    Ok(()) => {
+                        file_len += batch.len() as u64;
+                        batch.clear();
+                        if batch.capacity() > KEPT_BATCH {
+                            batch = Vec::new();
+                        }
+                        self.advance(end);
+                        self.rewrites.after_round(self, file_len);
+                    }
+                    Err(e) => {
+                        // Cut a partly written round, so that the file
+                        // ends with whole records and the retry appends
+                        // them once.
+                        let _ = disk.truncate(file_len);
+                        self.note_failure(Failure::Write, &e);
+                    }
                 }
             }
-            batch.clear();
-            if batch.capacity() > KEPT_BATCH {
-                batch = Vec::new();
-            }
-            let mut progress = self.progress.lock();
-            self.rounds.fetch_add(1, Ordering::Relaxed);
-            match result {
-                Ok(()) => progress.durable = end,
-                Err(e) => {
-                    // Cut a partly written record, so that the file ends
-                    // with whole records and a restart needs no repair.
-                    let _ = file.set_len(progress.durable);
-                    self.fail(&mut progress, "write", &e);
+            if let Some(switch) = switch {
+                let held = !batch.is_empty();
+                if let Some((new, len)) = rewrite::finish(self, switch, held) {
+                    disk = new;
+                    file_len = len;
                 }
             }
-            self.advanced.notify_all();
-            if progress.failed {
-                return;
-            }
+        }
+    }
+
+    /// Appends one round, and under `always` syncs it.
+    fn write_round(&self, disk: &dyn Disk, batch: &[u8]) -> io::Result<()> {
+        disk.append(batch)?;
+        if self.fsync == Fsync::Always {
+            disk.sync()?;
+            self.note_sync();
+        }
+        Ok(())
+    }
+
+    /// Publishes that every record up to `end` is written (and durable
+    /// under the policy), and that writing works again if it had failed.
+    fn advance(&self, end: u64) {
+        let mut progress = self.progress.lock();
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        progress.written = end;
+        progress.durable = end;
+        let recovered = std::mem::take(&mut progress.write_failed);
+        self.failing.store(progress.failing(), Ordering::Relaxed);
+        drop(progress);
+        self.advanced.notify_all();
+        if recovered {
+            log::warn!(
+                "aof {}: writing works again; write commands are accepted again",
+                self.path.display()
+            );
         }
     }
 
     /// Syncs what was written, about every [`SYNC_INTERVAL`] (`everysec`).
-    fn sync_loop(&self, file: File) {
-        let mut synced = 0;
+    fn sync_loop(&self) {
+        let mut synced = None;
         loop {
             thread::sleep(SYNC_INTERVAL);
-            let written = {
+            let (written, failed) = {
                 let progress = self.progress.lock();
-                if progress.failed {
-                    return;
-                }
-                progress.durable
+                (progress.written, progress.sync_failed)
             };
-            if written == synced {
+            if synced == Some(written) && !failed {
                 continue;
             }
-            match file.sync_data() {
+            let disk = Arc::clone(&*self.disk.lock());
+            match disk.sync() {
                 Ok(()) => {
-                    synced = written;
+                    synced = Some(written);
                     self.note_sync();
+                    if failed {
+                        self.sync_recovered();
+                    }
                 }
-                Err(e) => {
-                    let mut progress = self.progress.lock();
-                    self.fail(&mut progress, "sync", &e);
-                    self.advanced.notify_all();
-                    return;
-                }
+                Err(e) => self.note_failure(Failure::Sync, &e),
             }
         }
     }
 
-    fn fail(&self, progress: &mut Progress, what: &str, e: &io::Error) {
-        if !progress.failed {
+    /// The `everysec` sync works again after failing: writes are accepted
+    /// again, and a compaction rewrites what the failed sync may have lost.
+    fn sync_recovered(&self) {
+        let mut progress = self.progress.lock();
+        progress.sync_failed = false;
+        self.failing.store(progress.failing(), Ordering::Relaxed);
+        drop(progress);
+        log::warn!(
+            "aof {}: syncing works again; write commands are accepted again; \
+             rewriting the log, since a failed sync may have lost what it covered",
+            self.path.display()
+        );
+        let _ = self.request_rewrite();
+    }
+
+    /// Marks the log failing after `e`, and wakes the waiters so that they
+    /// answer with errors.
+    fn note_failure(&self, what: Failure, e: &io::Error) {
+        let mut progress = self.progress.lock();
+        let was_failing = progress.failing();
+        match what {
+            Failure::Write => progress.write_failed = true,
+            Failure::Sync => progress.sync_failed = true,
+        }
+        self.failing.store(true, Ordering::Relaxed);
+        drop(progress);
+        if !was_failing {
             log::error!(
-                "aof {}: {what} failed: {e}; writes are answered with errors until a restart",
-                self.path.display()
+                "aof {}: {} failed: {e}; write commands are refused until it succeeds \
+                 (tried again every {} s)",
+                self.path.display(),
+                what.name(),
+                RETRY_INTERVAL.as_secs()
             );
         }
-        progress.failed = true;
-        self.failed.store(true, Ordering::Relaxed);
+        self.advanced.notify_all();
     }
 
     /// Waits until everything appended so far is written, then syncs the
@@ -376,10 +530,12 @@ impl Aof {
     pub fn sync_all(&self) -> io::Result<()> {
         let end = self.pending.lock().end;
         self.wait(end).map_err(|durable| {
-            io::Error::other(format!("the log is durable only up to byte {durable}"))
+            io::Error::other(format!(
+                "the log is durable only up to sequence number {durable} of {end}"
+            ))
         })?;
-        // Any descriptor of the file syncs its data.
-        File::open(&self.path)?.sync_data()?;
+        let disk = Arc::clone(&*self.disk.lock());
+        disk.sync()?;
         self.note_sync();
         Ok(())
     }
@@ -392,20 +548,27 @@ impl Aof {
 
     /// The log's sizes and health, for INFO and STATS.
     pub fn report(&self) -> AofReport {
-        let current_size = self.pending.lock().end;
-        let (durable, failed) = {
+        let (end, offset) = {
+            let pending = self.pending.lock();
+            (pending.end, pending.offset)
+        };
+        let (durable, failing) = {
             let progress = self.progress.lock();
-            (progress.durable, progress.failed)
+            (progress.durable, progress.failing())
         };
         let synced = self.last_sync_ms.load(Ordering::Relaxed);
         let age = (self.opened.elapsed().as_millis() as u64).saturating_sub(synced);
+        let rewrites = self.rewrites.report();
         AofReport {
-            current_size,
-            base_size: self.base_size,
-            pending_bytes: current_size.saturating_sub(durable),
-            last_write_ok: !failed,
+            current_size: end.saturating_add_signed(offset),
+            base_size: rewrites.base_size,
+            pending_bytes: end.saturating_sub(durable),
+            last_write_ok: !failing,
             last_fsync_age_ms: age,
             fsync: self.fsync,
+            rewrite_in_progress: rewrites.in_progress,
+            last_rewrite_ok: rewrites.last_ok,
+            rewrites: rewrites.done,
         }
     }
 
@@ -422,10 +585,6 @@ impl Aof {
 
 impl Journal for Aof {
     fn record(&self, change: Change<'_>) {
-        if self.failed.load(Ordering::Relaxed) {
-            APPENDED.with(|a| a.set(u64::MAX));
-            return;
-        }
         let seq = {
             let mut pending = self.pending.lock();
             let before = pending.buf.len();
@@ -439,6 +598,76 @@ impl Journal for Aof {
     }
 }
 
+/// What failed, for [`Aof::note_failure`].
+#[derive(Clone, Copy)]
+enum Failure {
+    Write,
+    Sync,
+}
+
+impl Failure {
+    fn name(self) -> &'static str {
+        match self {
+            Failure::Write => "write",
+            Failure::Sync => "sync",
+        }
+    }
+}
+
+/// Held while the server runs: another server cannot take the same
+/// log's. On Linux it is a listening socket in the abstract namespace,
+/// named after the log's full path: the kernel refuses a second one of the
+/// same name and frees it when the process ends, however it ends, so a
+/// crash never leaves a stale lock (std's file locks need a newer Rust
+/// than the one this project supports). Elsewhere there is no lock.
+pub struct LogLock {
+    #[cfg(target_os = "linux")]
+    _socket: std::os::unix::net::UnixListener,
+}
+
+/// Longest abstract socket name: the 108 bytes of `sun_path` less the
+/// leading NUL, with room to spare.
+#[cfg(target_os = "linux")]
+const MAX_LOCK_NAME: usize = 100;
+
+/// Takes the lock of the log at `path`, or says that another server has it.
+#[cfg(target_os = "linux")]
+fn lock(path: &Path) -> Result<LogLock, AofError> {
+    use std::hash::{Hash, Hasher};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+
+    let io = |e| AofError::Io(path.to_path_buf(), e);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut full = std::fs::canonicalize(dir).map_err(io)?;
+    full.push(path.file_name().unwrap_or(path.as_os_str()));
+    let mut name = b"blink-store aof ".to_vec();
+    name.extend_from_slice(full.as_os_str().as_encoded_bytes());
+    if name.len() > MAX_LOCK_NAME {
+        // A long path is named by its hash (SipHash under fixed keys, the
+        // same in every process) and its end.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut hasher);
+        let tail = name[name.len() - 40..].to_vec();
+        name = format!("blink-store aof {:016x} ", hasher.finish()).into_bytes();
+        name.extend_from_slice(&tail);
+    }
+    let addr = SocketAddr::from_abstract_name(&name).map_err(io)?;
+    match UnixListener::bind_addr(&addr) {
+        Ok(socket) => Ok(LogLock { _socket: socket }),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(AofError::InUse(path.to_path_buf())),
+        Err(e) => Err(io(e)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lock(_: &Path) -> Result<LogLock, AofError> {
+    Ok(LogLock {})
+}
+
 fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> io::Result<()> {
     thread::Builder::new()
         .name(name.into())
@@ -446,3 +675,6 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> io::Result<()> {
         .spawn(run)
         .map(drop)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
 //! The admin commands: authentication (AUTH, HELLO), introspection (INFO,
-//! CONFIG GET, COMMAND, STATS) and the connection's own settings (CLIENT).
+//! CONFIG GET, COMMAND, STATS), the connection's own settings (CLIENT) and
+//! the append-only file's compaction (BGREWRITEAOF).
 //! They read the server's configuration and counters and the session; the
 //! only store calls are for sizes and counts.
 
@@ -47,6 +48,11 @@ pub fn execute<'s>(
             name,
         } => hello(ctx, session, version, auth, name),
         Command::Info(section) => Reply::Frame(Frame::Verbatim(info(ctx, section))),
+        Command::BgRewriteAof => match ctx.aof.map(Aof::request_rewrite) {
+            Some(Ok(())) => Reply::Status("Background append only file rewriting started"),
+            Some(Err(_)) => Reply::Error(ClientError::RewriteInProgress),
+            None => Reply::Error(ClientError::AofOff),
+        },
         Command::ConfigGet(patterns) => Reply::Frame(config_get(ctx.config, &patterns)),
         Command::CommandInfo(sub, args) => command_info(sub, &args),
         Command::Client(client) => match client {
@@ -345,21 +351,33 @@ fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
             "aof_last_fsync_age_ms",
             aof.map_or(0, |a| a.last_fsync_age_ms),
         ),
+        (
+            "aof_rewrite_in_progress",
+            u64::from(aof.is_some_and(|a| a.rewrite_in_progress)),
+        ),
+        (
+            "aof_last_bgrewrite_ok",
+            u64::from(aof.map_or(true, |a| a.last_rewrite_ok)),
+        ),
+        ("aof_rewrites", aof.map_or(0, |a| a.rewrites)),
     ]
 }
 
 /// INFO's `# Persistence`: Redis's names, with what applies here (no
-/// snapshots, no log rewriting yet).
+/// snapshots).
 fn persistence(ctx: &Context<'_>) -> String {
     let Some(aof) = ctx.aof.map(Aof::report) else {
         return "loading:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n".to_string();
     };
-    let status = if aof.last_write_ok { "ok" } else { "err" };
+    let ok = |ok: bool| if ok { "ok" } else { "err" };
     format!(
-        "loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n\
-         aof_last_bgrewrite_status:ok\r\naof_last_write_status:{status}\r\n\
+        "loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:{}\r\n\
+         aof_last_bgrewrite_status:{}\r\naof_last_write_status:{}\r\n\
          aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_bytes:{}\r\n\
          aof_last_fsync_ms:{}\r\naof_fsync_policy:{}\r\n",
+        u8::from(aof.rewrite_in_progress),
+        ok(aof.last_rewrite_ok),
+        ok(aof.last_write_ok),
         aof.current_size,
         aof.base_size,
         aof.pending_bytes,

@@ -8,7 +8,8 @@
 //! earlier, by the login gate in [`crate::protocol::commands::admit`].
 //!
 //! - [`data`]: the commands that read and write keys.
-//! - [`admin`]: AUTH, HELLO, INFO, CONFIG, CLIENT, COMMAND and STATS.
+//! - [`admin`]: AUTH, HELLO, INFO, CONFIG, CLIENT, COMMAND, STATS and
+//!   BGREWRITEAOF.
 
 mod admin;
 mod data;
@@ -96,6 +97,7 @@ fn is_admin(command: &Command<'_>) -> bool {
             | Command::CommandInfo(..)
             | Command::Client(_)
             | Command::Stats
+            | Command::BgRewriteAof
     )
 }
 

@@ -68,6 +68,11 @@ impl Spec {
         }
     }
 
+    /// Whether the command may change the store (Redis's `write` flag).
+    pub fn writes(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+
     fn parser_for(&self, framing: Framing) -> bool {
         match framing {
             Framing::Text => self.text.is_some(),
@@ -161,6 +166,7 @@ pub static COMMANDS: &[Spec] = &[
     spec("echo", 2, &["fast"], CONNECTION, NO_KEYS, Never, Some(resp::echo), None),
     spec("quit", -1, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::quit), Some(text::quit)),
     spec("shutdown", -1, &["admin", "noscript", "loading", "stale"], SERVER, NO_KEYS, Never, Some(resp::shutdown), Some(text::shutdown)),
+    spec("bgrewriteaof", 1, &["admin", "noscript", "noasync"], &["@admin", "@slow", "@dangerous"], NO_KEYS, Never, Some(resp::bgrewriteaof), Some(text::bgrewriteaof)),
     spec("auth", -2, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::auth), Some(text::auth)),
     spec("pass", 2, LOGIN, CONNECTION, NO_KEYS, Always, None, Some(text::pass)),
     spec("hello", -1, LOGIN, CONNECTION, NO_KEYS, Always, Some(resp::hello), None),
@@ -240,13 +246,23 @@ pub enum Admission {
     NoAuth,
 }
 
-/// Parses a framed request into a command, through the login gate. A
-/// refusal is the reply to send instead.
+/// Parses a framed request into a command, through the login gate and,
+/// when the store may not be written (`writable` false: the append-only
+/// file is failing), the write gate, which refuses every write command
+/// before it runs, as Redis does. A refusal is the reply to send instead.
 pub fn parse<'a>(
     request: Request<'a>,
     limits: &Limits,
     authenticated: bool,
+    writable: bool,
 ) -> Result<Command<'a>, Reply<'static>> {
+    let write_gate = |spec: &Spec| {
+        if spec.writes() && !writable {
+            Err(Reply::Error(ClientError::NotDurable))
+        } else {
+            Ok(())
+        }
+    };
     match request {
         Request::Line(line) => {
             let mut words = text::Words::new(line);
@@ -257,6 +273,7 @@ pub fn parse<'a>(
                 _ => Reply::Error(ClientError::UnknownCommand),
             };
             let spec = admit(spec, Framing::Text, 0, authenticated).map_err(refusal)?;
+            write_gate(spec)?;
             let parse = spec.text.ok_or(Reply::Error(ClientError::UnknownCommand))?;
             parse(&mut words, limits).map_err(Reply::Error)
         }
@@ -270,6 +287,7 @@ pub fn parse<'a>(
                 }
                 Err(Admission::NoAuth) => return Err(Reply::Error(ClientError::NoAuth)),
             };
+            write_gate(spec)?;
             let parse = spec.resp.ok_or_else(|| resp::unknown_command(&args))?;
             parse(&args, limits)
         }

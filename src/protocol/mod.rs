@@ -39,6 +39,8 @@ pub enum Command<'a> {
     Quit,
     /// SHUTDOWN: stop the server once the requests in flight are done.
     Shutdown,
+    /// BGREWRITEAOF: compact the append-only file in the background.
+    BgRewriteAof,
     /// PING, with RESP's optional message.
     Ping(Option<&'a [u8]>),
     Echo(&'a [u8]),
@@ -239,6 +241,8 @@ pub enum ExpiryChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply<'a> {
     Ok,
+    /// Success with words of its own: RESP `+words`, text `OK`.
+    Status(&'static str),
     Pong,
     /// A stored value, raw; framing encodes it.
     Value(&'a [u8]),
@@ -398,9 +402,14 @@ pub enum ClientError {
     /// An unauthenticated client sent a line over the pre-auth cap.
     LineTooLongUnauthenticated,
     RequestTimeout,
-    /// The change was applied but its record could not be made durable in
-    /// the append-only file (a failed write or sync, or a stuck disk).
+    /// The append-only file cannot be written (a failed write or sync, or
+    /// a stuck disk): a write's change is not durable, or a write command
+    /// was refused before it ran. Text: `ERROR persistence failed`.
     NotDurable,
+    /// BGREWRITEAOF while a compaction is running.
+    RewriteInProgress,
+    /// BGREWRITEAOF without `--aof`.
+    AofOff,
 }
 
 impl ClientError {
@@ -457,9 +466,15 @@ impl fmt::Display for ClientError {
             }
             ClientError::RequestTimeout => f.write_str("request timeout, closing connection"),
             ClientError::NotDurable => f.write_str(
-                "MISCONF the change could not be written to the append-only file; \
-                 it is not durable",
+                "MISCONF Errors writing to the append-only file; write commands are \
+                 refused until it can be written again",
             ),
+            ClientError::RewriteInProgress => {
+                f.write_str("Background append only file rewriting already in progress")
+            }
+            ClientError::AofOff => {
+                f.write_str("the append-only file is off (start the server with --aof PATH)")
+            }
         }
     }
 }

@@ -373,6 +373,10 @@ pub fn shutdown<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Shutdown)
 }
 
+pub fn bgrewriteaof<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::BgRewriteAof)
+}
+
 /// AUTH [user] password.
 pub fn auth<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     match args.len() {
@@ -636,6 +640,11 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
         Reply::Ok | Reply::Quit => out.write_all(b"+OK\r\n"),
         Reply::Shutdown => Ok(()),
         Reply::Pong => out.write_all(b"+PONG\r\n"),
+        Reply::Status(words) => {
+            out.write_all(b"+")?;
+            out.write_all(words.as_bytes())?;
+            out.write_all(b"\r\n")
+        }
         Reply::Value(value) => bulk(out, value),
         Reply::NotFound | Reply::NotStored => null(out, version),
         Reply::Found(found) => out.write_all(if *found { b":1\r\n" } else { b":0\r\n" }),
@@ -740,7 +749,7 @@ mod tests {
         let data: &'static [u8] = Box::leak(data.into_boxed_slice());
         let bounds: &'static [(usize, usize)] = Box::leak(bounds.into_boxed_slice());
         let request = Request::Resp(Args::new(data, bounds));
-        super::super::commands::parse(request, &LIMITS, true)
+        super::super::commands::parse(request, &LIMITS, true, true)
     }
 
     fn wire(reply: &Reply<'_>, version: u8) -> Vec<u8> {

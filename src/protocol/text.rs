@@ -97,6 +97,10 @@ pub fn shutdown<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, Client
     w.end("shutdown", Command::Shutdown)
 }
 
+pub fn bgrewriteaof<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("bgrewriteaof", Command::BgRewriteAof)
+}
+
 pub fn ping<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
     w.end("ping", Command::Ping(None))
 }
@@ -329,7 +333,7 @@ impl<'a> Words<'a> {
 /// Writes the reply line for `reply`; nothing for [`Reply::Quit`].
 pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
     match reply {
-        Reply::Ok => out.write_all(b"OK\n"),
+        Reply::Ok | Reply::Status(_) => out.write_all(b"OK\n"),
         Reply::NotFound => out.write_all(b"NOT_FOUND\n"),
         Reply::NotStored => out.write_all(b"NOT_STORED\n"),
         Reply::Pong => out.write_all(b"PONG\n"),
@@ -354,6 +358,8 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
             }
             out.write_all(b"END\n")
         }
+        // The text protocol's own words; RESP's carries Redis's MISCONF.
+        Reply::Error(ClientError::NotDurable) => out.write_all(b"ERROR persistence failed\n"),
         Reply::Error(e) => writeln!(out, "ERROR {e}"),
         Reply::Quit | Reply::Shutdown => Ok(()),
     }
@@ -393,7 +399,7 @@ mod tests {
 
     /// Parses one request line as an authenticated connection would.
     fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientError> {
-        match super::super::commands::parse(Request::Line(line), limits, true) {
+        match super::super::commands::parse(Request::Line(line), limits, true, true) {
             Ok(command) => Ok(command),
             Err(Reply::Error(e)) => Err(e),
             Err(other) => panic!("not a text error: {other:?}"),

@@ -505,7 +505,12 @@ impl Answer<'_> {
         let shared = self.shared;
         let resp = matches!(request, Request::Resp(_));
         self.wipe |= carries_password(&request);
-        let reply = match commands::parse(request, &shared.limits, self.session.authenticated) {
+        let writable = shared
+            .aof
+            .as_ref()
+            .map_or(true, |aof| !aof.refuses_writes());
+        let authenticated = self.session.authenticated;
+        let reply = match commands::parse(request, &shared.limits, authenticated, writable) {
             Err(refusal) => {
                 self.counts.commands += 1;
                 refusal

@@ -258,6 +258,7 @@ impl Server {
     /// thread cannot be started.
     pub fn run(mut self) -> io::Result<()> {
         self.spawn_expiry()?;
+        self.spawn_rewriter()?;
         let mut accept_threads = Vec::new();
         for listener in &self.tcp {
             accept_threads.push(self.spawn_accept(listener.try_clone()?)?);
@@ -288,6 +289,24 @@ impl Server {
                 thread::sleep(ACTIVE_EXPIRE_INTERVAL);
                 let now = shared.clock.now();
                 shared.store.expire_cycle(now, ACTIVE_EXPIRE_BUDGET);
+            })
+            .map(drop)
+    }
+
+    /// Starts the thread that compacts the append-only file when asked
+    /// (BGREWRITEAOF, or the log's own growth), with `--aof`.
+    fn spawn_rewriter(&self) -> io::Result<()> {
+        let Some(aof) = self.shared.aof.clone() else {
+            return Ok(());
+        };
+        let shared = Arc::clone(&self.shared);
+        thread::Builder::new()
+            .name("blink-aof-rewrite".into())
+            .stack_size(ACCEPT_STACK)
+            .spawn(move || loop {
+                aof.next_rewrite();
+                // It logs its outcome; INFO and STATS report it.
+                let _ = aof.rewrite(&shared.store, &shared.clock);
             })
             .map(drop)
     }

@@ -16,6 +16,14 @@
 //!   of the key space: a stripe, and four bits of the key's hash. Keys never
 //!   change partition, so a key present for a whole iteration is returned
 //!   exactly once, however the tables grow or shrink meanwhile.
+//! - **Snapshot** ([`Store::snapshot`], for a log's compaction) walks
+//!   every live entry the same way: each stripe is cut into enough
+//!   partitions of the hash that one holds about [`SNAPSHOT_SLICE`]
+//!   entries, and each partition is copied whole under one read lock,
+//!   then handed on with no lock held. An entry present for the whole walk
+//!   is handed on exactly once; one written meanwhile may or may not be,
+//!   with the value it had when its partition was copied, which is why a
+//!   log appends every change made during the walk after it.
 
 use super::clock::Millis;
 use super::journal::Change;
@@ -32,6 +40,11 @@ const PART_SHIFT: u32 = 27;
 
 /// Number of SCAN cursor positions; a cursor is a partition index.
 pub const SCAN_PARTITIONS: usize = STRIPES * PARTS_PER_STRIPE;
+
+/// Entries a snapshot copies under one read lock, about: the bound on
+/// how long [`Store::snapshot`] holds a stripe, beyond one pass over the
+/// stripe's slots (16 bytes each, read in order).
+const SNAPSHOT_SLICE: usize = 1024;
 
 /// Why a read-modify-write failed. Nothing was changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +224,45 @@ impl Store {
         } else {
             partition
         }
+    }
+
+    /// Hands every entry live at `now` to `each` (key, value, deadline),
+    /// a partition at a time, holding no lock while `each` runs; stops at
+    /// the first error `each` returns. See the module documentation.
+    pub fn snapshot<E>(
+        &self,
+        now: Millis,
+        mut each: impl FnMut(&[u8], &[u8], Option<Millis>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Keys and values of one partition, back to back, and where each
+        // entry's lie in it.
+        let mut bytes = Vec::new();
+        let mut entries: Vec<(usize, usize, usize, Option<Millis>)> = Vec::new();
+        for stripe in self.stripes.iter() {
+            let len = stripe.table.read().len();
+            let parts = (len / SNAPSHOT_SLICE + 1).next_power_of_two() as u32;
+            for part in 0..parts {
+                bytes.clear();
+                entries.clear();
+                let table = stripe.table.read();
+                for entry in table.iter() {
+                    if entry.stored_hash() & (parts - 1) != part || entry.is_expired(now) {
+                        continue;
+                    }
+                    let start = bytes.len();
+                    bytes.extend_from_slice(entry.key());
+                    bytes.extend_from_slice(entry.value());
+                    let (k, v) = (entry.key().len(), entry.value().len());
+                    entries.push((start, k, v, entry.deadline()));
+                }
+                drop(table);
+                for &(start, k, v, deadline) in &entries {
+                    let key = &bytes[start..start + k];
+                    each(key, &bytes[start + k..start + k + v], deadline)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Copies into `out` every live key that `wanted` accepts (KEYS).

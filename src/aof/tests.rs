@@ -1,0 +1,201 @@
+//! The log against a disk in memory ([`MemoryDisk`]), which can lose power
+//! (keeping only what was synced) and fill up: what `kill -9` cannot show.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::disk::memory::MemoryDisk;
+use super::format::WallClock;
+use super::{replay, take_appended, Aof, RewriteBusy};
+use crate::config::{AofConfig, Fsync};
+use crate::store::{Clock, Key, SetOptions, Store, StoreConfig};
+
+/// A store that hands its changes to a log on `disk` under `fsync`.
+fn logged_store(disk: &Arc<MemoryDisk>, fsync: Fsync) -> (Arc<Store>, Arc<Aof>, Clock) {
+    let clock = Clock::new();
+    let config = AofConfig {
+        fsync,
+        ..AofConfig::new(PathBuf::from("in-memory.aof"))
+    };
+    let wall = WallClock::new(clock.now());
+    let aof = Aof::start(disk.clone(), 0, &config, wall, None).expect("the log starts");
+    let mut store = Store::new(StoreConfig::new(1 << 30, 5));
+    store.set_journal(aof.clone());
+    (Arc::new(store), aof, clock)
+}
+
+/// Writes `key` = `value` and waits for the log as a connection does;
+/// returns whether the write was acknowledged.
+fn acknowledged_set(store: &Store, aof: &Aof, clock: &Clock, key: &str, value: &str) -> bool {
+    let key = Key::new(key.as_bytes()).expect("a short key");
+    let stored = store.set(key, value.as_bytes(), clock.now(), SetOptions::PLAIN);
+    stored == Ok(true) && aof.wait(take_appended()).is_ok()
+}
+
+/// The store a log of `bytes` replays into.
+fn replayed(bytes: &[u8]) -> Store {
+    static FILES: AtomicUsize = AtomicUsize::new(0);
+    let n = FILES.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "blink-store-aof-unit-{}-{n}.aof",
+        std::process::id()
+    ));
+    std::fs::write(&path, bytes).expect("a temporary file");
+    let store = Store::new(StoreConfig::new(1 << 30, 5));
+    let clock = Clock::new();
+    let wall = WallClock::new(clock.now());
+    let loaded = replay::load(&path, true, &store, clock.now(), wall);
+    let _ = std::fs::remove_file(&path);
+    loaded.expect("the log replays");
+    store
+}
+
+fn value_of(store: &Store, key: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let key = Key::new(key.as_bytes()).expect("a short key");
+    store
+        .get_into(key, Clock::new().now(), &mut out)
+        .then_some(out)
+}
+
+/// Under `always`, power lost at any moment keeps every acknowledged
+/// write: eight writers race, the power goes while they write, and what
+/// the disk had synced replays to a store holding each writer's last
+/// acknowledged value or a later one it sent.
+#[test]
+fn always_loses_no_acknowledged_write_to_a_power_loss() {
+    const WRITERS: usize = 8;
+    for round in 0..5 {
+        let disk = Arc::new(MemoryDisk::default());
+        let (store, aof, clock) = logged_store(&disk, Fsync::Always);
+        // Per writer: the highest value acknowledged.
+        let acked = Arc::new(Mutex::new(vec![0u64; WRITERS]));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (store, aof, clock) = (store.clone(), aof.clone(), clock.clone());
+                let (acked, stop) = (acked.clone(), stop.clone());
+                thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let key = format!("w{w}");
+                        assert!(acknowledged_set(&store, &aof, &clock, &key, &n.to_string()));
+                        acked.lock()[w] = n;
+                    }
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(20 + 10 * round));
+        // The power goes: what counts is what was acknowledged before.
+        let acked_before = acked.lock().clone();
+        let survived = disk.after_power_loss();
+        stop.store(true, Ordering::Relaxed);
+        for writer in writers {
+            writer.join().expect("a writer");
+        }
+        let replayed = replayed(&survived);
+        for (w, &n) in acked_before.iter().enumerate() {
+            let got = value_of(&replayed, &format!("w{w}"))
+                .map_or(0, |v| String::from_utf8(v).unwrap().parse::<u64>().unwrap());
+            assert!(
+                got >= n,
+                "round {round}: writer {w}: acknowledged {n}, the synced log holds {got}"
+            );
+        }
+        assert!(acked_before.iter().any(|&n| n > 0), "nothing was written");
+    }
+}
+
+/// Under `everysec`, a power loss keeps everything written before the
+/// last sync; what came after it may be lost, and what survives is a
+/// prefix of what was written, so it replays cleanly.
+#[test]
+fn everysec_loses_at_most_what_came_after_the_last_sync() {
+    let disk = Arc::new(MemoryDisk::default());
+    let (store, aof, clock) = logged_store(&disk, Fsync::EverySec);
+    for i in 0..100 {
+        assert!(acknowledged_set(
+            &store,
+            &aof,
+            &clock,
+            &format!("old{i}"),
+            "1"
+        ));
+    }
+    let written = disk.written().len();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while disk.after_power_loss().len() < written {
+        assert!(Instant::now() < deadline, "no sync within 10 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..100 {
+        assert!(acknowledged_set(
+            &store,
+            &aof,
+            &clock,
+            &format!("new{i}"),
+            "2"
+        ));
+    }
+    let survived = disk.after_power_loss();
+    assert!(disk.written().starts_with(&survived));
+    let replayed = replayed(&survived);
+    for i in 0..100 {
+        assert_eq!(value_of(&replayed, &format!("old{i}")), Some(b"1".to_vec()));
+    }
+}
+
+/// A full disk: the write in flight is answered with an error, write
+/// commands are refused while the disk stays full, and once it has room
+/// the kept records are written once, writes are accepted again, and the
+/// log replays to exactly what memory holds.
+#[test]
+fn a_full_disk_refuses_writes_until_it_has_room_again() {
+    for fsync in [Fsync::Always, Fsync::EverySec, Fsync::No] {
+        let disk = Arc::new(MemoryDisk::default());
+        let (store, aof, clock) = logged_store(&disk, fsync);
+        assert!(acknowledged_set(&store, &aof, &clock, "before", "1"));
+        disk.set_full(true);
+        assert!(
+            !acknowledged_set(&store, &aof, &clock, "during", "2"),
+            "{fsync:?}: acknowledged on a full disk"
+        );
+        assert!(aof.refuses_writes(), "{fsync:?}");
+        assert!(!aof.report().last_write_ok);
+        disk.set_full(false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while aof.refuses_writes() {
+            assert!(Instant::now() < deadline, "{fsync:?}: no retry within 10 s");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(acknowledged_set(&store, &aof, &clock, "after", "3"));
+        let replayed = replayed(&disk.written());
+        for (key, value) in [("before", "1"), ("during", "2"), ("after", "3")] {
+            assert_eq!(
+                value_of(&replayed, key),
+                Some(value.as_bytes().to_vec()),
+                "{fsync:?}: {key}"
+            );
+        }
+        assert_eq!(replayed.len(), store.len(), "{fsync:?}");
+    }
+}
+
+/// One compaction at a time: a second request while one is asked for is
+/// refused, and taken again once it has run.
+#[test]
+fn a_second_rewrite_request_is_refused_while_one_is_pending() {
+    let disk = Arc::new(MemoryDisk::default());
+    let (_store, aof, _clock) = logged_store(&disk, Fsync::No);
+    assert_eq!(aof.request_rewrite(), Ok(()));
+    assert_eq!(aof.request_rewrite(), Err(RewriteBusy));
+    assert!(aof.report().rewrite_in_progress);
+    aof.next_rewrite();
+    assert_eq!(aof.request_rewrite(), Err(RewriteBusy));
+}
