@@ -30,8 +30,9 @@ SKIPPED=0
 FAILED_NAMES=()
 # Processes this run started (servers, proxies), killed by stop_started.
 STARTED_PIDS=()
-# Name → port of the servers started by start_server, read by the groups.
-declare -A PORT=()
+# Name → port and name → process of the servers started by start_server,
+# read by the groups.
+declare -A PORT=() PID=()
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/blink-clients.XXXXXX")
 
@@ -63,6 +64,27 @@ stop_started() {
     done
     STARTED_PIDS=()
     PORT=()
+    PID=()
+}
+
+# wait_exit NAME: waits up to READY_TIMEOUT seconds for the server NAME,
+# asked to stop, to exit, and reaps it; RC is then its exit status. Returns
+# non-zero when it is still running (stop_started kills it later).
+wait_exit() {
+    local pid=${PID[$1]} i kept=() started
+    for ((i = 0; i < READY_TIMEOUT * 20; i++)); do
+        alive "$pid" || break
+        sleep 0.05
+    done
+    alive "$pid" && return 1
+    wait "$pid"
+    RC=$?
+    # Reaped: its number may be reused, so stop_started must not kill it.
+    for started in "${STARTED_PIDS[@]}"; do
+        [ "$started" = "$pid" ] || kept+=("$started")
+    done
+    STARTED_PIDS=("${kept[@]}")
+    unset "PID[$1]" "PORT[$1]"
 }
 
 cleanup() {
@@ -106,19 +128,29 @@ wait_for_port() {
     return 2
 }
 
-# start_server NAME [password]: starts a server on a free loopback port and
-# waits for it to be ready; its port is then ${PORT[NAME]} and its log
-# $WORK/NAME.log. With "password" the server requires TEST_PASSWORD, which
-# it reads from the file $WORK/password. Returns non-zero, having printed
-# the log, when no server could be started.
+# start_server NAME [password]: starts a server of the kind under test
+# (BLINK_CLIENT_TEST_SERVER) on a free loopback port and waits for it to be
+# ready; its port is then ${PORT[NAME]}, its process ${PID[NAME]} and its
+# log $WORK/NAME.log. With "password" the server requires TEST_PASSWORD,
+# which it reads from the file $WORK/password. Returns non-zero, having
+# printed the log, when no server could be started.
 start_server() {
-    local name=$1 auth=${2:-} log port pid attempt ready
+    start_as "$SERVER_KIND" "$1" "${2:-}"
+}
+
+# start_as KIND NAME AUTH [ARG...]: as start_server, for a server of KIND
+# (blink or redis) whatever is under test, with ARGs added to its command
+# line (a Blink-Store flag, or a redis-server option overriding its
+# configuration file). AUTH is "password" or empty.
+start_as() {
+    local kind=$1 name=$2 auth=$3 log port pid attempt ready
+    shift 3
     log=$WORK/$name.log
     printf '%s\n' "$TEST_PASSWORD" >"$WORK/password"
     chmod 600 "$WORK/password"
     for ((attempt = 1; attempt <= START_ATTEMPTS; attempt++)); do
         port=$(free_port) || { say "  cannot find a free port"; return 1; }
-        case "$SERVER_KIND" in
+        case "$kind" in
         redis)
             {
                 echo "bind 127.0.0.1"
@@ -130,7 +162,7 @@ start_server() {
                     printf 'requirepass "%s"\n' "$TEST_PASSWORD"
                 fi
             } >"$WORK/$name.conf"
-            redis-server "$WORK/$name.conf" </dev/null >"$log" 2>&1 &
+            redis-server "$WORK/$name.conf" "$@" </dev/null >"$log" 2>&1 &
             pid=$!
             ready='Ready to accept connections'
             ;;
@@ -139,7 +171,7 @@ start_server() {
             if [ "$auth" = password ]; then
                 args+=(--password-file "$WORK/password")
             fi
-            env -u BLINK_PASSWORD -u RUST_LOG "$BLINK_BIN" "${args[@]}" \
+            env -u BLINK_PASSWORD -u RUST_LOG "$BLINK_BIN" "${args[@]}" "$@" \
                 </dev/null >"$log" 2>&1 &
             pid=$!
             ready='listening on'
@@ -149,6 +181,7 @@ start_server() {
         if wait_for_line "$log" "$ready" "$pid"; then
             # shellcheck disable=SC2034 # read by the check groups
             PORT[$name]=$port
+            PID[$name]=$pid
             return 0
         fi
         if alive "$pid" || ! grep -qi 'in use' "$log"; then

@@ -3,16 +3,18 @@
 # the release binary, each check starting its own servers on free loopback
 # ports and comparing exact outputs.
 #
-#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy seed-clients
+#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy seed-clients aof-redis
 #
 # Clients used: redis-cli and redis-benchmark (Debian's redis-tools),
-# redis-py (PyPI's redis), twemproxy (Debian's nutcracker), and the
-# README's own clients in Bash, Node.js (Debian's nodejs) and Go (Debian's
-# golang-go). With CI=true
+# redis-py (PyPI's redis), twemproxy (Debian's nutcracker), the README's
+# own clients in Bash, Node.js (Debian's nodejs) and Go (Debian's
+# golang-go), and, reading our append-only file, redis-check-aof and
+# redis-server 7 (Debian's redis-tools and redis-server). With CI=true
 # the missing ones are installed (apt-get; redis-py into a virtualenv in
 # target/client-venv); otherwise a missing client's checks are skipped with
 # a NOTICE. BLINK_CLIENT_TEST_SERVER=redis runs every check against
-# redis-server instead, which shows that the expected outputs are Redis's.
+# redis-server instead, which shows that the expected outputs are Redis's;
+# it skips aof-redis, which is about Blink-Store's own file.
 #
 # Ends with one line "N passed, N failed, N skipped" counting the checks,
 # and exits non-zero when a check failed.
@@ -35,8 +37,10 @@ source "$CLIENTS_DIR/redis_py.sh"
 source "$CLIENTS_DIR/twemproxy.sh"
 # shellcheck source=scripts/clients/seed_clients.sh
 source "$CLIENTS_DIR/seed_clients.sh"
+# shellcheck source=scripts/clients/aof_redis.sh
+source "$CLIENTS_DIR/aof_redis.sh"
 
-ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy seed-clients)
+ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy seed-clients aof-redis)
 SERVER_KIND=${BLINK_CLIENT_TEST_SERVER:-blink}
 BLINK_BIN=$REPO/target/release/blink-store
 VENV=$REPO/target/client-venv
@@ -57,6 +61,13 @@ install_packages() {
         seed-clients)
             have node || packages+=(nodejs)
             have go || packages+=(golang-go)
+            ;;
+        aof-redis)
+            # Debian 12 ships redis-check-aof in redis-tools; other
+            # releases may ship it with redis-server.
+            have redis-cli || packages+=(redis-tools)
+            have redis-check-aof || packages+=(redis-tools redis-server)
+            have redis-server || packages+=(redis-server)
             ;;
         esac
     done
@@ -144,7 +155,8 @@ else
 fi
 say "clients: $(version redis-cli --version); $(version redis-benchmark --version);" \
     "$(version nutcracker --version | sed 's/^This is //'); redis-py $redis_py;" \
-    "node $(version node --version); $(version go version)"
+    "node $(version node --version); $(version go version);" \
+    "$(version redis-server --version)"
 
 for group in "${GROUPS_TO_RUN[@]}"; do
     say ""
@@ -156,6 +168,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
         redis-py) fail_checks "no server binary" "${REDIS_PY_CHECKS[@]}" ;;
         twemproxy) fail_checks "no server binary" "${TWEMPROXY_CHECKS[@]}" ;;
         seed-clients) fail_checks "no server binary" "${SEED_CLIENT_CHECKS[@]}" ;;
+        aof-redis) fail_checks "no server binary" "${AOF_REDIS_CHECKS[@]}" ;;
         esac
         continue
     fi
@@ -165,6 +178,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
     redis-py) group_redis_py ;;
     twemproxy) group_twemproxy ;;
     seed-clients) group_seed_clients ;;
+    aof-redis) group_aof_redis ;;
     esac
 done
 
