@@ -16,9 +16,10 @@
 //!   of replies.
 //! - [`aof`]: the append-only file (`--aof`): its Redis-format records,
 //!   the writer and sync threads with group commit, the wait a connection
-//!   makes before acknowledging writes, replay at start-up and the
-//!   `aof-check` tool. It reaches the store only through
-//!   [`store::Journal`] and the store's public writes.
+//!   makes before acknowledging writes, retries of a failed write, replay
+//!   at start-up, compaction and the `aof-check` tool. It reaches the
+//!   store only through [`store::Journal`], the store's public writes and
+//!   its snapshot.
 //! - [`exec`]: runs a command against the store and picks the reply
 //!   (data commands and admin commands); holds each connection's session
 //!   (authentication, RESP version, name, failed logins).
@@ -50,7 +51,9 @@
 //!   together in ascending index order. Everything else (eviction
 //!   included) holds one lock at a time, so no wait cycle can form. The
 //!   journal's buffer lock is taken under stripe locks and never the other
-//!   way round. No I/O, allocation of large buffers, or encoding happens
+//!   way round; the log's other locks are taken with no stripe lock held,
+//!   and no two of the log's locks are ever held at once. A compaction's
+//!   snapshot holds one stripe's read lock at a time. No I/O, allocation of large buffers, or encoding happens
 //!   under a stripe lock: small records are recycled from the stripe's
 //!   slab, large ones allocated before the lock and freed after it. The
 //!   one exception is `--aof`'s: a change's record (its key and value with

@@ -6,7 +6,8 @@
 # recorded, and it is stopped with SHUTDOWN. Then redis-check-aof must call
 # the file valid, redis-server 7 must load a copy of it (migrating the
 # single file into its appendonlydir) and hold exactly the recorded state,
-# and so must Blink-Store restarted on the file.
+# and so must Blink-Store restarted on the file. Last, that server compacts
+# the log (BGREWRITEAOF) and the same checks run on the compacted file.
 #
 # This group is about our file, so BLINK_CLIENT_TEST_SERVER=redis skips it:
 # Redis 7 writes a multi-part AOF, not the single file checked here.
@@ -17,6 +18,7 @@ AOF_REDIS_CHECKS=(
     "aof-redis: redis-check-aof calls the log valid"
     "aof-redis: redis-server loads a copy of the log: same keys, values and deadlines"
     "aof-redis: Blink-Store restarted on the log: same keys, values and deadlines"
+    "aof-redis: after BGREWRITEAOF, redis-check-aof and redis-server read the compacted log"
 )
 # Deadlines of two servers agree when their remaining times, measured at
 # different moments, differ by at most this many milliseconds once the time
@@ -410,14 +412,16 @@ wait_load_delay() {
 # aof_redis_loads AOF: redis-server started on a copy of the log migrates
 # it and holds the recorded state. With --aof-load-truncated no, as Redis
 # would otherwise load a torn file up to the tear and start.
+# The second argument names the Redis server (default: loader).
 aof_redis_loads() {
-    local dir=$WORK/redis-dir rc=0
+    local loader=${2:-loader} rc=0
+    local dir=$WORK/$loader-dir
     mkdir -p "$dir" && cp "$1" "$dir/appendonly.aof" || return 1
     wait_load_delay
-    start_as redis loader "" --appendonly yes --dir "$dir" \
+    start_as redis "$loader" "" --appendonly yes --dir "$dir" \
         --appendfilename appendonly.aof --aof-load-truncated no --save '' || return 1
-    expect_output PONG redis-cli -h 127.0.0.1 -p "${PORT[loader]}" PING || rc=1
-    run_cmd redis-cli -h 127.0.0.1 -p "${PORT[loader]}" INFO persistence
+    expect_output PONG redis-cli -h 127.0.0.1 -p "${PORT[$loader]}" PING || rc=1
+    run_cmd redis-cli -h 127.0.0.1 -p "${PORT[$loader]}" INFO persistence
     if [ "$RC" -eq 0 ] && tr -d '\r' <"$WORK/out" | grep -qx 'loading:0'; then
         say "  ok: INFO persistence says loading:0"
     else
@@ -426,16 +430,16 @@ aof_redis_loads() {
         rc=1
     fi
     if grep -qF 'Successfully migrated an old-style AOF file (appendonly.aof)' \
-        "$WORK/loader.log" && grep -qF 'DB loaded from base file appendonly.aof' \
-        "$WORK/loader.log"; then
+        "$WORK/$loader.log" && grep -qF 'DB loaded from base file appendonly.aof' \
+        "$WORK/$loader.log"; then
         say "  ok: redis-server migrated and loaded appendonly.aof"
     else
         say "  MISMATCH: redis-server's log does not say it migrated and loaded" \
             "appendonly.aof; its log:"
-        sed 's/^/      | /' "$WORK/loader.log"
+        sed 's/^/      | /' "$WORK/$loader.log"
         rc=1
     fi
-    same_state loader || rc=1
+    same_state "$loader" || rc=1
     return $rc
 }
 
@@ -445,6 +449,39 @@ aof_restart() {
     wait_load_delay
     start_as blink restarted "" --aof "$1" --appendfsync always || return 1
     same_state restarted
+}
+
+# aof_compacted AOF: the restarted server compacts the log with
+# BGREWRITEAOF (its reply, then INFO until it is done), the log shrinks to
+# one SET per key, and after SHUTDOWN redis-check-aof and redis-server read
+# it as they read the original.
+aof_compacted() {
+    local aof=$1 rc=0 before i info
+    before=$(wc -c <"$aof")
+    expect_output 'Background append only file rewriting started' \
+        redis-cli -h 127.0.0.1 -p "${PORT[restarted]}" BGREWRITEAOF || return 1
+    for ((i = 0; i < READY_TIMEOUT * 20; i++)); do
+        info=$(cli restarted INFO persistence | tr -d '\r')
+        grep -qx 'aof_rewrite_in_progress:0' <<<"$info" && break
+        sleep 0.05
+    done
+    if grep -qx 'aof_last_bgrewrite_status:ok' <<<"$info" &&
+        grep -qF 'rewritten:' "$WORK/restarted.log"; then
+        say "  ok: the rewrite finished: $before bytes to $(wc -c <"$aof")"
+    else
+        say "  MISMATCH: the rewrite did not finish well; INFO persistence and the log:"
+        sed 's/^/      | /' <<<"$info"
+        sed 's/^/      | /' "$WORK/restarted.log"
+        return 1
+    fi
+    run_cmd redis-cli -h 127.0.0.1 -p "${PORT[restarted]}" SHUTDOWN
+    wait_exit restarted || return 1
+    printf 'SET %s\n' 3 5 >"$WORK/expected"
+    record_kinds "$aof" | sort -u >"$WORK/kinds"
+    compare "the record kinds in the compacted log" "$WORK/expected" "$WORK/kinds" || rc=1
+    aof_check "$aof" || rc=1
+    aof_redis_loads "$aof" compacted-loader || rc=1
+    return $rc
 }
 
 group_aof_redis() {
@@ -479,5 +516,6 @@ group_aof_redis() {
     check "${AOF_REDIS_CHECKS[2]}" aof_check "$aof"
     check "${AOF_REDIS_CHECKS[3]}" aof_redis_loads "$aof"
     check "${AOF_REDIS_CHECKS[4]}" aof_restart "$aof"
+    check "${AOF_REDIS_CHECKS[5]}" aof_compacted "$aof"
     stop_started
 }
