@@ -556,7 +556,9 @@ fn replay_drops_keys_whose_deadline_has_passed() {
 }
 
 /// A log holding more than `--memory-limit` loads with eviction, as the
-/// writes themselves would have.
+/// writes themselves would have, says so, and is compacted to what memory
+/// holds: a later start, even with room for everything, does not bring
+/// the evicted keys back.
 #[test]
 fn a_log_larger_than_the_memory_limit_evicts_on_replay() {
     let value = vec![b'v'; 1000];
@@ -568,11 +570,19 @@ fn a_log_larger_than_the_memory_limit_evicts_on_replay() {
     let commands: Vec<&[&[u8]]> = sets.iter().map(|s| &s[..]).collect();
     let (log, _) = records(&commands);
     let file = TempFile::with(&log);
-    let (_server, addr) = serve(&file, &["--memory-limit", "20kb"]);
+    let (mut server, addr) = serve(&file, &["--memory-limit", "20kb"]);
     let mut client = Client::tcp(addr);
     let held = client.call("DBSIZE").integer();
     assert!((10..=20).contains(&held), "{held} keys held");
     assert_eq!(client.call("GET key99"), Resp::Bulk(value));
+    assert!(server
+        .seen()
+        .contains(&format!("{} keys evicted", 100 - held)));
+    Client::tcp(addr).await_stat("aof_rewrites", 1);
+    let before = state(addr);
+    server.kill();
+    let (_again, addr) = serve(&file, &[]);
+    assert_same_state(&before, &state(addr));
 }
 
 /// INFO's `# Persistence`, STATS and CONFIG GET report the log: enabled,

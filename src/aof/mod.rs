@@ -281,17 +281,29 @@ impl Aof {
         let now = clock.now();
         let wall = WallClock::new(now);
         let loaded = replay::load(path, config.load_truncated, store, now, wall)?;
+        let evicted = store.evictions();
         log::info!(
-            "aof {}: replayed {} records, {} keys in {:.3} s",
+            "aof {}: replayed {} records, {} keys in {:.3} s{}",
             path.display(),
             loaded.records,
             store.len(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            if evicted > 0 {
+                format!("; {evicted} keys evicted to fit --memory-limit")
+            } else {
+                String::new()
+            }
         );
         let file = FileDisk::open(path).map_err(io)?;
         let len = file.size().map_err(io)?;
         let aof = Aof::start(Arc::new(file), len, config, wall, Some(lock)).map_err(io)?;
         store.set_journal(aof.clone());
+        if evicted > 0 {
+            // The log still holds the evicted keys: a later start with more
+            // room would bring them back. A compaction makes it hold what
+            // memory holds.
+            let _ = aof.request_rewrite();
+        }
         Ok(aof)
     }
 

@@ -21,7 +21,8 @@
 //! Replay runs before the journal is attached, so it logs nothing. A
 //! deadline already past removes the key (the record's value is not
 //! stored, and an older value does not survive it); a log holding more
-//! than `--memory-limit` evicts as any writes would.
+//! than `--memory-limit` evicts as any writes would (the server then
+//! compacts the log, so that the evicted keys do not come back).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read};
