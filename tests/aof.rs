@@ -570,7 +570,7 @@ fn a_log_larger_than_the_memory_limit_evicts_on_replay() {
     let commands: Vec<&[&[u8]]> = sets.iter().map(|s| &s[..]).collect();
     let (log, _) = records(&commands);
     let file = TempFile::with(&log);
-    let (mut server, addr) = serve(&file, &["--memory-limit", "20kb"]);
+    let (server, addr) = serve(&file, &["--memory-limit", "20kb"]);
     let mut client = Client::tcp(addr);
     let held = client.call("DBSIZE").integer();
     assert!((10..=20).contains(&held), "{held} keys held");

@@ -15,16 +15,23 @@
 //!    count of bytes ever appended to the log once it is written. One
 //!    worker serves one connection at a time, so that thread-local is the
 //!    connection's newest change ([`take_appended`]).
-//! 2. The writer thread takes the whole pending buffer, writes it with one
-//!    `write`, and, under `--appendfsync always`, syncs it with one
-//!    `fdatasync`; then it publishes the new *durable* position and wakes
-//!    every waiter. While it writes and syncs, new records gather in the
-//!    buffer, and the next round writes and syncs all of them at once:
-//!    group commit, so fifty writing clients cost one sync per round, not
-//!    fifty.
-//! 3. Before the connection loop sends a batch of replies it waits, once
-//!    per batch, until the durable position covers the newest record its
-//!    requests produced. A pipelined batch therefore waits once.
+//! 2. Before the connection loop sends a batch of replies it waits
+//!    ([`Aof::wait`]), once per batch, until the durable position covers
+//!    the newest record its requests produced; a pipelined batch waits
+//!    once. If no round is being written, the waiting connection *leads*:
+//!    it takes the whole pending buffer (its own records and everyone
+//!    else's), writes it with one `write`, under `--appendfsync always`
+//!    syncs it with one `fdatasync`, publishes the new durable position
+//!    and wakes every waiter. While one round is written, new records
+//!    gather in the buffer and their connections wait; when it ends, one of
+//!    them leads the next round, which writes and syncs all of them at
+//!    once: group commit, so fifty writing clients cost one sync per
+//!    round, not fifty, and a lone client pays one `write` and no thread
+//!    switch. Rounds take turns (`Progress::writing`), so they reach the
+//!    file in order.
+//! 3. The writer thread writes what no connection waits for (the records
+//!    of active expiry) every [`SWEEP_INTERVAL`], retries a failed round,
+//!    and switches files for a compaction.
 //!
 //! Sequence numbers only grow, so a compaction ([`rewrite`]), which
 //! replaces the file by a shorter one, changes the offset between a
@@ -40,10 +47,10 @@
 //!
 //! ## Failures
 //!
-//! When a `write` fails (a full disk, EIO), or under `always` its sync,
-//! the writer cuts the file back to the end of the last whole round, keeps
-//! the records, and tries again every [`RETRY_INTERVAL`] with whatever has
-//! gathered meanwhile; when `everysec`'s sync fails, the next sync is the
+//! When a round's `write` fails (a full disk, EIO), or under `always` its
+//! sync, whoever wrote it cuts the file back to the end of the last whole
+//! round and keeps the records, and the writer thread tries again every
+//! [`RETRY_INTERVAL`] with whatever has gathered meanwhile; when `everysec`'s sync fails, the next sync is the
 //! retry. While either is failing the log is *failing*: every reply still
 //! waiting becomes an error, never an acknowledgement, and the command
 //! table refuses write commands before they change anything
@@ -92,6 +99,11 @@ pub use rewrite::{RewriteBusy, Rewritten};
 
 /// How often the `everysec` thread syncs the file.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the writer thread writes records no connection waits for
+/// (those of active expiry); every other record is written by the
+/// connection that waits for it.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How often a failed write is tried again: Redis's rate, once a second,
 /// so a full disk costs one failed `write` a second, not one per request.
@@ -176,9 +188,12 @@ impl fmt::Display for AofError {
 
 impl std::error::Error for AofError {}
 
-/// Records encoded but not yet handed to the writer.
+/// Records encoded but not yet written.
 struct Pending {
     buf: Vec<u8>,
+    /// The emptied buffer of an earlier round, swapped in for `buf` when a
+    /// round takes it, so that rounds do not allocate.
+    spare: Vec<u8>,
     /// Sequence number of the last byte appended.
     end: u64,
     /// The file's length minus the sequence number of its last byte: the
@@ -199,6 +214,15 @@ struct Progress {
     write_failed: bool,
     /// The last sync of the `everysec` thread failed.
     sync_failed: bool,
+    /// A round is being written, by a connection that leads or by the
+    /// writer thread: one at a time, so that rounds reach the file in
+    /// order. Whoever set it owns the turn until it clears it.
+    writing: bool,
+    /// The file's length after the last round that succeeded.
+    file_len: u64,
+    /// A round that failed, kept to be written again before anything
+    /// newer; empty unless `write_failed`.
+    held: Vec<u8>,
 }
 
 impl Progress {
@@ -212,10 +236,11 @@ pub struct Aof {
     /// Guards the buffer the writer takes; locked after a stripe lock by
     /// [`Aof::record`], and by the writer with no other lock held.
     pending: Mutex<Pending>,
-    /// Wakes the writer when `pending` gains records or a switch.
+    /// Wakes the writer thread for a compaction's switch.
     wake: Condvar,
     progress: Mutex<Progress>,
-    /// Wakes connections waiting for `progress.durable`.
+    /// Wakes connections waiting for `progress.durable`, or for the
+    /// writing turn.
     advanced: Condvar,
     /// A copy of `progress.failing()`, read without a lock by the command
     /// table's gate.
@@ -318,6 +343,7 @@ impl Aof {
         let aof = Arc::new(Aof {
             pending: Mutex::new(Pending {
                 buf: Vec::new(),
+                spare: Vec::new(),
                 end: len,
                 offset: 0,
                 switch: None,
@@ -328,6 +354,9 @@ impl Aof {
                 durable: len,
                 write_failed: false,
                 sync_failed: false,
+                writing: false,
+                file_len: len,
+                held: Vec::new(),
             }),
             advanced: Condvar::new(),
             failing: AtomicBool::new(false),
@@ -346,7 +375,7 @@ impl Aof {
             spawn("blink-aof-sync", move || this.sync_loop())?;
         }
         let this = Arc::clone(&aof);
-        spawn("blink-aof-write", move || this.write_loop(len))?;
+        spawn("blink-aof-write", move || this.write_loop())?;
         Ok(aof)
     }
 
@@ -354,6 +383,11 @@ impl Aof {
     /// On failure (the log is failing, or [`DURABLE_WAIT`] passed) returns
     /// the durable position reached, so the caller knows which changes are
     /// safe.
+    ///
+    /// When no round is being written, the caller leads: it writes
+    /// everything pending, its own records and every other connection's,
+    /// as one round, so a lone client pays one `write` and no thread
+    /// switch, and many clients share rounds (group commit).
     pub fn wait(&self, seq: u64) -> Result<(), u64> {
         let deadline = Instant::now() + DURABLE_WAIT;
         let mut progress = self.progress.lock();
@@ -363,6 +397,14 @@ impl Aof {
             }
             if progress.failing() {
                 return Err(progress.durable);
+            }
+            if !progress.writing {
+                progress.writing = true;
+                let file_len = progress.file_len;
+                drop(progress);
+                self.round(file_len, Vec::new());
+                progress = self.progress.lock();
+                continue;
             }
             if self
                 .advanced
@@ -383,82 +425,104 @@ impl Aof {
         self.failing.load(Ordering::Relaxed)
     }
 
-    /// Writes (and under `always` syncs) whatever is pending, round after
-    /// round, keeping and retrying a round that failed; switches files
-    /// when a compaction asks. `len` is the file's length at start.
-    fn write_loop(&self, len: u64) {
-        let mut disk = Arc::clone(&*self.disk.lock());
-        let mut file_len = len;
-        let mut batch = Vec::new();
+    /// The writer thread: writes what no connection waits for (records of
+    /// active expiry) every [`SWEEP_INTERVAL`], tries a failed round again
+    /// every [`RETRY_INTERVAL`], and switches files when a compaction asks.
+    fn write_loop(&self) {
+        let mut last_try = Instant::now();
         loop {
-            let (end, switch) = {
+            let switch = {
                 let mut pending = self.pending.lock();
-                if batch.is_empty() {
-                    while pending.buf.is_empty() && pending.switch.is_none() {
-                        self.wake.wait(&mut pending);
-                    }
-                } else {
-                    // A failed round is held: retry it once the interval
-                    // has passed, whatever arrives meanwhile.
-                    let retry = Instant::now() + RETRY_INTERVAL;
-                    while pending.switch.is_none()
-                        && !self.wake.wait_until(&mut pending, retry).timed_out()
-                    {
-                    }
+                if pending.switch.is_none() {
+                    self.wake.wait_for(&mut pending, SWEEP_INTERVAL);
                 }
-                if batch.is_empty() {
-                    std::mem::swap(&mut pending.buf, &mut batch);
-                } else {
-                    batch.extend_from_slice(&pending.buf);
-                    pending.buf.clear();
+                let switch = pending.switch.take();
+                if switch.is_none() && pending.buf.is_empty() && !self.refuses_writes() {
+                    continue;
                 }
-                (pending.end, pending.switch.take())
+                switch
             };
-            if !batch.is_empty() {
-                match self.write_round(&*disk, &batch) {
-                    Ok(()) => {
-                        file_len += batch.len() as u64;
-                        batch.clear();
-                        if batch.capacity() > KEPT_BATCH {
-                            batch = Vec::new();
-                        }
-                        self.advance(end);
-                        self.rewrites.after_round(self, file_len);
-                    }
-                    Err(e) => {
-                        // Cut a partly written round, so that the file
-                        // ends with whole records and the retry appends
-                        // them once.
-                        let _ = disk.truncate(file_len);
-                        self.note_failure(Failure::Write, &e);
-                    }
+            let (file_len, held) = self.take_turn();
+            let retry_due = last_try.elapsed() >= RETRY_INTERVAL;
+            if held.is_empty() || retry_due {
+                if !held.is_empty() {
+                    last_try = Instant::now();
                 }
+                self.round(file_len, held);
+            } else {
+                self.give_turn(None, held);
             }
             if let Some(switch) = switch {
-                let held = !batch.is_empty();
-                if let Some((new, len)) = rewrite::finish(self, switch, held) {
-                    disk = new;
-                    file_len = len;
-                }
+                let (_, held) = self.take_turn();
+                let failing = !held.is_empty();
+                let written = self.progress.lock().written;
+                let len = rewrite::finish(self, switch, failing, written);
+                self.give_turn(len, held);
             }
         }
     }
 
-    /// Appends one round, and under `always` syncs it.
-    fn write_round(&self, disk: &dyn Disk, batch: &[u8]) -> io::Result<()> {
-        disk.append(batch)?;
-        if self.fsync == Fsync::Always {
-            disk.sync()?;
-            self.note_sync();
+    /// Waits for the writing turn and takes it, with the file's length
+    /// and the failed round held, if any.
+    fn take_turn(&self) -> (u64, Vec<u8>) {
+        let mut progress = self.progress.lock();
+        while progress.writing {
+            self.advanced.wait(&mut progress);
         }
-        Ok(())
+        progress.writing = true;
+        (progress.file_len, std::mem::take(&mut progress.held))
     }
 
-    /// Publishes that every record up to `end` is written (and durable
-    /// under the policy), and that writing works again if it had failed.
-    fn advance(&self, end: u64) {
+    /// Gives the writing turn back without a round: with `held` (the
+    /// failed round, still to be retried), and the file's new length when
+    /// a switch changed it.
+    fn give_turn(&self, file_len: Option<u64>, held: Vec<u8>) {
         let mut progress = self.progress.lock();
-        self.rounds.fetch_add(1, Ordering::Relaxed);
+        progress.writing = false;
+        progress.held = held;
+        if let Some(len) = file_len {
+            progress.file_len = len;
+        }
+        drop(progress);
+        self.advanced.notify_all();
+    }
+
+    /// Writes `held` (a failed round kept for retry) and everything
+    /// pending as one round, publishes how it went, and gives the writing
+    /// turn back. The caller holds the turn; the file is `file_len` long.
+    fn round(&self, file_len: u64, mut batch: Vec<u8>) {
+        let end = {
+            let mut pending = self.pending.lock();
+            if batch.is_empty() {
+                let spare = std::mem::take(&mut pending.spare);
+                batch = std::mem::replace(&mut pending.buf, spare);
+            } else {
+                batch.extend_from_slice(&pending.buf);
+                pending.buf.clear();
+            }
+            pending.end
+        };
+        let disk = Arc::clone(&*self.disk.lock());
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.write_round(&*disk, &batch)
+        };
+        if let Err(e) = result {
+            // Cut a partly written round, so that the file ends with whole
+            // records and the retry appends them once.
+            let _ = disk.truncate(file_len);
+            self.give_turn(None, batch);
+            self.note_failure(Failure::Write, &e);
+            return;
+        }
+        let len = file_len + batch.len() as u64;
+        let mut progress = self.progress.lock();
+        if !batch.is_empty() {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+        }
+        progress.writing = false;
+        progress.file_len = len;
         progress.written = end;
         progress.durable = end;
         let recovered = std::mem::take(&mut progress.write_failed);
@@ -471,6 +535,21 @@ impl Aof {
                 self.path.display()
             );
         }
+        batch.clear();
+        if batch.capacity() <= KEPT_BATCH {
+            self.pending.lock().spare = batch;
+        }
+        self.rewrites.after_round(self, len);
+    }
+
+    /// Appends one round, and under `always` syncs it.
+    fn write_round(&self, disk: &dyn Disk, batch: &[u8]) -> io::Result<()> {
+        disk.append(batch)?;
+        if self.fsync == Fsync::Always {
+            disk.sync()?;
+            self.note_sync();
+        }
+        Ok(())
     }
 
     /// Syncs what was written, about every [`SYNC_INTERVAL`] (`everysec`).
@@ -606,7 +685,6 @@ impl Journal for Aof {
             pending.end
         };
         APPENDED.with(|a| a.set(seq));
-        self.wake.notify_one();
     }
 }
 

@@ -314,34 +314,32 @@ impl Aof {
     }
 }
 
-/// The writer's part of a compaction, between two of its rounds: copies
-/// the last records into the new file, syncs it, renames it over the log
-/// and returns it with its length. `held` says the writer holds a failed
-/// round: the switch is refused then, since the old file lacks it.
-pub fn finish(aof: &Aof, switch: Switch, held: bool) -> Option<(Arc<dyn Disk>, u64)> {
-    let written = aof.progress.lock().written;
-    let result = if held {
+/// The writer's part of a compaction, holding the writing turn (so between
+/// two rounds): copies the last records, up to `written`, into the new
+/// file, syncs it, renames it over the log and appends to it from then on.
+/// Returns the new file's length. `failing` says a failed round is held:
+/// the switch is refused then, since the old file lacks that round.
+pub fn finish(aof: &Aof, switch: Switch, failing: bool, written: u64) -> Option<u64> {
+    let result = if failing {
         Err(io::Error::other("the log is failing"))
     } else {
         switch_files(aof, &switch, written)
     };
-    let reply = match result {
+    match result {
         Ok((disk, len)) => {
-            let disk: Arc<dyn Disk> = disk;
-            *aof.disk.lock() = Arc::clone(&disk);
-            let mut pending = aof.pending.lock();
-            pending.offset = len as i64 - written as i64;
-            drop(pending);
+            *aof.disk.lock() = disk;
+            aof.pending.lock().offset = len as i64 - written as i64;
             let _ = switch.done.send(Ok(len));
-            return Some((disk, len));
+            Some(len)
         }
-        Err(e) => Err(e),
-    };
-    let _ = switch.done.send(reply);
-    None
+        Err(e) => {
+            let _ = switch.done.send(Err(e));
+            None
+        }
+    }
 }
 
-fn switch_files(aof: &Aof, switch: &Switch, written: u64) -> io::Result<(Arc<FileDisk>, u64)> {
+fn switch_files(aof: &Aof, switch: &Switch, written: u64) -> io::Result<(Arc<dyn Disk>, u64)> {
     let mut old = &switch.old;
     copy_range(
         &mut old,
