@@ -1,13 +1,15 @@
 # shellcheck shell=bash disable=SC2034 # the scripts that source this read its variables
 # What scripts/bench.sh and scripts/memtest.sh share, sourced by both.
 #
-# It owns: the work directory and the processes a run starts (every one is
-# stopped and reaped on exit, on error and on Ctrl-C); installing the peer
-# servers (redis-server, memcached, redis-benchmark) with apt when allowed;
-# building Blink-Store's release binaries; starting a server on a free
-# loopback port and waiting until it answers; and reading a process's
-# resident memory and CPU time from /proc. It knows nothing about what is
-# measured: the scripts decide that.
+# It owns: the work directory, any other directory a script names in
+# PERF_DIRS, and the processes a run starts (every process is stopped and
+# reaped, every directory removed, on exit, on error and on Ctrl-C);
+# installing the peer servers (redis-server, memcached, redis-benchmark)
+# with apt when allowed; building Blink-Store's release binaries; starting
+# a server, with or without an append-only file, on a free loopback port
+# and waiting until it answers; and reading a process's resident memory
+# and CPU time from /proc. It knows nothing about what is measured: the
+# scripts decide that.
 #
 # Every wait is bounded and every client runs under `timeout --foreground`
 # (so that Ctrl-C reaches it too), so a server that stops answering makes a
@@ -25,6 +27,8 @@ PERF_APT_TIMEOUT=900
 
 # Processes this run started, stopped by perf_stop_started.
 PERF_PIDS=()
+# Directories this run made outside WORK, removed on exit like WORK.
+PERF_DIRS=()
 # Name → pid and name → port of the servers started by perf_start_server.
 declare -A SERVER_PID=()
 declare -A SERVER_PORT=()
@@ -63,10 +67,19 @@ alive() {
     [ "${stat%% *}" != Z ]
 }
 
+# perf_forget PID: PID, reaped, is no longer this run's to stop.
+perf_forget() {
+    local pid kept=()
+    for pid in "${PERF_PIDS[@]}"; do
+        [ "$pid" = "$1" ] || kept+=("$pid")
+    done
+    PERF_PIDS=("${kept[@]}")
+}
+
 # perf_stop PID: SIGTERM, up to PERF_STOP_GRACE seconds to exit, then
 # SIGKILL; reaps it and forgets it.
 perf_stop() {
-    local pid=$1 i kept=()
+    local pid=$1 i
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < PERF_STOP_GRACE * 20; i++)); do
         alive "$pid" || break
@@ -74,10 +87,7 @@ perf_stop() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    for i in "${PERF_PIDS[@]}"; do
-        [ "$i" = "$pid" ] || kept+=("$i")
-    done
-    PERF_PIDS=("${kept[@]}")
+    perf_forget "$pid"
 }
 
 perf_stop_started() {
@@ -92,7 +102,7 @@ perf_stop_started() {
 
 perf_cleanup() {
     perf_stop_started
-    rm -rf "$WORK"
+    rm -rf "$WORK" "${PERF_DIRS[@]}"
 }
 trap perf_cleanup EXIT
 trap 'exit 130' INT
@@ -234,18 +244,37 @@ memcached_user() {
 # thread per CPU (--io-threads N --io-threads-do-reads yes). null is
 # `blink-store bench --null-server`, which answers every request with a
 # constant reply and stores nothing: the load generator's ceiling.
+#
+# AOF, "POLICY PATH", gives ours and Redis an append-only file at PATH
+# (loaded at start if it exists) synced as POLICY (always, everysec, no)
+# says: ours `--aof PATH --appendfsync POLICY`, Redis `--appendonly yes
+# --appendfsync POLICY` in PATH's directory under PATH's name (Redis 7
+# keeps its log in an appendonlydir there, and moves a single-file log
+# found at PATH into it). Neither compacts its log on its own
+# (--auto-aof-rewrite-percentage 0, which both take), so a compaction (a
+# fork for Redis, a thread for ours) does not take a CPU in the middle of
+# a run: the write path alone is measured. Without AOF, neither keeps a
+# log.
 server_command() {
-    local kind=$1 port=$2 extra=${3:-}
+    local kind=$1 port=$2 extra=${3:-} aof=${4:-}
+    local policy=${aof%% *} path=${aof#* }
     case "$kind" in
     blink-glibc | blink-musl)
         local bin=$BIN_GLIBC
         [ "$kind" = blink-musl ] && bin=$BIN_MUSL
         printf '%s\n' "$bin" serve --tcp "127.0.0.1:$port"
         [ -z "$extra" ] || printf '%s\n' --memory-limit "$extra"
+        [ -z "$aof" ] || printf '%s\n' --aof "$path" --appendfsync "$policy" \
+            --auto-aof-rewrite-percentage 0
         ;;
     redis | redis-io)
-        printf '%s\n' redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-            --dir "$WORK" --loglevel warning
+        printf '%s\n' redis-server --port "$port" --bind 127.0.0.1 --save '' --loglevel warning
+        if [ -z "$aof" ]; then
+            printf '%s\n' --appendonly no --dir "$WORK"
+        else
+            printf '%s\n' --appendonly yes --appendfsync "$policy" --dir "$(dirname "$path")" \
+                --appendfilename "$(basename "$path")" --auto-aof-rewrite-percentage 0
+        fi
         [ "$kind" = redis ] || printf '%s\n' --io-threads "$(nproc)" --io-threads-do-reads yes
         ;;
     null)
@@ -287,18 +316,18 @@ answers() {
     [[ $reply == "$(probe_answer "$kind")"* ]]
 }
 
-# perf_start_server NAME KIND [EXTRA] [pinned]: starts a KIND server on a
-# free port and waits until it answers; sets SERVER_PID[NAME] and
-# SERVER_PORT[NAME]. With "pinned", it runs
-# under PIN_SERVER. Its log is $WORK/NAME.log. Dies, with the log, when no
-# server could be started.
+# perf_start_server NAME KIND [EXTRA] [pinned] [AOF]: starts a KIND server
+# on a free port and waits until it answers; sets SERVER_PID[NAME] and
+# SERVER_PORT[NAME]. With "pinned", it runs under PIN_SERVER; EXTRA and
+# AOF are server_command's. Its log is $WORK/NAME.log. Dies, with the
+# log, when no server could be started.
 perf_start_server() {
-    local name=$1 kind=$2 extra=${3:-} pinned=${4:-} log=$WORK/$1.log
+    local name=$1 kind=$2 extra=${3:-} pinned=${4:-} aof=${5:-} log=$WORK/$1.log
     local attempt port pid i command=() prefix=()
     [ "$pinned" = pinned ] && prefix=("${PIN_SERVER[@]}")
     for ((attempt = 1; attempt <= PERF_START_ATTEMPTS; attempt++)); do
         port=$(free_port) || die "cannot find a free port"
-        mapfile -t command < <(server_command "$kind" "$port" "$extra")
+        mapfile -t command < <(server_command "$kind" "$port" "$extra" "$aof")
         "${prefix[@]}" "${command[@]}" </dev/null >"$log" 2>&1 &
         pid=$!
         PERF_PIDS+=("$pid")
