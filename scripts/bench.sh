@@ -685,9 +685,10 @@ versus() {
     ratio "$1" "$2"
 }
 
-# fmt NUMBER DECIMALS: rounded, or "-".
+# fmt NUMBER DECIMALS: rounded, or "-" when it is not a number (such as
+# "-", a missing figure).
 fmt() {
-    if [[ $1 =~ ^[0-9.e+-]+$ ]]; then
+    if [[ $1 =~ ^[0-9.e+-]*[0-9][0-9.e+-]*$ ]]; then
         printf "%.${2}f" "$1"
     else
         printf -- '-'

@@ -439,11 +439,12 @@ mib() {
     if [[ $1 =~ ^[0-9.]+$ ]]; then calc "$1 / 1024"; else printf -- '-'; fi
 }
 
-# ratio A B: A / B as "1.23x", or "-" when either is not a number or B
-# is zero.
+# ratio A B: A / B as "1.23x", or "-" when either is not a number (such
+# as "-", a missing figure) or B is zero.
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a !~ /^[0-9.e+-]+$/ || b !~ /^[0-9.e+-]+$/ || b + 0 <= 0) printf "-"
+        number = "^[0-9.e+-]*[0-9][0-9.e+-]*$"
+        if (a !~ number || b !~ number || b + 0 <= 0) printf "-"
         else printf "%.2fx", a / b
     }'
 }
