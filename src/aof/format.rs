@@ -39,6 +39,9 @@ pub const MAX_ARGS: usize = 8;
 /// (`--max-value-size` is at most this).
 pub const MAX_BULK: usize = MAX_MAX_VALUE_SIZE;
 
+/// Most bytes reserved for an argument before any of it is read.
+const PREALLOCATED_BULK: usize = 64 << 10;
+
 /// Longest header line (`*8\r\n`, `$536870912\r\n`), with room to spare.
 pub const MAX_HEADER: usize = 32;
 
@@ -190,6 +193,9 @@ pub struct Reader<R> {
     input: R,
     /// Bytes consumed so far: the offset of the next record.
     offset: u64,
+    /// The header line being read, kept between records so that reading
+    /// a record allocates only its arguments.
+    line: Vec<u8>,
 }
 
 /// What went wrong inside one record, before its offset is attached.
@@ -208,7 +214,11 @@ impl From<io::Error> for Fault {
 
 impl<R: BufRead> Reader<R> {
     pub fn new(input: R) -> Reader<R> {
-        Reader { input, offset: 0 }
+        Reader {
+            input,
+            offset: 0,
+            line: Vec::with_capacity(MAX_HEADER),
+        }
     }
 
     /// The offset of the next record: the end of the last one read.
@@ -245,7 +255,9 @@ impl<R: BufRead> Reader<R> {
         let mut args = Vec::with_capacity(count);
         for _ in 0..count {
             let len = self.header(b'$', MAX_BULK)?;
-            let mut arg = Vec::new();
+            // Room for the whole argument at once, up to a bound: a corrupt
+            // length must not allocate more than the file holds.
+            let mut arg = Vec::with_capacity(len.min(PREALLOCATED_BULK));
             let got = (&mut self.input).take(len as u64).read_to_end(&mut arg)?;
             self.offset += got as u64;
             if got < len {
@@ -267,10 +279,11 @@ impl<R: BufRead> Reader<R> {
 
     /// Reads `<kind><n>\r\n` and returns `n`, refused above `max`.
     fn header(&mut self, kind: u8, max: usize) -> Result<usize, Fault> {
-        let mut line = Vec::with_capacity(MAX_HEADER);
+        let line = &mut self.line;
+        line.clear();
         let got = (&mut self.input)
             .take(MAX_HEADER as u64)
-            .read_until(b'\n', &mut line)?;
+            .read_until(b'\n', line)?;
         self.offset += got as u64;
         let Some(body) = line.strip_suffix(b"\r\n") else {
             return if line.ends_with(b"\n") || got == MAX_HEADER {
@@ -310,7 +323,16 @@ fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 
 /// The record that `args` spell.
 fn typed(mut args: Vec<Vec<u8>>) -> Result<Record, String> {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    // The name in upper case, on the stack: every known name is short.
+    let mut upper = [0u8; 12];
+    let name = match args[0].len() {
+        n if n <= upper.len() => {
+            upper[..n].copy_from_slice(&args[0]);
+            upper[..n].make_ascii_uppercase();
+            std::str::from_utf8(&upper[..n]).unwrap_or("")
+        }
+        _ => "",
+    };
     let arity = args.len();
     let wrong = || format!("wrong number of arguments for {name}");
     let key_of = |key: Vec<u8>| {
@@ -326,7 +348,7 @@ fn typed(mut args: Vec<Vec<u8>>) -> Result<Record, String> {
             .ok_or_else(|| "a deadline that is not Unix milliseconds".to_string())
     };
     let mut rest = args.drain(1..);
-    let record = match name.as_str() {
+    let record = match name {
         "SET" if arity == 3 || arity == 5 => {
             let key = key_of(rest.next().unwrap_or_default())?;
             let value = rest.next().unwrap_or_default();
@@ -354,7 +376,11 @@ fn typed(mut args: Vec<Vec<u8>>) -> Result<Record, String> {
             return Err(wrong())
         }
         "SELECT" => return Err("SELECT of a database other than 0".into()),
-        _ => return Err(format!("unknown command '{}'", name.escape_debug())),
+        _ => {
+            drop(rest);
+            let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+            return Err(format!("unknown command '{}'", name.escape_debug()));
+        }
     };
     Ok(record)
 }
