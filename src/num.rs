@@ -7,6 +7,9 @@
 //! integer, exactly as Redis's `string2ll` decides. Both directions work on
 //! bytes directly, without `str` or `fmt`, since every RESP request and
 //! reply carries several of them.
+//!
+//! INCRBYFLOAT's numbers are read and written here too ([`parse_f64`],
+//! [`format_f64`]), so the argument and the stored value agree.
 
 /// Parses a canonical base-10 `i64`.
 pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
@@ -58,9 +61,77 @@ pub fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[at..]
 }
 
+/// Parses a number as INCRBYFLOAT reads one: a decimal float, with an
+/// optional sign, fraction and exponent, or `inf`; no spaces, and not
+/// `nan`, as Redis's `string2ld` decides.
+///
+/// Redis reads into a `long double` (80 bits on x86-64) and accepts C's
+/// hexadecimal floats too; this reads into an `f64` and does not. See
+/// [`format_f64`] for what that changes.
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let n: f64 = std::str::from_utf8(bytes).ok()?.parse().ok()?;
+    (!n.is_nan()).then_some(n)
+}
+
+/// Most digits after the point Redis writes an INCRBYFLOAT result with
+/// (`%.17Lf`).
+const FLOAT_DIGITS: usize = 17;
+
+/// Appends `n` (finite) to `out` as INCRBYFLOAT stores it: plain decimal
+/// notation, never an exponent, with no trailing zeros after the point and
+/// no point for a whole number, `0` for zero of either sign.
+///
+/// The digits are the shortest that read back as the same `f64`, cut to
+/// [`FLOAT_DIGITS`] after the point as Redis's are. Redis prints its
+/// `long double` with 17 digits after the point, so where the sum is not
+/// exact in binary the two can differ in the last digits (Redis:
+/// `10.5 + -5000` then `+ 0.1` gives `-4989.39999999999999991`, this
+/// `-4989.4`); on sums of short decimals they agree.
+pub fn format_f64(n: f64, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let start = out.len();
+    let _ = write!(out, "{n}");
+    let point = out[start..].iter().position(|&b| b == b'.');
+    if point.is_some_and(|p| out.len() - start - p - 1 > FLOAT_DIGITS) {
+        out.truncate(start);
+        let _ = write!(out, "{n:.FLOAT_DIGITS$}");
+        while out.last() == Some(&b'0') {
+            out.pop();
+        }
+        if out.last() == Some(&b'.') {
+            out.pop();
+        }
+    }
+    if &out[start..] == b"-0" {
+        out.truncate(start);
+        out.push(b'0');
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{format_i64, parse_i64};
+    use super::{format_f64, format_i64, parse_f64, parse_i64};
+
+    #[test]
+    fn floats_read_and_write_as_incrbyfloat_stores_them() {
+        let show = |n: f64| {
+            let mut out = Vec::new();
+            format_f64(n, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(show(10.5), "10.5");
+        assert_eq!(show(10.5 + 0.1), "10.6");
+        assert_eq!(show(3.0), "3");
+        assert_eq!(show(-0.0), "0");
+        assert_eq!(show(1e-20), "0");
+        assert_eq!(show(5000.0), "5000");
+        assert_eq!(show(1e21), "1000000000000000000000");
+        assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        for bad in [&b""[..], b"nan", b" 1", b"1 ", b"abc", b"1,5"] {
+            assert_eq!(parse_f64(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn integers_parse_as_redis_reads_them() {

@@ -111,6 +111,24 @@ impl Stats {
         }
     }
 
+    /// Zeroes the counters CONFIG RESETSTAT resets, as Redis does: commands
+    /// processed, hits and misses, connections received and every event
+    /// count (refusals, timeouts, kicks, failed logins). The uptime and the
+    /// connections now open are not statistics and stay.
+    pub fn reset(&self) {
+        for counter in [
+            &self.connections_total,
+            &self.commands,
+            &self.get_hits,
+            &self.get_misses,
+        ]
+        .into_iter()
+        .chain(&self.events)
+        {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub fn count(&self, event: Event) -> u64 {
         self.events[event.index()].load(Ordering::Relaxed)
     }

@@ -97,7 +97,7 @@ fn random_writes(addr: SocketAddr, rng: &mut Rng, count: usize) {
         let value = format!("v\r\n\0{}", rng.below(1000)).into_bytes();
         let secs = (100 + rng.below(1000)).to_string();
         let n = rng.below(1000).to_string();
-        let request = match rng.below(15) {
+        let request = match rng.below(21) {
             0 | 1 => cmd(&[b"SET", &k, &value]),
             2 => cmd(&[b"SET", &k, &value, b"EX", secs.as_bytes()]),
             3 => {
@@ -118,6 +118,12 @@ fn random_writes(addr: SocketAddr, rng: &mut Rng, count: usize) {
             }
             12 if rng.below(20) == 0 => cmd(&[b"FLUSHALL"]),
             12 => cmd(&[b"GETDEL", &k]),
+            13 => cmd(&[b"SETRANGE", &k, n.as_bytes(), &value]),
+            14 => cmd(&[b"INCRBYFLOAT", &k, b"1.5"]),
+            15 => cmd(&[b"RENAME", &k, &key(rng)]),
+            16 => cmd(&[b"RENAMENX", &k, &key(rng)]),
+            17 => cmd(&[b"COPY", &k, &key(rng), b"REPLACE"]),
+            18 => cmd(&[b"MSETNX", &k, &value, &key(rng), n.as_bytes()]),
             _ => {
                 // Text SET: the value is binary too (but has no newline).
                 let mut line = b"SET ".to_vec();
@@ -314,7 +320,8 @@ fn aof_check_reports_and_fixes_only_a_torn_tail() {
 }
 
 /// The records are Redis's: a SET with a deadline carries PXAT in Unix
-/// milliseconds, an MSET is one MULTI/EXEC block, FLUSHALL is itself.
+/// milliseconds, an MSET and a RENAME are each one MULTI/EXEC block, an
+/// INCRBYFLOAT is the SET of its result, FLUSHALL is itself.
 #[test]
 fn records_are_redis_commands_with_absolute_deadlines() {
     let log = TempFile::path();
@@ -324,6 +331,8 @@ fn records_are_redis_commands_with_absolute_deadlines() {
     client.call("SET k v EX 100");
     client.call("MSET a 1 b 2");
     client.call("DEL a");
+    client.call("RENAME b c");
+    client.call("INCRBYFLOAT c 0.5");
     client.call("FLUSHALL");
     drop(server);
     let bytes = std::fs::read(&*log).unwrap();
@@ -337,7 +346,10 @@ fn records_are_redis_commands_with_absolute_deadlines() {
         rest,
         "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
          *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*1\r\n$4\r\nEXEC\r\n\
-         *2\r\n$3\r\nDEL\r\n$1\r\na\r\n*1\r\n$8\r\nFLUSHALL\r\n"
+         *2\r\n$3\r\nDEL\r\n$1\r\na\r\n\
+         *1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n2\r\n*1\r\n$4\r\nEXEC\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$3\r\n2.5\r\n*1\r\n$8\r\nFLUSHALL\r\n"
     );
 }
 

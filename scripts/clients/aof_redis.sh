@@ -32,10 +32,10 @@ LOAD_DELAY_MS=3000
 # every seventh one given one afterwards with PEXPIRE, every tenth deleted.
 VOLUME_KEYS=600
 # Keys the workload leaves, and how many of them have a deadline; see
-# aof_workload: 26 named keys over RESP (13 with a deadline), 2 binary
+# aof_workload: 31 named keys over RESP (15 with a deadline), 2 binary
 # ones (1), 7 over text (3), and of VOLUME_KEYS 540 (231).
-AOF_KEYS=575
-AOF_DEADLINES=248
+AOF_KEYS=580
+AOF_DEADLINES=250
 # The record kinds (command name and number of arguments) the workload
 # makes the server write, each at least once, and no others.
 AOF_RECORD_KINDS='DEL 2
@@ -222,6 +222,13 @@ APPEND appended hello
 APPEND appended " world"
 SET ttl:incr 5 EX 9000
 INCR ttl:incr
+SET ren:a v EX 9200
+RENAME ren:a ren:b
+RENAMENX ren:b m:a
+COPY ren:b ren:c
+SETRANGE appended 0 J
+INCRBYFLOAT float 1.5
+MSETNX nx:a 1 nx:b 2
 SET "clé:ü" "välue"
 SET empty ""
 SET short v PX 100
@@ -278,8 +285,15 @@ OK
 (integer) 6
 OK
 OK
+(integer) 0
+(integer) 1
+(integer) 11
+"1.5"
+(integer) 1
 OK
-(integer) 27' redis-cli -h 127.0.0.1 -p "$p" --no-raw <"$WORK/workload.txt" || rc=1
+OK
+OK
+(integer) 32' redis-cli -h 127.0.0.1 -p "$p" --no-raw <"$WORK/workload.txt" || rc=1
 
     # Binary values over RESP, from a file through redis-cli -x (which
     # sends stdin, unchanged, as the last argument): every byte, and a

@@ -6,7 +6,8 @@
 //! | a key holds a value        | `SET key value`, `+ PXAT <unix ms>`      |
 //! | a key's deadline changed   | `PEXPIREAT key <unix ms>` or `PERSIST key` |
 //! | a key is gone (deleted, expired, evicted) | `DEL key`                 |
-//! | MSET                       | `MULTI`, one `SET` per pair, `EXEC`      |
+//! | MSET, MSETNX               | `MULTI`, one `SET` per pair, `EXEC`      |
+//! | RENAME, RENAMENX           | `MULTI`, `DEL from`, `SET to ...`, `EXEC` |
 //! | FLUSHALL                   | `FLUSHALL`                               |
 //!
 //! Deadlines are absolute Unix milliseconds (never a relative time, which
@@ -107,6 +108,17 @@ pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
             array(out, &[b"EXEC"]);
         }
         Change::Flush => array(out, &[b"FLUSHALL"]),
+        Change::Rename {
+            from,
+            to,
+            value,
+            deadline,
+        } => {
+            array(out, &[b"MULTI"]);
+            array(out, &[b"DEL", from]);
+            encode_set(to, value, deadline.map(|d| wall.to_unix(d)), out);
+            array(out, &[b"EXEC"]);
+        }
     }
 }
 

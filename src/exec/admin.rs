@@ -6,13 +6,15 @@
 
 use std::time::Duration;
 
+use super::clients::Match;
 use super::{clamp, Context, Session, REDIS_VERSION};
 use crate::aof::Aof;
-use crate::config::{Config, Fsync, DEFAULT_FSYNC};
+use crate::config::{Fsync, DEFAULT_FSYNC};
 use crate::glob::glob_match;
 use crate::protocol::commands::{lookup, resp_commands, Framing, Spec};
-use crate::protocol::{ClientCommand, ClientError, Command, Frame, Reply};
+use crate::protocol::{ClientCommand, ClientError, Command, Frame, Reply, Setting};
 use crate::stats::{Event, LocalCounts};
+use crate::store::{Millis, Store};
 
 /// The delay before answering a connection's first failed authentication.
 /// Each further failure on the same connection doubles it, up to
@@ -37,6 +39,7 @@ pub fn execute<'s>(
     command: Command<'_>,
     ctx: &Context<'_>,
     session: &mut Session,
+    now: Millis,
     scratch: &'s mut Vec<u8>,
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
@@ -53,29 +56,138 @@ pub fn execute<'s>(
             Some(Err(_)) => Reply::Error(ClientError::RewriteInProgress),
             None => Reply::Error(ClientError::AofOff),
         },
-        Command::ConfigGet(patterns) => Reply::Frame(config_get(ctx.config, &patterns)),
+        Command::ConfigGet(patterns) => Reply::Frame(config_get(ctx, &patterns)),
         Command::CommandInfo(sub, args) => command_info(sub, &args),
-        Command::Client(client) => match client {
-            ClientCommand::SetName(name) => {
-                session.name = (!name.is_empty()).then(|| name.to_vec());
-                Reply::Ok
-            }
-            ClientCommand::GetName => match &session.name {
-                Some(name) => {
-                    scratch.clear();
-                    scratch.extend_from_slice(name);
-                    Reply::Value(scratch)
+        Command::Client(client) => execute_client(client, ctx, session, now, scratch),
+        Command::ConfigSet(settings) => {
+            for setting in settings {
+                match setting {
+                    Setting::MaxMemory(0) => ctx.store.set_memory_limit(u64::MAX),
+                    Setting::MaxMemory(bytes) => ctx.store.set_memory_limit(bytes),
+                    Setting::MaxMemorySamples(n) => ctx.store.set_eviction_samples(n),
+                    Setting::Timeout(0) => ctx.clients.set_idle_timeout(None),
+                    Setting::Timeout(secs) => ctx
+                        .clients
+                        .set_idle_timeout(Some(Duration::from_secs(secs))),
                 }
-                None => Reply::NotFound,
-            },
-            ClientCommand::Id => Reply::Number("ID", clamp(session.id)),
-            ClientCommand::SetInfo => Reply::Ok,
-        },
+            }
+            Reply::Ok
+        }
+        Command::ConfigResetStat => {
+            *counts = LocalCounts::default();
+            ctx.stats.reset();
+            ctx.store.reset_counters();
+            Reply::Ok
+        }
+        Command::Reset => {
+            // Back to the state of a new connection. MULTI's queue and
+            // WATCHed keys, and SELECT's database, will be reset here too
+            // once those commands exist.
+            session.set_protocol(2);
+            session.set_name(None);
+            session.authenticated = ctx.config.password.is_none();
+            session.no_touch = false;
+            if let Some(client) = &session.client {
+                client.set_flag(false, false);
+                client.set_flag(true, false);
+            }
+            Reply::Status("RESET")
+        }
+        Command::Wait => Reply::Number("WAIT", 0),
+        Command::LastSave => {
+            // Nothing is ever saved as a snapshot: Redis then reports the
+            // time the server started.
+            let unix = super::unix_now_secs().saturating_sub(ctx.stats.uptime().as_secs());
+            Reply::Number("LASTSAVE", clamp(unix))
+        }
+        Command::Role => Reply::Frame(Frame::Array(vec![
+            Frame::Bulk(b"master".to_vec()),
+            Frame::Integer(0),
+            Frame::Array(Vec::new()),
+        ])),
         Command::Stats => {
             ctx.stats.add(counts);
             Reply::Stats(snapshot(ctx))
         }
         _ => Reply::Error(ClientError::UnknownCommand),
+    }
+}
+
+/// CLIENT and its subcommands.
+fn execute_client<'s>(
+    client: ClientCommand<'_>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    now: Millis,
+    scratch: &'s mut Vec<u8>,
+) -> Reply<'s> {
+    match client {
+        ClientCommand::SetName(name) => {
+            session.set_name(Some(name));
+            Reply::Ok
+        }
+        ClientCommand::GetName => match &session.name {
+            Some(name) => {
+                scratch.clear();
+                scratch.extend_from_slice(name);
+                Reply::Value(scratch)
+            }
+            None => Reply::NotFound,
+        },
+        ClientCommand::Id => Reply::Number("ID", clamp(session.id)),
+        ClientCommand::SetInfo => Reply::Ok,
+        ClientCommand::List(ids) => {
+            let mut text = String::new();
+            for client in ctx.clients.list(ids.as_deref()) {
+                let own = (client.id == session.id).then_some("client|list");
+                client.describe(now, own, &mut text);
+            }
+            Reply::Frame(Frame::Verbatim(text))
+        }
+        ClientCommand::Info => {
+            let mut text = String::new();
+            if let Some(client) = &session.client {
+                client.describe(now, Some("client|info"), &mut text);
+            }
+            Reply::Frame(Frame::Verbatim(text))
+        }
+        ClientCommand::Kill(filter) => {
+            let what = Match {
+                id: filter.id,
+                addr: filter.addr,
+                laddr: filter.laddr,
+                skip: Some(session.id),
+            };
+            let mut killed = 0;
+            if !filter.none {
+                killed = ctx.clients.kill(&what);
+                // The asking connection is never shut down under its own
+                // reply: when it matches, it closes after sending it.
+                let me = ctx.clients.list(Some(&[session.id]));
+                if !filter.skip_me && me.first().is_some_and(|c| c.matches(&what)) {
+                    session.close = true;
+                    killed += 1;
+                }
+            }
+            match (filter.old_style, killed) {
+                (false, n) => Reply::Number("KILL", n as i64),
+                (true, 0) => Reply::ErrorText(b"ERR No such client".to_vec()),
+                (true, _) => Reply::Ok,
+            }
+        }
+        ClientCommand::NoEvict(on) => {
+            if let Some(client) = &session.client {
+                client.set_flag(false, on);
+            }
+            Reply::Ok
+        }
+        ClientCommand::NoTouch(on) => {
+            session.no_touch = on;
+            if let Some(client) = &session.client {
+                client.set_flag(true, on);
+            }
+            Reply::Ok
+        }
     }
 }
 
@@ -124,10 +236,10 @@ fn hello(
         );
     }
     if let Some(version) = version {
-        session.protocol = version;
+        session.set_protocol(version);
     }
     if let Some(name) = name {
-        session.name = (!name.is_empty()).then(|| name.to_vec());
+        session.set_name(Some(name));
     }
     let text = |s: &str| Frame::Bulk(s.as_bytes().to_vec());
     Reply::Frame(Frame::Map(vec![
@@ -171,7 +283,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
             format!(
                 "used_memory:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:allkeys-lru\r\n",
                 store.usage(),
-                store.memory_limit()
+                maxmemory(store)
             ),
         ),
         (
@@ -222,15 +334,19 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
 }
 
 /// CONFIG GET: every parameter matched by a pattern, once.
-fn config_get(config: &Config, patterns: &[&[u8]]) -> Frame {
-    let idle = config.idle_timeout.map_or(0, |t| t.as_secs());
+fn config_get(ctx: &Context<'_>, patterns: &[&[u8]]) -> Frame {
+    let config = ctx.config;
+    let idle = ctx.clients.idle_timeout().map_or(0, |t| t.as_secs());
     let aof = config.aof.as_ref();
     let appendonly = if aof.is_some() { "yes" } else { "no" };
     let fsync = aof.map_or(DEFAULT_FSYNC, |aof| aof.fsync);
     let parameters: [(&str, String); 9] = [
-        ("maxmemory", config.memory_limit.to_string()),
+        ("maxmemory", maxmemory(ctx.store).to_string()),
         ("maxmemory-policy", "allkeys-lru".to_string()),
-        ("maxmemory-samples", config.eviction_samples.to_string()),
+        (
+            "maxmemory-samples",
+            ctx.store.eviction_samples().to_string(),
+        ),
         ("maxclients", config.threads.to_string()),
         ("timeout", idle.to_string()),
         ("save", String::new()),
@@ -253,6 +369,14 @@ fn config_get(config: &Config, patterns: &[&[u8]]) -> Frame {
         })
         .collect();
     Frame::Map(pairs)
+}
+
+/// The memory limit as Redis reports `maxmemory`: 0 for none.
+fn maxmemory(store: &Store) -> u64 {
+    match store.memory_limit() {
+        u64::MAX => 0,
+        limit => limit,
+    }
 }
 
 /// COMMAND and its subcommands, derived from the command table.

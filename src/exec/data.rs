@@ -5,26 +5,84 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{clamp, Context};
 use crate::glob::glob_match;
+use crate::num::parse_i64;
 use crate::protocol::{
-    ClientError, Command, ExpireAt, ExpiryChange, Frame, Reply, SetCommand, SetReply, When,
+    ClientError, Command, ExpireAt, ExpiryChange, Frame, ObjectCommand, Reply, SetCommand,
+    SetReply, When,
 };
 use crate::stats::LocalCounts;
-use crate::store::{DeadlineOutcome, Expiry, Millis, SetOptions, Store, Ttl, SCAN_PARTITIONS};
+use crate::store::{
+    DeadlineOutcome, Expiry, Millis, SetOptions, Store, Transfer, Transferred, Ttl, SCAN_PARTITIONS,
+};
+
+/// OBJECT HELP, in Redis 7's words.
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Longest string Redis keeps in one allocation with its object header
+/// (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
+const EMBSTR_LIMIT: usize = 44;
+
+/// What OBJECT ENCODING says of a string value: the encoding Redis would
+/// give it. Values here are all kept the same way (see MEMORY USAGE).
+fn encoding(value: &[u8]) -> &'static str {
+    if value.len() <= 20 && parse_i64(value).is_some() {
+        "int"
+    } else if value.len() <= EMBSTR_LIMIT {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// The bytes GETRANGE answers of a value `len` long, from `start` to `end`
+/// inclusive, negative ones counting from the end, as Redis 7 clamps them
+/// (so a range wholly before the start still yields the first byte).
+fn byte_range(len: usize, start: i64, end: i64) -> std::ops::Range<usize> {
+    let len = len as i64;
+    if start < 0 && end < 0 && start > end {
+        return 0..0;
+    }
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let end = if end < 0 { len + end } else { end }.max(0).min(len - 1);
+    if start > end || len == 0 {
+        0..0
+    } else {
+        start as usize..end as usize + 1
+    }
+}
 
 /// Executes a data command. The admin commands go to
 /// [`super::admin::execute`] instead; given one, this answers as if it
 /// were unknown.
+/// A read records the key's access when `touch` (CLIENT NO-TOUCH off).
 pub fn execute<'s>(
     command: Command<'_>,
     ctx: &Context<'_>,
     now: Millis,
+    touch: bool,
     scratch: &'s mut Vec<u8>,
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
     let store = ctx.store;
     match command {
         Command::Get(key) => {
-            let found = store.get_into(key, now, scratch);
+            let found = store.read_into(key, now, scratch, touch);
             value_reply(found, scratch, counts)
         }
         Command::Set(set) => execute_set(set, store, now, scratch),
@@ -41,17 +99,128 @@ pub fn execute<'s>(
             let values = keys
                 .into_iter()
                 .map(|key| {
-                    let found = store.get_into(key, now, scratch);
+                    let found = store.read_into(key, now, scratch, touch);
                     count_lookup(found, counts);
                     found.then(|| scratch.clone())
                 })
                 .collect();
             Reply::Values(values)
         }
-        Command::MSet(pairs) => match store.set_many(&pairs, now) {
-            Ok(()) => Reply::Ok,
+        Command::MSet(pairs) => match store.set_many(&pairs, now, false) {
+            Ok(_) => Reply::Ok,
             Err(e) => Reply::Error(e.into()),
         },
+        Command::MSetNx(pairs) => match store.set_many(&pairs, now, true) {
+            Ok(stored) => Reply::Number("MSETNX", i64::from(stored)),
+            Err(e) => Reply::Error(e.into()),
+        },
+        Command::Touch(keys) => {
+            let n = keys.into_iter().filter(|&k| store.touch(k, now)).count();
+            Reply::Number("TOUCH", n as i64)
+        }
+        Command::SetRange(key, offset, bytes) => {
+            let result = if bytes.is_empty() {
+                // Nothing to write: the length as it is, no key made.
+                Ok(store.inspect(key, now, |v, _, _| v.len()).unwrap_or(0))
+            } else {
+                store.set_range(key, offset, bytes, ctx.config.max_value_size, now)
+            };
+            match result {
+                Ok(len) => Reply::Number("SETRANGE", len as i64),
+                Err(e) => Reply::Error(e.into()),
+            }
+        }
+        Command::GetRange(key, start, end) => {
+            let found = store.read_into(key, now, scratch, touch);
+            count_lookup(found, counts);
+            if !found {
+                scratch.clear();
+            }
+            let range = byte_range(scratch.len(), start, end);
+            Reply::Value(&scratch[range])
+        }
+        Command::IncrByFloat(key, delta) => match store.incr_by_float(key, delta.0, now, scratch) {
+            Ok(()) => Reply::Labelled("INCRBYFLOAT", scratch),
+            Err(e) => Reply::Error(e.into()),
+        },
+        Command::Rename { from, to, nx } => {
+            let outcome = if from == to {
+                // Onto itself: nothing moves, as in Redis.
+                match store.exists(from, now) {
+                    false => Ok(Transferred::Missing),
+                    true if nx => Ok(Transferred::Refused),
+                    true => Ok(Transferred::Done),
+                }
+            } else {
+                let mode = Transfer {
+                    replace: !nx,
+                    keep_source: false,
+                };
+                store.transfer(from, to, now, mode)
+            };
+            match outcome {
+                Ok(Transferred::Missing) => Reply::Error(ClientError::NoSuchKey),
+                Ok(done) if nx => Reply::Number("RENAMENX", i64::from(done == Transferred::Done)),
+                Ok(_) => Reply::Ok,
+                Err(e) => Reply::Error(e.into()),
+            }
+        }
+        Command::Copy { from, to, replace } => {
+            let mode = Transfer {
+                replace,
+                keep_source: true,
+            };
+            match store.transfer(from, to, now, mode) {
+                Ok(done) => Reply::Number("COPY", i64::from(done == Transferred::Done)),
+                Err(e) => Reply::Error(e.into()),
+            }
+        }
+        Command::ExpireTime { key, in_ms } => {
+            let n = match store.ttl(key, now) {
+                Ttl::Missing => -2,
+                Ttl::Persistent => -1,
+                Ttl::Remaining(ms) => {
+                    let at = unix_now_ms() + i128::from(ms);
+                    let at = if in_ms { at } else { at / 1000 };
+                    i64::try_from(at).unwrap_or(i64::MAX)
+                }
+            };
+            Reply::Number(if in_ms { "PEXPIRETIME" } else { "EXPIRETIME" }, n)
+        }
+        Command::RandomKey => {
+            if store.random_key(now, scratch) {
+                Reply::Value(scratch)
+            } else {
+                Reply::NotFound
+            }
+        }
+        Command::Object(ObjectCommand::Help) => Reply::Frame(Frame::Array(
+            OBJECT_HELP
+                .iter()
+                .map(|&line| Frame::Simple(line))
+                .collect(),
+        )),
+        Command::Object(sub) => {
+            let (ObjectCommand::Encoding(key)
+            | ObjectCommand::IdleTime(key)
+            | ObjectCommand::Freq(key)
+            | ObjectCommand::RefCount(key)) = sub
+            else {
+                return Reply::NotFound;
+            };
+            let looked = store.inspect(key, now, |value, idle_ms, _| match sub {
+                ObjectCommand::Encoding(_) => Reply::Value(encoding(value).as_bytes()),
+                ObjectCommand::IdleTime(_) => Reply::Number("OBJECT", clamp(idle_ms / 1000)),
+                ObjectCommand::Freq(_) => Reply::Error(ClientError::NoLfu),
+                _ => Reply::Number("OBJECT", 1),
+            });
+            looked.unwrap_or(Reply::NotFound)
+        }
+        Command::MemoryUsage(key) => store
+            .inspect(key, now, |_, _, footprint| {
+                Reply::Number("MEMORY", footprint as i64)
+            })
+            .unwrap_or(Reply::NotFound),
         Command::Usage => Reply::Number("USAGE", clamp(store.usage())),
         Command::Quit => Reply::Quit,
         Command::Shutdown => Reply::Shutdown,
@@ -100,7 +269,7 @@ pub fn execute<'s>(
         }
         Command::GetEx(key, change) => {
             let found = match change {
-                ExpiryChange::Unchanged => store.get_into(key, now, scratch),
+                ExpiryChange::Unchanged => store.read_into(key, now, scratch, touch),
                 ExpiryChange::Persist => store.set_deadline(key, now, None, Some(scratch)),
                 ExpiryChange::Expire(at) => match expire_at(at, now, "getex") {
                     Ok(Some(deadline)) => {
@@ -128,7 +297,7 @@ pub fn execute<'s>(
             }
         }
         Command::Strlen(key) => {
-            let len = if store.get_into(key, now, scratch) {
+            let len = if store.read_into(key, now, scratch, touch) {
                 scratch.len()
             } else {
                 0

@@ -8,12 +8,16 @@
 //! earlier, by the login gate in [`crate::protocol::commands::admit`].
 //!
 //! - [`data`]: the commands that read and write keys.
-//! - [`admin`]: AUTH, HELLO, INFO, CONFIG, CLIENT, COMMAND, STATS and
-//!   BGREWRITEAOF.
+//! - [`admin`]: AUTH, HELLO, RESET, INFO, CONFIG, CLIENT, COMMAND,
+//!   STATS, BGREWRITEAOF, WAIT, LASTSAVE and ROLE.
+//! - [`clients`]: the registry of live connections behind CLIENT LIST,
+//!   INFO and KILL, and the idle timeout CONFIG SET changes.
 
 mod admin;
+pub mod clients;
 mod data;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aof::Aof;
@@ -21,6 +25,7 @@ use crate::config::Config;
 use crate::protocol::{Command, Reply};
 use crate::stats::{LocalCounts, Stats};
 use crate::store::{Millis, Store};
+use clients::{Client, Clients};
 
 pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
 
@@ -35,6 +40,7 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// The append-only file, with `--aof`.
     pub aof: Option<&'a Aof>,
+    pub clients: &'a Clients,
 }
 
 /// One connection's state.
@@ -51,6 +57,15 @@ pub struct Session {
     /// How long to wait before sending the reply to the last command: set
     /// by a failed authentication, taken by the connection loop.
     pub auth_delay: Option<Duration>,
+    /// CLIENT NO-TOUCH: this connection's reads leave keys' access times
+    /// alone.
+    pub no_touch: bool,
+    /// Close the connection once the last reply is sent (CLIENT KILL of
+    /// itself).
+    pub close: bool,
+    /// This connection in the registry, when registered: kept told of the
+    /// name, protocol and flags, which others list.
+    pub client: Option<Arc<Client>>,
 }
 
 impl Session {
@@ -62,7 +77,27 @@ impl Session {
             authenticated,
             auth_failures: 0,
             auth_delay: None,
+            no_touch: false,
+            close: false,
+            client: None,
         }
+    }
+
+    /// Names the connection (`None`: unnamed), here and in the registry.
+    pub fn set_name(&mut self, name: Option<&[u8]>) {
+        let name = name.filter(|n| !n.is_empty()).map(<[u8]>::to_vec);
+        if let Some(client) = &self.client {
+            client.set_name(name.clone());
+        }
+        self.name = name;
+    }
+
+    /// Switches the RESP version of replies, here and in the registry.
+    pub fn set_protocol(&mut self, version: u8) {
+        if let Some(client) = &self.client {
+            client.set_protocol(version);
+        }
+        self.protocol = version;
     }
 }
 
@@ -79,9 +114,9 @@ pub fn execute<'s>(
 ) -> Reply<'s> {
     counts.commands += 1;
     if is_admin(&command) {
-        admin::execute(command, ctx, session, scratch, counts)
+        admin::execute(command, ctx, session, now, scratch, counts)
     } else {
-        data::execute(command, ctx, now, scratch, counts)
+        data::execute(command, ctx, now, !session.no_touch, scratch, counts)
     }
 }
 
@@ -98,7 +133,20 @@ fn is_admin(command: &Command<'_>) -> bool {
             | Command::Client(_)
             | Command::Stats
             | Command::BgRewriteAof
+            | Command::ConfigSet(_)
+            | Command::ConfigResetStat
+            | Command::Reset
+            | Command::Wait
+            | Command::LastSave
+            | Command::Role
     )
+}
+
+/// The wall clock in Unix seconds.
+fn unix_now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A count as a RESP integer.

@@ -94,6 +94,18 @@ const STRING_WRITE: &[&str] = &["@write", "@string"];
 const KEYSPACE_READ: &[&str] = &["@read", "@keyspace", "@fast"];
 const KEYSPACE_WRITE: &[&str] = &["@write", "@keyspace"];
 const SERVER: &[&str] = &["@slow", "@dangerous"];
+const STRING_WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
+const STRING_READ_SLOW: &[&str] = &["@read", "@string", "@slow"];
+const KEYSPACE_WRITE_FAST: &[&str] = &["@keyspace", "@write", "@fast"];
+const ADMIN_FAST: &[&str] = &["@admin", "@fast", "@dangerous"];
+const SCRIPT: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const SCRIPTING: &[&str] = &["@slow", "@scripting"];
 const CONNECTION: &[&str] = &["@fast", "@connection"];
 
 const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
@@ -177,6 +189,33 @@ pub static COMMANDS: &[Spec] = &[
     spec("command", -1, ADMIN, &["@slow", "@connection"], NO_KEYS, Never, Some(resp::command), None),
     spec("time", 1, &["loading", "stale", "fast"], &["@fast"], NO_KEYS, Never, Some(resp::time), None),
     spec("stats", 1, ADMIN, SERVER, NO_KEYS, Never, None, Some(text::stats)),
+    spec("unlink", -2, REMOVE, KEYSPACE_WRITE_FAST, ALL_KEYS, Never, Some(resp::del), Some(text::unlink)),
+    spec("touch", -2, READ, KEYSPACE_READ, ALL_KEYS, Never, Some(resp::touch), Some(text::touch)),
+    spec("setrange", 4, WRITE, STRING_WRITE, ONE_KEY, Never, Some(resp::setrange), Some(text::setrange)),
+    spec("getrange", 4, READ_SLOW, STRING_READ_SLOW, ONE_KEY, Never, Some(resp::getrange), Some(text::getrange)),
+    spec("substr", 4, READ_SLOW, STRING_READ_SLOW, ONE_KEY, Never, Some(resp::getrange), None),
+    spec("incrbyfloat", 3, WRITE_FAST, STRING_WRITE_FAST, ONE_KEY, Never, Some(resp::incrbyfloat), Some(text::incrbyfloat)),
+    spec("msetnx", -3, WRITE, STRING_WRITE, (1, -1, 2), Never, Some(resp::msetnx), None),
+    spec("rename", 3, &["write"], KEYSPACE_WRITE, (1, 2, 1), Never, Some(resp::rename), Some(text::rename)),
+    spec("renamenx", 3, &["write", "fast"], KEYSPACE_WRITE_FAST, (1, 2, 1), Never, Some(resp::renamenx), Some(text::renamenx)),
+    spec("copy", -3, WRITE, KEYSPACE_WRITE, (1, 2, 1), Never, Some(resp::copy), Some(text::copy)),
+    spec("expiretime", 2, READ, KEYSPACE_READ, ONE_KEY, Never, Some(resp::expiretime), Some(text::expiretime)),
+    spec("pexpiretime", 2, READ, KEYSPACE_READ, ONE_KEY, Never, Some(resp::pexpiretime), Some(text::pexpiretime)),
+    spec("randomkey", 1, READ_SLOW, &["@keyspace", "@read", "@slow"], NO_KEYS, Never, Some(resp::randomkey), None),
+    spec("object", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::object), None),
+    spec("memory", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::memory), None),
+    spec("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], CONNECTION, NO_KEYS, Always, Some(resp::reset), None),
+    spec("wait", 3, &["noscript"], &["@slow", "@connection"], NO_KEYS, Never, Some(resp::wait), None),
+    spec("lastsave", 1, &["loading", "stale", "fast"], ADMIN_FAST, NO_KEYS, Never, Some(resp::lastsave), None),
+    spec("role", 1, &["noscript", "loading", "stale", "fast"], ADMIN_FAST, NO_KEYS, Never, Some(resp::role), None),
+    spec("eval", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
+    spec("evalsha", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
+    spec("eval_ro", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
+    spec("evalsha_ro", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
+    spec("fcall", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
+    spec("fcall_ro", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
+    spec("script", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::scripting), None),
+    spec("function", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::scripting), None),
 ];
 
 /// The command named `name` (any case) that `framing` speaks.
@@ -186,6 +225,12 @@ pub fn lookup(name: &[u8], framing: Framing) -> Option<&'static Spec> {
             && spec.name.as_bytes().eq_ignore_ascii_case(name)
             && spec.parser_for(framing)
     })
+}
+
+/// The index of `spec`, a row of [`COMMANDS`], in the table.
+fn row(spec: &'static Spec) -> usize {
+    let offset = spec as *const Spec as usize - COMMANDS.as_ptr() as usize;
+    offset / std::mem::size_of::<Spec>()
 }
 
 /// The commands spoken over RESP, for `COMMAND`.
@@ -256,6 +301,17 @@ pub fn parse<'a>(
     authenticated: bool,
     writable: bool,
 ) -> Result<Command<'a>, Reply<'static>> {
+    parse_row(request, limits, authenticated, writable).map(|(_, command)| command)
+}
+
+/// As [`parse`], with the command's row in [`COMMANDS`] (what CLIENT LIST
+/// shows as a connection's last command).
+pub fn parse_row<'a>(
+    request: Request<'a>,
+    limits: &Limits,
+    authenticated: bool,
+    writable: bool,
+) -> Result<(usize, Command<'a>), Reply<'static>> {
     let write_gate = |spec: &Spec| {
         if spec.writes() && !writable {
             Err(Reply::Error(ClientError::NotDurable))
@@ -275,7 +331,7 @@ pub fn parse<'a>(
             let spec = admit(spec, Framing::Text, 0, authenticated).map_err(refusal)?;
             write_gate(spec)?;
             let parse = spec.text.ok_or(Reply::Error(ClientError::UnknownCommand))?;
-            parse(&mut words, limits).map_err(Reply::Error)
+            Ok((row(spec), parse(&mut words, limits).map_err(Reply::Error)?))
         }
         Request::Resp(args) => {
             let spec = lookup(args.get(0), Framing::Resp);
@@ -289,7 +345,7 @@ pub fn parse<'a>(
             };
             write_gate(spec)?;
             let parse = spec.resp.ok_or_else(|| resp::unknown_command(&args))?;
-            parse(&args, limits)
+            Ok((row(spec), parse(&args, limits)?))
         }
     }
 }

@@ -35,6 +35,45 @@ pub enum Command<'a> {
     GetDel(Key<'a>),
     MGet(Vec<Key<'a>>),
     MSet(Vec<(Key<'a>, &'a [u8])>),
+    /// MSETNX: the pairs, stored only if none of the keys exists.
+    MSetNx(Vec<(Key<'a>, &'a [u8])>),
+    /// TOUCH: how many of the keys exist, each access recorded.
+    Touch(Vec<Key<'a>>),
+    /// SETRANGE key offset value.
+    SetRange(Key<'a>, usize, &'a [u8]),
+    /// GETRANGE and SUBSTR: key, start and end (negative: from the end).
+    GetRange(Key<'a>, i64, i64),
+    IncrByFloat(Key<'a>, Increment),
+    /// RENAME (`nx` false) and RENAMENX.
+    Rename {
+        from: Key<'a>,
+        to: Key<'a>,
+        nx: bool,
+    },
+    /// COPY source destination [DB 0] [REPLACE].
+    Copy {
+        from: Key<'a>,
+        to: Key<'a>,
+        replace: bool,
+    },
+    /// EXPIRETIME (`in_ms` false) and PEXPIRETIME.
+    ExpireTime {
+        key: Key<'a>,
+        in_ms: bool,
+    },
+    RandomKey,
+    Object(ObjectCommand<'a>),
+    /// MEMORY USAGE key [SAMPLES n].
+    MemoryUsage(Key<'a>),
+    /// CONFIG SET, its parameters checked and typed.
+    ConfigSet(Vec<Setting>),
+    ConfigResetStat,
+    /// RESET: the connection back to its state at connect.
+    Reset,
+    /// WAIT numreplicas timeout: there are no replicas, so none acknowledge.
+    Wait,
+    LastSave,
+    Role,
     Usage,
     Quit,
     /// SHUTDOWN: stop the server once the requests in flight are done.
@@ -103,14 +142,69 @@ pub enum Command<'a> {
 }
 
 /// CLIENT subcommands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientCommand<'a> {
     SetName(&'a [u8]),
     GetName,
     Id,
     /// CLIENT SETINFO: accepted and ignored.
     SetInfo,
+    /// CLIENT LIST, of the connections with these ids (`None`: all).
+    List(Option<Vec<u64>>),
+    /// CLIENT INFO: this connection's line of CLIENT LIST.
+    Info,
+    Kill(KillFilter<'a>),
+    NoEvict(bool),
+    NoTouch(bool),
 }
+
+/// Which connections CLIENT KILL ends: those that match every filter
+/// given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KillFilter<'a> {
+    pub id: Option<u64>,
+    /// The client's address, `ip:port` (or `path:0` for a Unix socket).
+    pub addr: Option<&'a [u8]>,
+    /// The server's address the client connected to.
+    pub laddr: Option<&'a [u8]>,
+    /// Matches nothing (a TYPE no connection here has: master, replica,
+    /// pubsub).
+    pub none: bool,
+    /// Spare the connection that asks (SKIPME yes, the default of the
+    /// filter form).
+    pub skip_me: bool,
+    /// The old form, `CLIENT KILL addr`: answers `+OK` or an error rather
+    /// than a count.
+    pub old_style: bool,
+}
+
+/// OBJECT subcommands: each names a key, but for HELP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectCommand<'a> {
+    Encoding(Key<'a>),
+    IdleTime(Key<'a>),
+    Freq(Key<'a>),
+    RefCount(Key<'a>),
+    Help,
+}
+
+/// A parameter CONFIG SET can change while the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// `maxmemory`, bytes; 0 is no limit, as in Redis.
+    MaxMemory(u64),
+    /// `maxmemory-samples`.
+    MaxMemorySamples(usize),
+    /// `timeout`, seconds; 0 is none.
+    Timeout(u64),
+}
+
+/// INCRBYFLOAT's increment: a finite or infinite number, never NaN (the
+/// parser refuses it), so equality is total.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Increment(pub f64);
+
+impl Eq for Increment {}
 
 /// Every form of SET.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,6 +349,9 @@ pub enum Reply<'a> {
     /// A number, labelled with the command's name for the text protocol:
     /// `USAGE 9`, `TTL -1`; RESP `:9`.
     Number(&'static str, i64),
+    /// Text labelled the same way (INCRBYFLOAT): text `NAME text`, RESP a
+    /// bulk string. The text holds no line break.
+    Labelled(&'static str, &'a [u8]),
     /// TYPE: text `TYPE string`, RESP `+string` (`none` when absent).
     Type(bool),
     /// Several values or nulls (MGET), RESP only.
@@ -410,6 +507,21 @@ pub enum ClientError {
     RewriteInProgress,
     /// BGREWRITEAOF without `--aof`.
     AofOff,
+    /// RENAME or RENAMENX of a key that does not exist.
+    NoSuchKey,
+    /// SETRANGE at a negative offset.
+    OffsetOutOfRange,
+    /// INCRBYFLOAT of a value or by an increment that is not a number.
+    NotFloat,
+    /// INCRBYFLOAT to an infinite result.
+    NotFinite,
+    /// COPY of a key onto itself.
+    SameObject,
+    /// EVAL, EVALSHA, SCRIPT, FUNCTION, FCALL and their read-only forms:
+    /// there is no script interpreter.
+    NoScripting,
+    /// OBJECT FREQ: the eviction policy is LRU.
+    NoLfu,
 }
 
 impl ClientError {
@@ -475,6 +587,19 @@ impl fmt::Display for ClientError {
             ClientError::AofOff => {
                 f.write_str("the append-only file is off (start the server with --aof PATH)")
             }
+            ClientError::NoSuchKey => f.write_str("no such key"),
+            ClientError::OffsetOutOfRange => f.write_str("offset is out of range"),
+            ClientError::NotFloat => f.write_str("value is not a valid float"),
+            ClientError::NotFinite => f.write_str("increment would produce NaN or Infinity"),
+            ClientError::SameObject => f.write_str("source and destination objects are the same"),
+            ClientError::NoScripting => f.write_str(
+                "scripting is not supported by this server (no Lua interpreter); see the README",
+            ),
+            ClientError::NoLfu => f.write_str(
+                "An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+                 note that when switching between policies at runtime LRU and LFU data will take \
+                 some time to adjust.",
+            ),
         }
     }
 }
@@ -494,6 +619,8 @@ impl From<UpdateError> for ClientError {
             UpdateError::NotInteger => ClientError::NotInteger,
             UpdateError::Overflow => ClientError::Overflow,
             UpdateError::TooLong => ClientError::StringTooLong,
+            UpdateError::NotFloat => ClientError::NotFloat,
+            UpdateError::NotFinite => ClientError::NotFinite,
             UpdateError::Store(e) => e.into(),
         }
     }

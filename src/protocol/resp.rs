@@ -12,9 +12,12 @@ use std::io::{self, Write};
 use super::framer::Args;
 use super::{
     parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
-    Frame, Limits, Reply, SetCommand, SetReply, When, MAX_CLIENT_NAME,
+    Frame, Increment, KillFilter, Limits, ObjectCommand, Reply, SetCommand, SetReply, Setting,
+    When, MAX_CLIENT_NAME,
 };
-use crate::num::format_i64;
+use crate::config::MAX_EVICTION_SAMPLES;
+use crate::flags::parse_size;
+use crate::num::{format_i64, parse_f64};
 use crate::store::{Condition, Key};
 
 /// The longest part of a request quoted back in an unknown-command error,
@@ -154,15 +157,92 @@ pub fn mget<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
 }
 
 pub fn mset<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    Ok(Command::MSet(pairs(args, limits, "mset")?))
+}
+
+pub fn msetnx<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
+    Ok(Command::MSetNx(pairs(args, limits, "msetnx")?))
+}
+
+/// MSET's and MSETNX's key-value pairs.
+fn pairs<'a>(
+    args: &Args<'a>,
+    limits: &Limits,
+    name: &'static str,
+) -> Result<Vec<(Key<'a>, &'a [u8])>, Reply<'static>> {
     let n = args.len();
-    if n % 2 == 0 {
-        return Err(Reply::Error(ClientError::WrongArguments("mset")));
-    }
+    arity(n % 2 == 1, name)?;
     let mut pairs = Vec::with_capacity(n / 2);
     for i in (1..n).step_by(2) {
         pairs.push((key(args.get(i))?, value(args.get(i + 1), limits)?));
     }
-    Ok(Command::MSet(pairs))
+    Ok(pairs)
+}
+
+pub fn touch<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Touch(keys(args, 1)?))
+}
+
+/// SETRANGE key offset value. The value is bounded by the framing; the
+/// store refuses a result longer than `--max-value-size`.
+pub fn setrange<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let offset = usize::try_from(integer(args.get(2))?)
+        .map_err(|_| Reply::Error(ClientError::OffsetOutOfRange))?;
+    Ok(Command::SetRange(key(args.get(1))?, offset, args.get(3)))
+}
+
+/// GETRANGE and SUBSTR: key start end.
+pub fn getrange<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let (start, end) = (integer(args.get(2))?, integer(args.get(3))?);
+    Ok(Command::GetRange(key(args.get(1))?, start, end))
+}
+
+pub fn incrbyfloat<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let delta = parse_f64(args.get(2)).ok_or(Reply::Error(ClientError::NotFloat))?;
+    Ok(Command::IncrByFloat(key(args.get(1))?, Increment(delta)))
+}
+
+pub fn rename<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    rename_command(args, false)
+}
+
+pub fn renamenx<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    rename_command(args, true)
+}
+
+fn rename_command<'a>(args: &Args<'a>, nx: bool) -> Parsed<'a> {
+    Ok(Command::Rename {
+        from: key(args.get(1))?,
+        to: key(args.get(2))?,
+        nx,
+    })
+}
+
+/// COPY source destination [DB index] [REPLACE]. There is one database:
+/// `DB 0` is accepted, any other index is out of range, as in a Redis
+/// started with `--databases 1`.
+pub fn copy<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        let option = args.get(i);
+        if option.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if option.eq_ignore_ascii_case(b"DB") && i + 1 < args.len() {
+            if integer(args.get(i + 1))? != 0 {
+                return Err(Reply::Error(ClientError::DbIndexOutOfRange));
+            }
+            i += 1;
+        } else {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+        i += 1;
+    }
+    let (from, to) = (key(args.get(1))?, key(args.get(2))?);
+    if from == to {
+        return Err(Reply::Error(ClientError::SameObject));
+    }
+    Ok(Command::Copy { from, to, replace })
 }
 
 pub fn del<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
@@ -266,6 +346,94 @@ pub fn append<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
 
 pub fn strlen<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Strlen(key(args.get(1))?))
+}
+
+pub fn expiretime<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::ExpireTime {
+        key: key(args.get(1))?,
+        in_ms: false,
+    })
+}
+
+pub fn pexpiretime<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::ExpireTime {
+        key: key(args.get(1))?,
+        in_ms: true,
+    })
+}
+
+pub fn randomkey<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::RandomKey)
+}
+
+/// OBJECT ENCODING|IDLETIME|FREQ|REFCOUNT key, OBJECT HELP.
+pub fn object<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let sub = args.get(1);
+    let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
+    if is(b"HELP") {
+        arity(args.len() == 2, "object|help")?;
+        return Ok(Command::Object(ObjectCommand::Help));
+    }
+    let (name, make): (_, fn(Key<'a>) -> ObjectCommand<'a>) = if is(b"ENCODING") {
+        ("object|encoding", ObjectCommand::Encoding)
+    } else if is(b"IDLETIME") {
+        ("object|idletime", ObjectCommand::IdleTime)
+    } else if is(b"FREQ") {
+        ("object|freq", ObjectCommand::Freq)
+    } else if is(b"REFCOUNT") {
+        ("object|refcount", ObjectCommand::RefCount)
+    } else {
+        return Err(unknown_subcommand(sub, "OBJECT"));
+    };
+    arity(args.len() == 3, name)?;
+    Ok(Command::Object(make(key(args.get(2))?)))
+}
+
+/// MEMORY USAGE key [SAMPLES count]: a string has nothing to sample, so
+/// the count is checked and ignored.
+pub fn memory<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    if !args.get(1).eq_ignore_ascii_case(b"USAGE") {
+        return Err(unknown_subcommand(args.get(1), "MEMORY"));
+    }
+    arity(args.len() >= 3, "memory|usage")?;
+    let samples = args.get(3);
+    match args.len() {
+        3 => {}
+        5 if samples.eq_ignore_ascii_case(b"SAMPLES") => {
+            if integer(args.get(4))? < 0 {
+                return Err(Reply::Error(ClientError::Syntax));
+            }
+        }
+        _ => return Err(Reply::Error(ClientError::Syntax)),
+    }
+    Ok(Command::MemoryUsage(key(args.get(2))?))
+}
+
+pub fn reset<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Reset)
+}
+
+/// WAIT numreplicas timeout.
+pub fn wait<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    integer(args.get(1))?;
+    if integer(args.get(2))? < 0 {
+        return Err(Reply::ErrorText(b"ERR timeout is negative".to_vec()));
+    }
+    Ok(Command::Wait)
+}
+
+pub fn lastsave<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::LastSave)
+}
+
+pub fn role<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Role)
+}
+
+/// EVAL, EVALSHA, SCRIPT, FUNCTION, FCALL and their read-only forms: one
+/// error, whatever the arguments.
+pub fn scripting<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Err(Reply::Error(ClientError::NoScripting))
 }
 
 pub fn type_of<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
@@ -433,39 +601,227 @@ pub fn select<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Select(integer(args.get(1))?))
 }
 
-/// CLIENT SETNAME|GETNAME|ID|SETINFO.
+/// CLIENT SETNAME|GETNAME|ID|SETINFO|LIST|INFO|KILL|NO-EVICT|NO-TOUCH.
 pub fn client<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     let sub = args.get(1);
     let n = args.len();
-    let command = if sub.eq_ignore_ascii_case(b"SETNAME") {
+    let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
+    let command = if is(b"SETNAME") {
         arity(n == 3, "client|setname")?;
         ClientCommand::SetName(client_name(args.get(2))?)
-    } else if sub.eq_ignore_ascii_case(b"GETNAME") {
+    } else if is(b"GETNAME") {
         arity(n == 2, "client|getname")?;
         ClientCommand::GetName
-    } else if sub.eq_ignore_ascii_case(b"ID") {
+    } else if is(b"ID") {
         arity(n == 2, "client|id")?;
         ClientCommand::Id
-    } else if sub.eq_ignore_ascii_case(b"SETINFO") {
+    } else if is(b"SETINFO") {
         arity(n == 4, "client|setinfo")?;
         ClientCommand::SetInfo
+    } else if is(b"LIST") {
+        ClientCommand::List(client_list_filter(args)?)
+    } else if is(b"INFO") {
+        arity(n == 2, "client|info")?;
+        ClientCommand::Info
+    } else if is(b"KILL") {
+        arity(n >= 3, "client|kill")?;
+        ClientCommand::Kill(kill_filter(args)?)
+    } else if is(b"NO-EVICT") {
+        arity(n == 3, "client|no-evict")?;
+        ClientCommand::NoEvict(on_off(args.get(2))?)
+    } else if is(b"NO-TOUCH") {
+        arity(n == 3, "client|no-touch")?;
+        ClientCommand::NoTouch(on_off(args.get(2))?)
     } else {
         return Err(unknown_subcommand(sub, "CLIENT"));
     };
     Ok(Command::Client(command))
 }
 
+/// CLIENT LIST's [TYPE type] [ID id ...]: the ids listed, or `None` for
+/// every connection.
+fn client_list_filter(args: &Args<'_>) -> Result<Option<Vec<u64>>, Reply<'static>> {
+    let option = args.get(2);
+    match args.len() {
+        2 => Ok(None),
+        4 if option.eq_ignore_ascii_case(b"TYPE") => {
+            Ok((!normal_type(args.get(3))?).then(Vec::new))
+        }
+        n if n > 3 && option.eq_ignore_ascii_case(b"ID") => args
+            .from(3)
+            .map(|id| {
+                parse_i64(id)
+                    .map(|id| u64::try_from(id).unwrap_or(0))
+                    .ok_or_else(|| Reply::ErrorText(b"ERR Invalid client ID".to_vec()))
+            })
+            .collect::<Result<Vec<u64>, _>>()
+            .map(Some),
+        _ => Err(Reply::Error(ClientError::Syntax)),
+    }
+}
+
+/// Whether a client TYPE names the connections this server has (`normal`)
+/// or a kind it never has (`master`, `replica`, `slave`, `pubsub`);
+/// anything else is Redis's error.
+fn normal_type(name: &[u8]) -> Result<bool, Reply<'static>> {
+    if name.eq_ignore_ascii_case(b"normal") {
+        return Ok(true);
+    }
+    let known = [&b"master"[..], b"replica", b"slave", b"pubsub"]
+        .iter()
+        .any(|t| name.eq_ignore_ascii_case(t));
+    if known {
+        return Ok(false);
+    }
+    let mut text = b"ERR Unknown client type '".to_vec();
+    text.extend_from_slice(name);
+    text.push(b'\'');
+    Err(Reply::ErrorText(text))
+}
+
+/// CLIENT KILL addr, or CLIENT KILL with filters: ID, ADDR, LADDR, TYPE,
+/// USER (only `default` exists) and SKIPME, as Redis 7.2 takes them.
+fn kill_filter<'a>(args: &Args<'a>) -> Result<KillFilter<'a>, Reply<'static>> {
+    if args.len() == 3 {
+        return Ok(KillFilter {
+            addr: Some(args.get(2)),
+            old_style: true,
+            ..KillFilter::default()
+        });
+    }
+    if args.len() % 2 == 1 {
+        return Err(Reply::Error(ClientError::Syntax));
+    }
+    let mut filter = KillFilter {
+        skip_me: true,
+        ..KillFilter::default()
+    };
+    for i in (2..args.len()).step_by(2) {
+        let (option, operand) = (args.get(i), args.get(i + 1));
+        let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+        if is(b"ID") {
+            let id = parse_i64(operand).filter(|&id| id > 0).ok_or_else(|| {
+                Reply::ErrorText(b"ERR client-id should be greater than 0".to_vec())
+            })?;
+            filter.id = Some(id as u64);
+        } else if is(b"ADDR") {
+            filter.addr = Some(operand);
+        } else if is(b"LADDR") {
+            filter.laddr = Some(operand);
+        } else if is(b"TYPE") {
+            filter.none |= !normal_type(operand)?;
+        } else if is(b"USER") {
+            if operand != b"default" {
+                let mut text = b"ERR No such user '".to_vec();
+                text.extend_from_slice(operand);
+                text.push(b'\'');
+                return Err(Reply::ErrorText(text));
+            }
+        } else if is(b"SKIPME") {
+            filter.skip_me = on_off_word(operand, b"yes", b"no")?;
+        } else {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+    }
+    Ok(filter)
+}
+
+fn on_off(word: &[u8]) -> Result<bool, Reply<'static>> {
+    on_off_word(word, b"on", b"off")
+}
+
+fn on_off_word(word: &[u8], on: &[u8], off: &[u8]) -> Result<bool, Reply<'static>> {
+    if word.eq_ignore_ascii_case(on) {
+        Ok(true)
+    } else if word.eq_ignore_ascii_case(off) {
+        Ok(false)
+    } else {
+        Err(Reply::Error(ClientError::Syntax))
+    }
+}
+
 pub fn info<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Info((args.len() > 1).then(|| args.get(1))))
 }
 
-/// CONFIG GET pattern [pattern ...].
+/// CONFIG GET pattern [pattern ...], CONFIG SET parameter value [...],
+/// CONFIG RESETSTAT.
 pub fn config<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    if !args.get(1).eq_ignore_ascii_case(b"GET") {
-        return Err(unknown_subcommand(args.get(1), "CONFIG"));
+    let sub = args.get(1);
+    if sub.eq_ignore_ascii_case(b"GET") {
+        arity(args.len() >= 3, "config|get")?;
+        Ok(Command::ConfigGet(args.from(2).collect()))
+    } else if sub.eq_ignore_ascii_case(b"SET") {
+        arity(args.len() >= 4, "config|set")?;
+        config_set(args)
+    } else if sub.eq_ignore_ascii_case(b"RESETSTAT") {
+        arity(args.len() == 2, "config|resetstat")?;
+        Ok(Command::ConfigResetStat)
+    } else {
+        Err(unknown_subcommand(sub, "CONFIG"))
     }
-    arity(args.len() >= 3, "config|get")?;
-    Ok(Command::ConfigGet(args.from(2).collect()))
+}
+
+/// The parameters CONFIG GET shows that cannot change while this server
+/// runs: CONFIG SET answers Redis's error for an immutable parameter.
+const IMMUTABLE: &[&str] = &[
+    "maxmemory-policy",
+    "maxclients",
+    "save",
+    "appendonly",
+    "appendfsync",
+    "databases",
+];
+
+/// CONFIG SET's pairs, each checked as Redis checks it; nothing is set
+/// unless all are good.
+fn config_set<'a>(args: &Args<'a>) -> Parsed<'a> {
+    if args.len() % 2 == 1 {
+        return Err(Reply::Error(ClientError::Syntax));
+    }
+    let mut settings: Vec<Setting> = Vec::new();
+    for i in (2..args.len()).step_by(2) {
+        let (name, value) = (args.get(i), args.get(i + 1));
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        let failed = |why: &str| {
+            let mut text = b"ERR CONFIG SET failed (possibly related to argument '".to_vec();
+            text.extend_from_slice(&name.to_ascii_lowercase());
+            text.extend_from_slice(b"') - ");
+            text.extend_from_slice(why.as_bytes());
+            Reply::ErrorText(text)
+        };
+        let number = |min: i64, max: i64, range: &str| match parse_i64(value) {
+            None => Err(failed("argument couldn't be parsed into an integer")),
+            Some(n) if n < min || n > max => Err(failed(range)),
+            Some(n) => Ok(n as u64),
+        };
+        let setting = if is("maxmemory") {
+            let bytes = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| parse_size(v).ok());
+            Setting::MaxMemory(bytes.ok_or_else(|| failed("argument must be a memory value"))?)
+        } else if is("maxmemory-samples") {
+            let most = MAX_EVICTION_SAMPLES as i64;
+            let range = format!("argument must be between 1 and {most} inclusive");
+            Setting::MaxMemorySamples(number(1, most, &range)? as usize)
+        } else if is("timeout") {
+            let range = "argument must be between 0 and 2147483647 inclusive";
+            Setting::Timeout(number(0, i64::from(i32::MAX), range)?)
+        } else if IMMUTABLE.iter().any(|n| is(n)) {
+            return Err(failed("can't set immutable config"));
+        } else {
+            let mut text = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
+            text.extend_from_slice(name);
+            text.push(b'\'');
+            return Err(Reply::ErrorText(text));
+        };
+        let same = |s: &Setting| std::mem::discriminant(s) == std::mem::discriminant(&setting);
+        if settings.iter().any(same) {
+            return Err(failed("duplicate parameter"));
+        }
+        settings.push(setting);
+    }
+    Ok(Command::ConfigSet(settings))
 }
 
 /// COMMAND [COUNT|LIST|INFO name...|DOCS ...].
@@ -649,6 +1005,7 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
         Reply::NotFound | Reply::NotStored => null(out, version),
         Reply::Found(found) => out.write_all(if *found { b":1\r\n" } else { b":0\r\n" }),
         Reply::Number(_, n) => number_line(out, b':', *n),
+        Reply::Labelled(_, text) => bulk(out, text),
         Reply::Type(true) => out.write_all(b"+string\r\n"),
         Reply::Type(false) => out.write_all(b"+none\r\n"),
         Reply::Values(values) => {

@@ -17,9 +17,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::write::EncoderWriter;
 
 use super::{
-    parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange, Limits, Reply,
-    SetCommand, When,
+    parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange, Increment, Limits,
+    Reply, SetCommand, When,
 };
+use crate::num::parse_f64;
 use crate::store::{Condition, Key};
 
 // The parsers of the command table (`super::commands`), one per command.
@@ -79,6 +80,97 @@ fn set_expiring<'a>(
 /// The text protocol's DEL is DELETE: one key, `OK` or `NOT_FOUND`.
 pub fn del<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
     Ok(Command::Delete(w.only_key("del")?))
+}
+
+/// UNLINK is DEL too: the memory of a value is freed when its stripe lock
+/// is released in either case.
+pub fn unlink<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::Delete(w.only_key("unlink")?))
+}
+
+/// TOUCH key [key ...]: `TOUCH n`, how many exist.
+pub fn touch<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let mut keys = vec![w.key("touch")?];
+    while !w.is_done() {
+        keys.push(w.key("touch")?);
+    }
+    Ok(Command::Touch(keys))
+}
+
+/// RENAME key newkey: `OK`, or `ERROR no such key`.
+pub fn rename<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    rename_command(w, "rename", false)
+}
+
+/// RENAMENX key newkey: `RENAMENX 1` or `RENAMENX 0` (newkey exists).
+pub fn renamenx<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    rename_command(w, "renamenx", true)
+}
+
+fn rename_command<'a>(
+    w: &mut Words<'a>,
+    name: &'static str,
+    nx: bool,
+) -> Result<Command<'a>, ClientError> {
+    let from = w.key(name)?;
+    let to = w.only_key(name)?;
+    Ok(Command::Rename { from, to, nx })
+}
+
+/// COPY key newkey [REPLACE]: `COPY 1`, or `COPY 0` when the key is
+/// missing or newkey exists (and REPLACE was not given).
+pub fn copy<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let from = w.key("copy")?;
+    let to = w.key("copy")?;
+    let replace = match w.next_word() {
+        [] => false,
+        word if word.eq_ignore_ascii_case(b"REPLACE") && w.is_done() => true,
+        _ => return Err(ClientError::Syntax),
+    };
+    if from == to {
+        return Err(ClientError::SameObject);
+    }
+    Ok(Command::Copy { from, to, replace })
+}
+
+/// EXPIRETIME key: `EXPIRETIME <unix seconds>`, -1 without expiry, -2
+/// when missing.
+pub fn expiretime<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::ExpireTime {
+        key: w.only_key("expiretime")?,
+        in_ms: false,
+    })
+}
+
+pub fn pexpiretime<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    Ok(Command::ExpireTime {
+        key: w.only_key("pexpiretime")?,
+        in_ms: true,
+    })
+}
+
+/// GETRANGE key start end: `VALUE <base64>` of the bytes from start to end
+/// (inclusive; negative counts from the end).
+pub fn getrange<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("getrange")?;
+    let start = parse_i64(w.word("getrange")?).ok_or(ClientError::NotInteger)?;
+    let end = parse_i64(w.word("getrange")?).ok_or(ClientError::NotInteger)?;
+    w.end("getrange", Command::GetRange(key, start, end))
+}
+
+/// SETRANGE key offset value (the rest of the line): `SETRANGE <length>`.
+pub fn setrange<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("setrange")?;
+    let offset = parse_i64(w.word("setrange")?).ok_or(ClientError::NotInteger)?;
+    let offset = usize::try_from(offset).map_err(|_| ClientError::OffsetOutOfRange)?;
+    Ok(Command::SetRange(key, offset, w.rest()))
+}
+
+/// INCRBYFLOAT key increment: `INCRBYFLOAT <result>`.
+pub fn incrbyfloat<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let key = w.key("incrbyfloat")?;
+    let delta = parse_f64(w.word("incrbyfloat")?).ok_or(ClientError::NotFloat)?;
+    w.end("incrbyfloat", Command::IncrByFloat(key, Increment(delta)))
 }
 
 pub fn delete<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
@@ -346,6 +438,12 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
         Reply::Found(true) => out.write_all(b"OK\n"),
         Reply::Found(false) => out.write_all(b"NOT_FOUND\n"),
         Reply::Number(name, n) => writeln!(out, "{name} {n}"),
+        Reply::Labelled(name, text) => {
+            out.write_all(name.as_bytes())?;
+            out.write_all(b" ")?;
+            out.write_all(text)?;
+            out.write_all(b"\n")
+        }
         Reply::Type(true) => out.write_all(b"TYPE string\n"),
         Reply::Type(false) => out.write_all(b"TYPE none\n"),
         // Only RESP commands produce these; the text parser never does.

@@ -61,6 +61,7 @@ use parking_lot::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
 use crate::aof::{self, Aof};
+use crate::exec::clients::Peer;
 use crate::exec::{execute, Context, Session};
 use crate::protocol::commands::{self, carries_password};
 use crate::protocol::framer::{FrameError, Framer, Request, Step};
@@ -108,6 +109,21 @@ pub fn write_slice(write_timeout: Duration) -> Duration {
 pub trait Socket: Read + Write + Copy {
     fn set_read_timeout(self, timeout: Option<Duration>) -> io::Result<()>;
     fn shutdown_write(self) -> io::Result<()>;
+    /// What the registry of connections shows and how CLIENT KILL ends
+    /// it: a clone of the socket, shut down both ways; and whether it is
+    /// a Unix socket.
+    fn peer(self) -> io::Result<(Peer, bool)>;
+}
+
+/// The socket's file descriptor, as CLIENT LIST shows it.
+#[cfg(unix)]
+fn fd_of(socket: &impl std::os::fd::AsRawFd) -> i64 {
+    i64::from(socket.as_raw_fd())
+}
+
+#[cfg(not(unix))]
+fn fd_of<T>(_: &T) -> i64 {
+    -1
 }
 
 impl Socket for &TcpStream {
@@ -117,6 +133,19 @@ impl Socket for &TcpStream {
 
     fn shutdown_write(self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    fn peer(self) -> io::Result<(Peer, bool)> {
+        let handle = self.try_clone()?;
+        let peer = Peer {
+            addr: self.peer_addr()?.to_string(),
+            laddr: self.local_addr()?.to_string(),
+            fd: fd_of(self),
+            kill: Box::new(move || {
+                let _ = handle.shutdown(Shutdown::Both);
+            }),
+        };
+        Ok((peer, false))
     }
 }
 
@@ -128,6 +157,23 @@ impl Socket for &UnixStream {
 
     fn shutdown_write(self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    fn peer(self) -> io::Result<(Peer, bool)> {
+        let handle = self.try_clone()?;
+        // Redis names a Unix socket client by the socket's path and port 0.
+        let local = self.local_addr()?;
+        let path = local.as_pathname().map(|p| p.display().to_string());
+        let addr = format!("{}:0", path.unwrap_or_default());
+        let peer = Peer {
+            laddr: addr.clone(),
+            addr,
+            fd: fd_of(self),
+            kill: Box::new(move || {
+                let _ = handle.shutdown(Shutdown::Both);
+            }),
+        };
+        Ok((peer, true))
     }
 }
 
@@ -285,12 +331,21 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
     };
     let started = Instant::now();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let registration = match socket.peer() {
+        Ok((peer, unix)) => shared.clients.register(id, peer, unix, shared.clock.now()),
+        Err(e) => {
+            log::debug!("cannot register connection: {e}");
+            return;
+        }
+    };
+    let mut session = Session::new(id, shared.config.password.is_none());
+    session.client = Some(Arc::clone(registration.client()));
     let mut connection = Connection {
         framer: Framer::new(),
         in_flight: None,
         answer: Answer {
             shared,
-            session: Session::new(id, shared.config.password.is_none()),
+            session,
             scratch: Vec::new(),
             counts: LocalCounts::default(),
             now: None,
@@ -483,7 +538,7 @@ impl Connection<'_> {
             let deadline = self.partial_since + config.request_timeout;
             (Some(deadline.saturating_duration_since(now)), End::Request)
         } else {
-            (config.idle_timeout, End::Idle)
+            (self.answer.shared.clients.idle_timeout(), End::Idle)
         };
         if !self.answer.session.authenticated {
             let left = self.auth_deadline.saturating_duration_since(now);
@@ -510,19 +565,33 @@ impl Answer<'_> {
             .as_ref()
             .map_or(true, |aof| !aof.refuses_writes());
         let authenticated = self.session.authenticated;
-        let reply = match commands::parse(request, &shared.limits, authenticated, writable) {
+        let now = match self.now {
+            Some(now) => now,
+            None => {
+                let now = shared.clock.now();
+                self.now = Some(now);
+                if let Some(client) = &self.session.client {
+                    client.active(now);
+                }
+                now
+            }
+        };
+        let reply = match commands::parse_row(request, &shared.limits, authenticated, writable) {
             Err(refusal) => {
                 self.counts.commands += 1;
                 refusal
             }
-            Ok(command) => {
+            Ok((row, command)) => {
+                if let Some(client) = &self.session.client {
+                    client.ran(row);
+                }
                 let ctx = Context {
                     store: &shared.store,
                     stats: &shared.stats,
                     config: &shared.config,
                     aof: shared.aof.as_deref(),
+                    clients: &shared.clients,
                 };
-                let now = *self.now.get_or_insert_with(|| shared.clock.now());
                 execute(
                     command,
                     &ctx,
@@ -540,6 +609,7 @@ impl Answer<'_> {
         let next = match reply {
             Reply::Quit => Next::Close,
             Reply::Shutdown => Next::Shutdown,
+            _ if self.session.close => Next::Close,
             _ => Next::Continue,
         };
         // A text QUIT has no reply; RESP's is `+OK`.

@@ -36,6 +36,7 @@ use threadpool::ThreadPool;
 
 use crate::aof::{Aof, AofError};
 use crate::config::Config;
+use crate::exec::clients::Clients;
 use crate::protocol::Limits;
 use crate::stats::Stats;
 use crate::store::{Clock, Store, StoreConfig, ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
@@ -64,6 +65,8 @@ pub struct Shared {
     pub config: Config,
     /// The next CLIENT ID to hand out.
     pub next_client_id: AtomicU64,
+    /// Every live connection, and the idle timeout (CONFIG SET timeout).
+    pub clients: Clients,
     /// The append-only file, with `--aof`: replies to writes wait for it.
     pub aof: Option<Arc<Aof>>,
     /// Held shared by every connection while it works through a batch of
@@ -201,6 +204,7 @@ impl Server {
             stats: Stats::new(),
             config: config.clone(),
             next_client_id: AtomicU64::new(1),
+            clients: Clients::new(config.idle_timeout),
             aof,
             in_flight: RwLock::new(()),
         });

@@ -86,7 +86,7 @@ impl Store {
         loop {
             let used = self.used.load(Ordering::Relaxed);
             match used.checked_add(size) {
-                Some(total) if total <= self.limit => {
+                Some(total) if total <= self.memory_limit() => {
                     if self
                         .used
                         .compare_exchange_weak(used, total, Ordering::Relaxed, Ordering::Relaxed)
@@ -117,7 +117,7 @@ impl Store {
 
     pub(super) fn evict_one(&self, now: Millis) -> Eviction {
         let mut victim: Option<(usize, Sample)> = None;
-        for _ in 0..self.samples {
+        for _ in 0..self.eviction_samples() {
             let Some((stripe, sample)) = self.sample(now) else {
                 return Eviction::Empty;
             };
@@ -150,6 +150,39 @@ impl Store {
             let table = self.stripes[stripe].table.read();
             table.sample_from(r as usize, now).map(|s| (stripe, s))
         })
+    }
+}
+
+/// Draws RANDOMKEY makes looking for a key that has not expired before it
+/// settles for one that has (and answers as if the store were empty).
+const RANDOM_KEY_DRAWS: usize = 16;
+
+impl Store {
+    /// Copies a random live key into `out` (RANDOMKEY), drawn as eviction
+    /// draws its samples: close to uniform over entries. Returns whether
+    /// one was found; an expired entry drawn is skipped, and after
+    /// [`RANDOM_KEY_DRAWS`] expired draws the store counts as empty.
+    pub fn random_key(&self, now: Millis, out: &mut Vec<u8>) -> bool {
+        for _ in 0..RANDOM_KEY_DRAWS {
+            let r = self.random();
+            let first = (r >> 58) as usize;
+            let drawn = (0..STRIPES).find_map(|offset| {
+                let table = self.stripes[(first + offset) % STRIPES].table.read();
+                let sample = table.sample_from(r as usize, now)?;
+                if !sample.expired {
+                    let entry = table.get_by_id(sample.hash, sample.id)?;
+                    out.clear();
+                    out.extend_from_slice(entry.key());
+                }
+                Some(!sample.expired)
+            });
+            match drawn {
+                None => return false,
+                Some(true) => return true,
+                Some(false) => {}
+            }
+        }
+        false
     }
 }
 

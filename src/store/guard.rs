@@ -154,6 +154,29 @@ impl<'s> WriteGuard<'s> {
         }
     }
 
+    /// Removes the live entry of `key` without recording it, its bytes
+    /// moving into `reservation` instead of leaving the count: the caller
+    /// stores them again under another key and records the whole move as
+    /// one change while it holds every guard (RENAME). Returns whether a
+    /// live entry was there.
+    pub(super) fn remove_into(
+        &mut self,
+        hash: u32,
+        key: &[u8],
+        now: Millis,
+        reservation: &mut Reservation<'_>,
+    ) -> bool {
+        match self.table.remove(hash, key, now, None) {
+            Some(removed) => {
+                let (removed, record) = removed.detach();
+                self.freed.extend(record);
+                reservation.bytes += removed.size();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes `key` if it has expired at `now`.
     pub(super) fn remove_if_expired(&mut self, hash: u32, key: &[u8], now: Millis) {
         if self.table.get(hash, key).is_some_and(|e| e.is_expired(now)) {

@@ -6,7 +6,8 @@
 //! method that changes a table describes the change as a [`Change`] and
 //! passes it to [`Journal::record`] under the stripe's write lock, so the
 //! changes of one key reach the journal in the order the stripe applied
-//! them. A change that spans stripes (MSET, FLUSHALL) is recorded once,
+//! them. A change that spans stripes (MSET, MSETNX, RENAME, FLUSHALL) is
+//! recorded once,
 //! while every stripe it touches is locked, so no other change can fall
 //! inside it. Without a journal the hook is one `Option` check.
 //!
@@ -36,6 +37,14 @@ pub enum Change<'a> {
     SetMany(&'a [(Key<'a>, &'a [u8])]),
     /// Every key is gone (FLUSHALL).
     Flush,
+    /// `from` is gone and `to` holds its value and deadline (RENAME): one
+    /// change.
+    Rename {
+        from: &'a [u8],
+        to: &'a [u8],
+        value: &'a [u8],
+        deadline: Option<Millis>,
+    },
 }
 
 /// Where the store hands its changes. See the module documentation.

@@ -73,7 +73,7 @@ use parking_lot::RwLock;
 pub use clock::{Clock, Millis};
 pub use evict::DEFAULT_SAMPLES;
 pub use expire::{ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
-pub use multi::{UpdateError, SCAN_PARTITIONS};
+pub use multi::{Transfer, Transferred, UpdateError, SCAN_PARTITIONS};
 pub use table::MAX_KEY_LEN;
 
 pub use guard::DeadlineOutcome;
@@ -260,8 +260,12 @@ pub struct Store {
     stripes: Box<[Stripe]>,
     /// Live plus reserved bytes; see the module's accounting invariants.
     used: AtomicU64,
-    limit: u64,
-    samples: usize,
+    /// The memory limit in bytes: set at start, changed by CONFIG SET
+    /// maxmemory. A lower limit is reached by the next write's
+    /// reservation, which evicts until it fits (see [`evict`]).
+    limit: AtomicU64,
+    /// Entries sampled per eviction (CONFIG SET maxmemory-samples).
+    samples: AtomicUsize,
     /// Entries removed to make room, since start.
     evictions: AtomicU64,
     /// Entries removed because their deadline came, since start.
@@ -281,8 +285,8 @@ impl Store {
         Store {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             used: AtomicU64::new(0),
-            limit: config.memory_limit,
-            samples: config.eviction_samples.max(1),
+            limit: AtomicU64::new(config.memory_limit),
+            samples: AtomicUsize::new(config.eviction_samples.max(1)),
             evictions: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             expire_next: AtomicUsize::new(0),
@@ -342,13 +346,21 @@ impl Store {
     /// Copies the value of `key` into `out` (replacing its contents) and
     /// records the access. Returns whether the key exists.
     pub fn get_into(&self, key: Key<'_>, now: Millis, out: &mut Vec<u8>) -> bool {
+        self.read_into(key, now, out, true)
+    }
+
+    /// As [`Store::get_into`], recording the access only when `touch`
+    /// (CLIENT NO-TOUCH turns it off for a connection).
+    pub fn read_into(&self, key: Key<'_>, now: Millis, out: &mut Vec<u8>, touch: bool) -> bool {
         let (stripe, hash) = self.locate(key);
         {
             let table = stripe.table.read();
             match table.get(hash, key.0) {
                 None => return false,
                 Some(entry) if !entry.is_expired(now) => {
-                    entry.touch(now);
+                    if touch {
+                        entry.touch(now);
+                    }
                     out.clear();
                     out.extend_from_slice(entry.value());
                     return true;
@@ -358,6 +370,54 @@ impl Store {
         }
         self.reclaim_if_expired(key, now);
         false
+    }
+
+    /// Records an access to `key` at `now` (TOUCH). Returns whether it
+    /// exists.
+    pub fn touch(&self, key: Key<'_>, now: Millis) -> bool {
+        let (stripe, hash) = self.locate(key);
+        let live = {
+            let table = stripe.table.read();
+            match table.get(hash, key.0) {
+                None => return false,
+                Some(entry) => {
+                    let live = !entry.is_expired(now);
+                    if live {
+                        entry.touch(now);
+                    }
+                    live
+                }
+            }
+        };
+        if !live {
+            self.reclaim_if_expired(key, now);
+        }
+        live
+    }
+
+    /// Runs `look` on the live entry of `key` under the stripe's read lock,
+    /// without recording an access (OBJECT, MEMORY USAGE): its value, its
+    /// idle time in milliseconds (since the last access, within the access
+    /// tick's 49-day wrap) and its footprint in bytes (see
+    /// [`table::EntryRef::footprint`]). `look` must be quick.
+    pub fn inspect<T>(
+        &self,
+        key: Key<'_>,
+        now: Millis,
+        look: impl FnOnce(&[u8], u64, usize) -> T,
+    ) -> Option<T> {
+        let (stripe, hash) = self.locate(key);
+        let table = stripe.table.read();
+        let entry = table.get(hash, key.0).filter(|e| !e.is_expired(now))?;
+        let idle = now.tick().wrapping_sub(entry.access());
+        // An access dated a tick after `now` (another thread's clock read)
+        // is no idle time at all, not 49 days of it.
+        let idle = if (idle as i32) < 0 {
+            0
+        } else {
+            u64::from(idle)
+        };
+        Some(look(entry.value(), idle, entry.footprint()))
     }
 
     /// Whether `key` exists (and has not expired).
@@ -409,7 +469,7 @@ impl Store {
         mut old: Option<&mut Vec<u8>>,
     ) -> Result<SetOutcome, StoreError> {
         let size = (key.0.len() + value.len()) as u64;
-        if size > self.limit {
+        if size > self.memory_limit() {
             return Err(StoreError::TooLarge);
         }
         // Refuse a conditional SET early, without evicting for it; the
@@ -515,7 +575,24 @@ impl Store {
     }
 
     pub fn memory_limit(&self) -> u64 {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Changes the memory limit. Nothing is evicted now: the next write
+    /// evicts until the count and its own bytes fit under the new limit,
+    /// as Redis does after CONFIG SET maxmemory.
+    pub fn set_memory_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Entries sampled to choose each eviction victim.
+    pub fn eviction_samples(&self) -> usize {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    /// Changes the eviction sample size (at least 1).
+    pub fn set_eviction_samples(&self, samples: usize) {
+        self.samples.store(samples.max(1), Ordering::Relaxed);
     }
 
     /// Number of stored entries, counted stripe by stripe. Expired entries
@@ -533,9 +610,16 @@ impl Store {
         self.evictions.load(Ordering::Relaxed)
     }
 
-    /// Entries removed because they expired since the store was created.
+    /// Entries removed because they expired since the store was created
+    /// (or the counters were last reset).
     pub fn expired(&self) -> u64 {
         self.expired.load(Ordering::Relaxed)
+    }
+
+    /// Zeroes the eviction and expiry counters (CONFIG RESETSTAT).
+    pub fn reset_counters(&self) {
+        self.evictions.store(0, Ordering::Relaxed);
+        self.expired.store(0, Ordering::Relaxed);
     }
 
     /// Removes every entry. Every stripe is locked at once, in ascending

@@ -29,7 +29,7 @@ use super::clock::Millis;
 use super::journal::Change;
 use super::table::{NewEntry, Table};
 use super::{Key, Store, StoreError, STRIPES};
-use crate::num::parse_i64;
+use crate::num::{format_f64, parse_f64, parse_i64};
 
 /// Partitions of each stripe for SCAN: the top four of the 31 stored hash
 /// bits.
@@ -55,6 +55,10 @@ pub enum UpdateError {
     Overflow,
     /// The result would be longer than the longest value allowed.
     TooLong,
+    /// The value is not a number INCRBYFLOAT reads.
+    NotFloat,
+    /// The result would be infinite or not a number.
+    NotFinite,
     Store(StoreError),
 }
 
@@ -62,6 +66,26 @@ impl From<StoreError> for UpdateError {
     fn from(e: StoreError) -> Self {
         UpdateError::Store(e)
     }
+}
+
+/// What [`Store::transfer`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// Overwrite a `to` that exists (RENAME, COPY REPLACE); otherwise
+    /// refuse (RENAMENX, COPY).
+    pub replace: bool,
+    /// Leave `from` as it is (COPY); otherwise it is gone (RENAME).
+    pub keep_source: bool,
+}
+
+/// What [`Store::transfer`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transferred {
+    /// `from` does not exist.
+    Missing,
+    /// `to` exists and was not to be replaced.
+    Refused,
+    Done,
 }
 
 impl Store {
@@ -109,6 +133,64 @@ impl Store {
         })
     }
 
+    /// Adds `delta` to the number stored at `key` (0 when absent) and
+    /// copies the result, as stored, into `out` (INCRBYFLOAT). Numbers are
+    /// read and written as [`crate::num::parse_f64`] and
+    /// [`crate::num::format_f64`] do.
+    pub fn incr_by_float(
+        &self,
+        key: Key<'_>,
+        delta: f64,
+        now: Millis,
+        out: &mut Vec<u8>,
+    ) -> Result<(), UpdateError> {
+        self.update(key, now, |current, new| {
+            let n = match current {
+                None => 0.0,
+                Some(bytes) => parse_f64(bytes).ok_or(UpdateError::NotFloat)?,
+            };
+            let sum = n + delta;
+            if !sum.is_finite() {
+                return Err(UpdateError::NotFinite);
+            }
+            format_f64(sum, new);
+            out.clear();
+            out.extend_from_slice(new);
+            Ok(())
+        })
+        .map(drop)
+    }
+
+    /// Overwrites the value at `key` from byte `offset` on with `bytes`,
+    /// padding with zero bytes up to `offset` (SETRANGE), and returns the
+    /// new length. `bytes` is not empty (an empty one changes nothing and
+    /// is the caller's STRLEN). A result longer than `max_len` is refused
+    /// with [`UpdateError::TooLong`] before anything is built.
+    pub fn set_range(
+        &self,
+        key: Key<'_>,
+        offset: usize,
+        bytes: &[u8],
+        max_len: usize,
+        now: Millis,
+    ) -> Result<usize, UpdateError> {
+        let end = offset
+            .checked_add(bytes.len())
+            .ok_or(UpdateError::TooLong)?;
+        if end > max_len {
+            return Err(UpdateError::TooLong);
+        }
+        self.update(key, now, |current, new| {
+            let current = current.unwrap_or_default();
+            new.extend_from_slice(current);
+            if new.len() < end {
+                new.resize(end, 0);
+            }
+            new[offset..end].copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
     /// Replaces the value at `key` with what `compute` writes, given the
     /// current value (`None` when absent). Returns the new value's length.
     fn update<F>(&self, key: Key<'_>, now: Millis, mut compute: F) -> Result<usize, UpdateError>
@@ -133,7 +215,7 @@ impl Store {
             new.clear();
             compute(seen.map(|_| current.as_slice()), &mut new)?;
             let size = (key.0.len() + new.len()) as u64;
-            if size > self.limit {
+            if size > self.memory_limit() {
                 return Err(StoreError::TooLarge.into());
             }
             let mut reservation = self.reserve(size, now)?;
@@ -161,13 +243,20 @@ impl Store {
     }
 
     /// Stores every pair at once (MSET): either all are stored or, when
-    /// they cannot fit, none.
-    pub fn set_many(&self, pairs: &[(Key<'_>, &[u8])], now: Millis) -> Result<(), StoreError> {
+    /// they cannot fit, none. With `only_if_none_exist` (MSETNX), nothing
+    /// is stored if any of the keys exists, decided under the same locks
+    /// as the change. Returns whether the pairs were stored.
+    pub fn set_many(
+        &self,
+        pairs: &[(Key<'_>, &[u8])],
+        now: Millis,
+        only_if_none_exist: bool,
+    ) -> Result<bool, StoreError> {
         let total: u64 = pairs
             .iter()
             .map(|(k, v)| (k.0.len() + v.len()) as u64)
             .sum();
-        if total > self.limit {
+        if total > self.memory_limit() {
             return Err(StoreError::TooLarge);
         }
         let mut reservation = self.reserve(total, now)?;
@@ -188,13 +277,119 @@ impl Store {
             .iter()
             .map(|&index| (index, self.write(&self.stripes[index])))
             .collect();
+        if only_if_none_exist {
+            let exists = entries.iter().any(|(index, entry)| {
+                guards.iter().any(|(i, guard)| {
+                    *i == *index
+                        && guard
+                            .table()
+                            .get(entry.hash(), entry.key())
+                            .is_some_and(|e| !e.is_expired(now))
+                })
+            });
+            if exists {
+                return Ok(false);
+            }
+        }
         for (index, entry) in entries {
             if let Some((_, guard)) = guards.iter_mut().find(|(i, _)| *i == index) {
                 guard.insert_in_batch(entry, &mut reservation, now);
             }
         }
         self.record(Change::SetMany(pairs));
-        Ok(())
+        Ok(true)
+    }
+
+    /// Gives `to` the value and deadline of `from` (RENAME, RENAMENX and
+    /// COPY, as `mode` says), atomically: both stripes are write-locked
+    /// together, in ascending index order, for the check and the change.
+    ///
+    /// The value is copied under the read lock and its entry built with no
+    /// lock held, as in read-modify-write; under the write locks the source
+    /// must still be the entry that was read, or the whole step starts
+    /// again. A COPY reserves the new entry's bytes as a SET does (it may
+    /// evict); a RENAME moves the source's bytes to the new key and
+    /// reserves only what a longer key adds, so renaming never evicts to
+    /// make room for itself. The keys are different (the caller answers
+    /// for a key renamed or copied onto itself).
+    pub fn transfer(
+        &self,
+        from: Key<'_>,
+        to: Key<'_>,
+        now: Millis,
+        mode: Transfer,
+    ) -> Result<Transferred, StoreError> {
+        let (from_index, from_hash) = self.place_of(from);
+        let (to_index, to_hash) = self.place_of(to);
+        let mut value = Vec::new();
+        loop {
+            let seen = {
+                let table = self.stripes[from_index].table.read();
+                let Some(e) = table.get(from_hash, from.0).filter(|e| !e.is_expired(now)) else {
+                    return Ok(Transferred::Missing);
+                };
+                value.clear();
+                value.extend_from_slice(e.value());
+                (e.id(), e.deadline())
+            };
+            if !mode.replace && self.exists(to, now) {
+                return Ok(Transferred::Refused);
+            }
+            let size = (to.0.len() + value.len()) as u64;
+            if size > self.memory_limit() {
+                return Err(StoreError::TooLarge);
+            }
+            let extra = if mode.keep_source {
+                size
+            } else {
+                to.0.len().saturating_sub(from.0.len()) as u64
+            };
+            let mut reservation = self.reserve(extra, now)?;
+            let entry = NewEntry::new(to.0, &value, to_hash, now, seen.1, false);
+            let (first, second) = (from_index.min(to_index), from_index.max(to_index));
+            let mut low = self.write(&self.stripes[first]);
+            let mut high = (second != first).then(|| self.write(&self.stripes[second]));
+            let (source, target) = match &mut high {
+                None => (&mut low, None),
+                Some(high) if from_index == first => (&mut low, Some(high)),
+                Some(high) => (high, Some(&mut low)),
+            };
+            let unchanged = source
+                .table()
+                .get(from_hash, from.0)
+                .filter(|e| !e.is_expired(now))
+                .is_some_and(|e| e.id() == seen.0 && e.deadline() == seen.1 && e.value() == value);
+            if !unchanged {
+                // Someone changed the source in between: refund (the
+                // reservation drops) and read it again.
+                continue;
+            }
+            let taken = match &target {
+                Some(target) => target.table(),
+                None => source.table(),
+            }
+            .get(to_hash, to.0)
+            .is_some_and(|e| !e.is_expired(now));
+            if taken && !mode.replace {
+                return Ok(Transferred::Refused);
+            }
+            if !mode.keep_source {
+                source.remove_into(from_hash, from.0, now, &mut reservation);
+            }
+            let target = target.unwrap_or(source);
+            if mode.keep_source {
+                target.insert(entry, &mut reservation, now);
+            } else {
+                target.insert_in_batch(entry, &mut reservation, now);
+                self.record(Change::Rename {
+                    from: from.0,
+                    to: to.0,
+                    value: &value,
+                    deadline: seen.1,
+                });
+            }
+            return Ok(Transferred::Done);
+        }
     }
 
     /// Copies into `out` the live keys of SCAN partitions from `cursor` on

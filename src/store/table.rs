@@ -187,6 +187,11 @@ impl<'a> NewEntry<'a> {
         self.key
     }
 
+    /// The key's hash, masked by [`HASH_BITS`].
+    pub fn hash(&self) -> u32 {
+        self.hash
+    }
+
     pub fn value(&self) -> &'a [u8] {
         self.value
     }
@@ -298,6 +303,13 @@ impl<'t> EntryRef<'t> {
     /// Bytes this entry counts towards USAGE: key plus value.
     pub fn size(&self) -> u64 {
         (self.key_len() + self.value_len()) as u64
+    }
+
+    /// Bytes the entry occupies in its table: its slot and its whole
+    /// record (the record's size class, or its own allocation), not the
+    /// share of empty slots the load factor keeps beside it.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Option<Slot>>() + self.record.len()
     }
 
     /// When this entry expires, if it does.
