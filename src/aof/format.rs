@@ -43,6 +43,9 @@ pub const MAX_BULK: usize = MAX_MAX_VALUE_SIZE;
 /// Most bytes reserved for an argument before any of it is read.
 const PREALLOCATED_BULK: usize = 64 << 10;
 
+/// Argument buffers a reader keeps for reuse.
+const SPARE_BUFFERS: usize = 16;
+
 /// Longest header line (`*8\r\n`, `$536870912\r\n`), with room to spare.
 pub const MAX_HEADER: usize = 32;
 
@@ -205,9 +208,13 @@ pub struct Reader<R> {
     input: R,
     /// Bytes consumed so far: the offset of the next record.
     offset: u64,
-    /// The header line being read, kept between records so that reading
-    /// a record allocates only its arguments.
+    /// The header line being read, kept between records.
     line: Vec<u8>,
+    /// The arguments of the record being read, and buffers of records
+    /// already applied ([`Reader::recycle`]): reading a record allocates
+    /// nothing once a few have been read.
+    args: Vec<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
 }
 
 /// What went wrong inside one record, before its offset is attached.
@@ -230,6 +237,8 @@ impl<R: BufRead> Reader<R> {
             input,
             offset: 0,
             line: Vec::with_capacity(MAX_HEADER),
+            args: Vec::with_capacity(MAX_ARGS),
+            spare: Vec::new(),
         }
     }
 
@@ -244,7 +253,7 @@ impl<R: BufRead> Reader<R> {
         if self.input.fill_buf()?.is_empty() {
             return Ok(None);
         }
-        let args = self.args().map_err(|fault| match fault {
+        self.args().map_err(|fault| match fault {
             Fault::Eof => ReadError::Torn { offset: start },
             Fault::Bad(what) => ReadError::Corrupt {
                 offset: start,
@@ -252,24 +261,45 @@ impl<R: BufRead> Reader<R> {
             },
             Fault::Io(e) => ReadError::Io(e),
         })?;
-        typed(args).map(Some).map_err(|what| ReadError::Corrupt {
+        let record = typed(&mut self.args);
+        self.spare.append(&mut self.args);
+        self.spare.truncate(SPARE_BUFFERS);
+        record.map(Some).map_err(|what| ReadError::Corrupt {
             offset: start,
             what,
         })
     }
 
+    /// Takes back the buffers of a record that was applied, for the next
+    /// records to read into. Only a few, and only small ones, are kept.
+    pub fn recycle(&mut self, record: Record) {
+        let buffers: [Option<Vec<u8>>; 2] = match record {
+            Record::Set { key, value, .. } => [Some(key), Some(value)],
+            Record::ExpireAt { key, .. } | Record::Persist(key) => [Some(key), None],
+            _ => [None, None],
+        };
+        for buffer in buffers.into_iter().flatten() {
+            if self.spare.len() < SPARE_BUFFERS && buffer.capacity() <= PREALLOCATED_BULK {
+                self.spare.push(buffer);
+            }
+        }
+    }
+
     /// The arguments of one RESP array.
-    fn args(&mut self) -> Result<Vec<Vec<u8>>, Fault> {
+    /// The arguments of one RESP array, into `self.args`.
+    fn args(&mut self) -> Result<(), Fault> {
+        self.spare.append(&mut self.args);
         let count = self.header(b'*', MAX_ARGS)?;
         if count == 0 {
             return Err(Fault::Bad("an empty array".into()));
         }
-        let mut args = Vec::with_capacity(count);
         for _ in 0..count {
             let len = self.header(b'$', MAX_BULK)?;
             // Room for the whole argument at once, up to a bound: a corrupt
             // length must not allocate more than the file holds.
-            let mut arg = Vec::with_capacity(len.min(PREALLOCATED_BULK));
+            let mut arg = self.spare.pop().unwrap_or_default();
+            arg.clear();
+            arg.reserve(len.min(PREALLOCATED_BULK));
             let got = (&mut self.input).take(len as u64).read_to_end(&mut arg)?;
             self.offset += got as u64;
             if got < len {
@@ -284,9 +314,9 @@ impl<R: BufRead> Reader<R> {
             if &end != b"\r\n" {
                 return Err(Fault::Bad("a bulk string not ended by CRLF".into()));
             }
-            args.push(arg);
+            self.args.push(arg);
         }
-        Ok(args)
+        Ok(())
     }
 
     /// Reads `<kind><n>\r\n` and returns `n`, refused above `max`.
@@ -334,7 +364,7 @@ fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// The record that `args` spell.
-fn typed(mut args: Vec<Vec<u8>>) -> Result<Record, String> {
+fn typed(args: &mut Vec<Vec<u8>>) -> Result<Record, String> {
     // The name in upper case, on the stack: every known name is short.
     let mut upper = [0u8; 12];
     let name = match args[0].len() {

@@ -98,7 +98,10 @@ fn walk(file: &File, apply: &mut dyn FnMut(&[Record])) -> Result<Walked, WalkErr
                 return corrupt("FLUSHALL or SELECT inside MULTI")
             }
             (record, Some((_, records))) => records.push(record),
-            (record, None) => apply(std::slice::from_ref(&record)),
+            (record, None) => {
+                apply(std::slice::from_ref(&record));
+                reader.recycle(record);
+            }
         }
     }
     match block {
