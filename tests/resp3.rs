@@ -9,25 +9,9 @@
 
 mod common;
 
-use std::net::TcpStream;
-
 use blink_store::config::Config;
-use common::resp::{check_hello, cmd, req, Resp};
-use common::{config, same, start, Client};
-
-/// A connection to `addr` switched to RESP3, its HELLO reply checked.
-#[track_caller]
-fn resp3(addr: std::net::SocketAddr) -> Client<TcpStream> {
-    let mut client = Client::tcp(addr);
-    check_hello(&client.call("HELLO 3"), 3);
-    client
-}
-
-/// Checks the connection is closed cleanly with no bytes left over.
-#[track_caller]
-fn done(client: Client<TcpStream>) {
-    same(&client.finish(), b"", "bytes after the last reply");
-}
+use common::resp::{check_hello, cmd, req, resp3, Resp};
+use common::{config, done, start, Client};
 
 /// HELLO 3 answers a map and switches to RESP3; HELLO alone then reports 3; HELLO 2 switches back.
 #[test]

@@ -10,22 +10,16 @@
 mod common;
 
 use std::io::Read;
-use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blink_store::config::Config;
 use common::resp::{check_hello, check_resp, Resp};
-use common::{config, eventually, same, start, Client};
+use common::{config, done, eventually, same, start, Client};
 
 const SYNTAX: &[u8] = b"-ERR syntax error\r\n";
 
 const NO_SCRIPTING: &[u8] =
     b"-ERR scripting is not supported by this server (no Lua interpreter); see the README\r\n";
-
-#[track_caller]
-fn done(client: Client<TcpStream>) {
-    same(&client.finish(), b"", "bytes after the last reply");
-}
 
 /// The fields of a CLIENT LIST line, in order.
 fn fields(line: &str) -> Vec<(String, String)> {

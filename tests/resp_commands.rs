@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use blink_store::config::Config;
 use blink_store::store::Clock;
 use common::resp::{bulk, bulks, check_resp, cmd, int, req, Resp};
-use common::{config, same, start, start_with_clock, Client};
+use common::{config, done, start, start_with_clock, Client};
 
 /// Redis's reply to an argument or a stored value that is not an integer.
 const NOT_INTEGER: &[u8] = b"-ERR value is not an integer or out of range\r\n";
@@ -31,12 +31,6 @@ const OOM: &[u8] = b"-OOM command not allowed when used memory > 'maxmemory'.\r\
 /// A connection to a fresh server with the test defaults.
 fn client() -> Client<std::net::TcpStream> {
     Client::tcp(start(config()))
-}
-
-/// Checks the connection is closed cleanly with no bytes left over.
-#[track_caller]
-fn done(client: Client<std::net::TcpStream>) {
-    same(&client.finish(), b"", "bytes after the last reply");
 }
 
 /// The keys `KEYS pattern` answers, sorted: Redis gives them in no order.

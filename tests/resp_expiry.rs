@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blink_store::store::Clock;
 use common::resp::{bulks, check_resp, req, Resp};
-use common::{config, same, start, start_with_clock, Client};
+use common::{config, done, start, start_with_clock, Client};
 
 /// Redis's reply to an argument that is not an integer.
 const NOT_INTEGER: &[u8] = b"-ERR value is not an integer or out of range\r\n";
@@ -38,12 +38,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_secs()
-}
-
-/// Checks the connection is closed cleanly with no bytes left over.
-#[track_caller]
-fn done(client: Client<TcpStream>) {
-    same(&client.finish(), b"", "bytes after the last reply");
 }
 
 /// Asserts `TTL` (or `PTTL`) of `key` is within `range`.

@@ -10,28 +10,15 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blink_store::config::Config;
-use common::resp::{check_hello, check_resp, Resp};
-use common::{check, config, same, start, Client};
+use common::resp::{check_resp, resp3, Resp};
+use common::{check, config, done, start, Client};
 
 const NOT_INTEGER: &[u8] = b"-ERR value is not an integer or out of range\r\n";
 const SYNTAX: &[u8] = b"-ERR syntax error\r\n";
-
-/// A connection switched to RESP3.
-fn resp3(addr: std::net::SocketAddr) -> Client<TcpStream> {
-    let mut client = Client::tcp(addr);
-    check_hello(&client.call("HELLO 3"), 3);
-    client
-}
-
-#[track_caller]
-fn done(client: Client<TcpStream>) {
-    same(&client.finish(), b"", "bytes after the last reply");
-}
 
 fn unix_secs() -> i64 {
     SystemTime::now()

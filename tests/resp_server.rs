@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use blink_store::auth::Password;
 use blink_store::config::Config;
 use common::resp::{check_hello, check_resp, cmd, req, Resp};
-use common::{check, config, same, start, Client};
+use common::{check, config, done, start, Client};
 
 /// The password of the locked test servers.
 const SECRET: &str = "pw";
@@ -32,12 +32,6 @@ fn locked() -> SocketAddr {
         password: Some(Password::new(SECRET)),
         ..config()
     })
-}
-
-/// Checks the connection is closed cleanly with no bytes left over.
-#[track_caller]
-fn done(client: Client<TcpStream>) {
-    same(&client.finish(), b"", "bytes after the last reply");
 }
 
 /// INFO's text, from a RESP2 bulk string.

@@ -452,6 +452,13 @@ pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Checks that the server sent nothing more and closed the connection
+/// cleanly once the client finished.
+#[track_caller]
+pub fn done<S: Wire>(client: Client<S>) {
+    same(&client.finish(), b"", "bytes after the last reply");
+}
+
 /// A field of a flat JSON object, as written.
 pub fn field<'a>(json: &'a str, name: &str) -> &'a str {
     let key = format!("\"{name}\":");

@@ -148,6 +148,14 @@ const HELLO_KEYS: [&str; 7] = [
 ];
 
 /// Checks a HELLO reply: a RESP2 array of pairs or a RESP3 map with
+/// A connection to `addr` switched to RESP3, its HELLO reply checked.
+#[track_caller]
+pub fn resp3(addr: SocketAddr) -> Client<std::net::TcpStream> {
+    let mut client = Client::tcp(addr);
+    check_hello(&client.call("HELLO 3"), 3);
+    client
+}
+
 /// Redis's keys, `server` => `blink-store`, the protocol, and the
 /// connection id. Returns the id.
 #[track_caller]
