@@ -82,6 +82,18 @@ impl Store {
     /// The bytes are refunded when the reservation is dropped, but for what
     /// an insert consumed.
     pub(super) fn reserve(&self, size: u64, now: Millis) -> Result<Reservation<'_>, StoreError> {
+        self.reserve_sparing(size, now, None)
+    }
+
+    /// [`Store::reserve`], never evicting the entry `spared` (its stripe
+    /// and id): the source of a COPY, which must outlive the room made
+    /// for its copy.
+    pub(super) fn reserve_sparing(
+        &self,
+        size: u64,
+        now: Millis,
+        spared: Option<(usize, usize)>,
+    ) -> Result<Reservation<'_>, StoreError> {
         let mut waiting_since: Option<Instant> = None;
         loop {
             let used = self.used.load(Ordering::Relaxed);
@@ -102,7 +114,7 @@ impl Store {
             if self.reclaim_expired(now) {
                 continue;
             }
-            match self.evict_one(now) {
+            match self.evict_one(now, spared) {
                 Eviction::Freed | Eviction::Raced => {}
                 Eviction::Empty => {
                     let since = *waiting_since.get_or_insert_with(Instant::now);
@@ -115,12 +127,17 @@ impl Store {
         }
     }
 
-    pub(super) fn evict_one(&self, now: Millis) -> Eviction {
+    /// Samples entries and evicts the one least recently used, never the
+    /// entry `spared` (its stripe and id).
+    pub(super) fn evict_one(&self, now: Millis, spared: Option<(usize, usize)>) -> Eviction {
         let mut victim: Option<(usize, Sample)> = None;
         for _ in 0..self.eviction_samples() {
             let Some((stripe, sample)) = self.sample(now) else {
                 return Eviction::Empty;
             };
+            if spared == Some((stripe, sample.id)) {
+                continue;
+            }
             let older = match &victim {
                 None => true,
                 Some((_, best)) => rank(now, &sample) > rank(now, best),

@@ -344,7 +344,9 @@ impl Store {
             } else {
                 to.0.len().saturating_sub(from.0.len()) as u64
             };
-            let mut reservation = self.reserve(extra, now)?;
+            // A COPY's room is never made by evicting its source.
+            let spared = mode.keep_source.then_some((from_index, seen.0));
+            let mut reservation = self.reserve_sparing(extra, now, spared)?;
             let entry = NewEntry::new(to.0, &value, to_hash, now, seen.1, false);
             let (first, second) = (from_index.min(to_index), from_index.max(to_index));
             let mut low = self.write(&self.stripes[first]);

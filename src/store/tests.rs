@@ -258,7 +258,10 @@ fn eviction_samples_across_stripes() {
     }
     let before: Vec<usize> = s.stripes.iter().map(|st| st.table.read().len()).collect();
     for _ in 0..640 {
-        assert!(matches!(s.evict_one(Millis(1)), evict::Eviction::Freed));
+        assert!(matches!(
+            s.evict_one(Millis(1), None),
+            evict::Eviction::Freed
+        ));
     }
     let touched = s
         .stripes
