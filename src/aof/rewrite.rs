@@ -53,7 +53,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -101,6 +101,10 @@ pub struct Rewrites {
     state: Mutex<State>,
     /// Wakes the compaction thread when one is requested.
     requested: Condvar,
+    /// How the writer's switch went (the new length), for the compaction
+    /// thread waiting on `switched`.
+    outcome: Mutex<Option<io::Result<u64>>>,
+    switched: Condvar,
     /// Automatic compaction: growth in percent of the base size, 0 for
     /// never, and the least size.
     percentage: u64,
@@ -139,6 +143,8 @@ impl Rewrites {
                 base_size,
             }),
             requested: Condvar::new(),
+            outcome: Mutex::new(None),
+            switched: Condvar::new(),
             percentage: config.rewrite_percentage,
             min_size: config.rewrite_min_size,
             crash_at: std::env::var(CRASH_VARIABLE).ok(),
@@ -192,8 +198,6 @@ pub struct Switch {
     copied: u64,
     /// The old file's offset (see `Pending::offset`).
     old_offset: i64,
-    /// Where the writer says how it went: the new length.
-    done: mpsc::Sender<io::Result<u64>>,
 }
 
 impl Aof {
@@ -293,19 +297,24 @@ impl Aof {
             }
         }
         temp.sync_data()?;
-        let (done, finished) = mpsc::channel();
+        *self.rewrites.outcome.lock() = None;
         self.pending.lock().switch = Some(Switch {
             temp,
             temp_path: temp_path.to_path_buf(),
             old,
             copied,
             old_offset,
-            done,
         });
         self.wake.notify_one();
-        let after = finished
-            .recv()
-            .map_err(|_| io::Error::other("the log's writer stopped"))??;
+        let after = {
+            let mut outcome = self.rewrites.outcome.lock();
+            loop {
+                match outcome.take() {
+                    Some(result) => break result?,
+                    None => self.rewrites.switched.wait(&mut outcome),
+                }
+            }
+        };
         Ok(Rewritten {
             keys,
             before,
@@ -325,18 +334,20 @@ pub fn finish(aof: &Aof, switch: Switch, failing: bool, written: u64) -> Option<
     } else {
         switch_files(aof, &switch, written)
     };
-    match result {
+    let len = match result {
         Ok((disk, len)) => {
             *aof.disk.lock() = disk;
             aof.pending.lock().offset = len as i64 - written as i64;
-            let _ = switch.done.send(Ok(len));
+            *aof.rewrites.outcome.lock() = Some(Ok(len));
             Some(len)
         }
         Err(e) => {
-            let _ = switch.done.send(Err(e));
+            *aof.rewrites.outcome.lock() = Some(Err(e));
             None
         }
-    }
+    };
+    aof.rewrites.switched.notify_one();
+    len
 }
 
 fn switch_files(aof: &Aof, switch: &Switch, written: u64) -> io::Result<(Arc<dyn Disk>, u64)> {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use threadpool::ThreadPool;
 
-use super::connection::{self, write_slice};
+use super::connection::{self, write_slice, Stream};
 use super::Shared;
 use crate::stats::Event;
 
@@ -83,7 +83,7 @@ impl Listen for TcpListener {
             stream.set_write_timeout(Some(write_slice(shared.config.write_timeout)))
         });
         match configured {
-            Ok(()) => connection::serve(&stream, shared),
+            Ok(()) => connection::serve(Stream::Tcp(&stream), shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
         }
     }
@@ -106,7 +106,7 @@ impl Listen for UnixListener {
 
     fn serve(stream: UnixStream, shared: &Shared) {
         match stream.set_write_timeout(Some(write_slice(shared.config.write_timeout))) {
-            Ok(()) => connection::serve(&stream, shared),
+            Ok(()) => connection::serve(Stream::Unix(&stream), shared),
             Err(e) => log::debug!("cannot configure connection: {e}"),
         }
     }
