@@ -22,7 +22,8 @@
 //!    it takes the whole pending buffer (its own records and everyone
 //!    else's), writes it with one `write`, under `--appendfsync always`
 //!    syncs it with one `fdatasync`, publishes the new durable position
-//!    and wakes every waiter. While one round is written, new records
+//!    and wakes the connections it served, and one other to lead the next
+//!    round (the `done` condition variables, by round parity). While one round is written, new records
 //!    gather in the buffer and their connections wait; when it ends, one of
 //!    them leads the next round, which writes and syncs all of them at
 //!    once: group commit, so fifty writing clients cost one sync per
@@ -223,6 +224,11 @@ struct Progress {
     /// A round that failed, kept to be written again before anything
     /// newer; empty unless `write_failed`.
     held: Vec<u8>,
+    /// How many rounds have started, and the sequence number the last one
+    /// writes up to: a record at or before `round_end` is in round
+    /// `round`, any later one in the next.
+    round: u64,
+    round_end: u64,
 }
 
 impl Progress {
@@ -239,9 +245,14 @@ pub struct Aof {
     /// Wakes the writer thread for a compaction's switch.
     wake: Condvar,
     progress: Mutex<Progress>,
-    /// Wakes connections waiting for `progress.durable`, or for the
-    /// writing turn.
-    advanced: Condvar,
+    /// Wakes connections waiting for their records to become durable, by
+    /// the parity of the round that writes them (`Progress::round`): when a
+    /// round ends, everyone waiting on its condition variable is done, and
+    /// one waiting on the other is woken to lead the next round. So a round
+    /// wakes the connections it served and one more, not every waiter.
+    done: [Condvar; 2],
+    /// Wakes the writer thread waiting for the writing turn.
+    turn: Condvar,
     /// A copy of `progress.failing()`, read without a lock by the command
     /// table's gate.
     failing: AtomicBool,
@@ -357,8 +368,11 @@ impl Aof {
                 writing: false,
                 file_len: len,
                 held: Vec::new(),
+                round: 0,
+                round_end: len,
             }),
-            advanced: Condvar::new(),
+            done: [Condvar::new(), Condvar::new()],
+            turn: Condvar::new(),
             failing: AtomicBool::new(false),
             disk: Mutex::new(disk),
             rounds: AtomicU64::new(0),
@@ -406,8 +420,12 @@ impl Aof {
                 progress = self.progress.lock();
                 continue;
             }
-            if self
-                .advanced
+            let round = if seq <= progress.round_end {
+                progress.round
+            } else {
+                progress.round + 1
+            };
+            if self.done[(round % 2) as usize]
                 .wait_until(&mut progress, deadline)
                 .timed_out()
             {
@@ -467,7 +485,7 @@ impl Aof {
     fn take_turn(&self) -> (u64, Vec<u8>) {
         let mut progress = self.progress.lock();
         while progress.writing {
-            self.advanced.wait(&mut progress);
+            self.turn.wait(&mut progress);
         }
         progress.writing = true;
         (progress.file_len, std::mem::take(&mut progress.held))
@@ -484,7 +502,16 @@ impl Aof {
             progress.file_len = len;
         }
         drop(progress);
-        self.advanced.notify_all();
+        self.wake_all();
+    }
+
+    /// Wakes every waiter: the writing turn is free without a round having
+    /// made anything durable, or the log is failing.
+    fn wake_all(&self) {
+        for done in &self.done {
+            done.notify_all();
+        }
+        self.turn.notify_all();
     }
 
     /// Writes `held` (a failed round kept for retry) and everything
@@ -501,6 +528,12 @@ impl Aof {
                 pending.buf.clear();
             }
             pending.end
+        };
+        let round = {
+            let mut progress = self.progress.lock();
+            progress.round += 1;
+            progress.round_end = end;
+            progress.round
         };
         let disk = Arc::clone(&*self.disk.lock());
         let result = if batch.is_empty() {
@@ -528,7 +561,10 @@ impl Aof {
         let recovered = std::mem::take(&mut progress.write_failed);
         self.failing.store(progress.failing(), Ordering::Relaxed);
         drop(progress);
-        self.advanced.notify_all();
+        // Everyone in this round is done; one waiting for the next leads it.
+        self.done[(round % 2) as usize].notify_all();
+        self.done[((round + 1) % 2) as usize].notify_one();
+        self.turn.notify_all();
         if recovered {
             log::warn!(
                 "aof {}: writing works again; write commands are accepted again",
@@ -613,7 +649,7 @@ impl Aof {
                 RETRY_INTERVAL.as_secs()
             );
         }
-        self.advanced.notify_all();
+        self.wake_all();
     }
 
     /// Waits until everything appended so far is written, then syncs the

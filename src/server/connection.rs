@@ -713,12 +713,7 @@ impl Answer<'_> {
 
 /// Appends `reply` to a connection's output buffer. Always the buffer,
 /// whatever the socket, so the encoders exist once in the binary.
-fn write_reply(
-    out: &mut Vec<u8>,
-    reply: &Reply<'_>,
-    resp: bool,
-    version: u8,
-) -> io::Result<()> {
+fn write_reply(out: &mut Vec<u8>, reply: &Reply<'_>, resp: bool, version: u8) -> io::Result<()> {
     if resp {
         resp::write_reply(out, reply, version)
     } else {
