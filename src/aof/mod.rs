@@ -22,11 +22,11 @@
 //!    it takes the whole pending buffer (its own records and everyone
 //!    else's), writes it with one `write`, under `--appendfsync always`
 //!    syncs it with one `fdatasync`, publishes the new durable position
-//!    and wakes the connections it served, and one other to lead the next
-//!    round (the `done` condition variables, by round parity). While one round is written, new records
-//!    gather in the buffer and their connections wait; when it ends, one of
-//!    them leads the next round, which writes and syncs all of them at
-//!    once: group commit, so fifty writing clients cost one sync per
+//!    and wakes the connections it served, and one other to lead the
+//!    next round (the `done` condition variables, by round parity). While
+//!    one round is written, new records gather in the buffer and their
+//!    connections wait; when it ends, one of them leads the next round,
+//!    which writes and syncs all of them at once: group commit, so fifty writing clients cost one sync per
 //!    round, not fifty, and a lone client pays one `write` and no thread
 //!    switch. Rounds take turns (`Progress::writing`), so they reach the
 //!    file in order.
