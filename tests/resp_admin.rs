@@ -193,6 +193,10 @@ fn config_set_changes_the_run_time_settings() {
             "CONFIG GET maxmemory",
             b"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
         ),
+    ]);
+    // No limit reads 0 in STATS too, as in CONFIG GET and INFO.
+    assert_eq!(Client::tcp(addr).stat("memory_limit"), 0);
+    client.run(&[
         ("CONFIG SET maxmemory-samples 10 timeout 7", b"+OK\r\n"),
         (
             "CONFIG GET maxmemory-samples",

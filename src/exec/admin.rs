@@ -450,7 +450,7 @@ fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
         ("get_misses", stats.get_misses()),
         ("keys", store.len() as u64),
         ("bytes", store.usage()),
-        ("memory_limit", store.memory_limit()),
+        ("memory_limit", maxmemory(store)),
         ("evictions", store.evictions()),
         ("expired_keys", store.expired()),
         ("pool_size", ctx.config.threads as u64),
