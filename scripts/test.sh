@@ -2,8 +2,9 @@
 # Runs the whole Blink-Store test suite: formatting and lint checks, then
 # every unit and integration test (which start real servers on loopback and
 # Unix sockets), then real Redis clients (redis-cli, redis-benchmark,
-# redis-py, twemproxy) against the release binary, then the release
-# tarballs built, installed and run, and the other platforms checked.
+# redis-py, twemproxy, Django, Flask-Caching, ioredis, node-redis) against
+# the release binary, then the release tarballs built, installed and run,
+# and the other platforms checked.
 # Exits non-zero when anything fails.
 #
 #   scripts/test.sh           the whole suite (what .ci/run runs)

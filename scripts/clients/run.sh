@@ -3,18 +3,25 @@
 # the release binary, each check starting its own servers on free loopback
 # ports and comparing exact outputs.
 #
-#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy seed-clients aof-redis
+#   scripts/clients/run.sh [GROUP...]     # groups: redis-cli redis-benchmark redis-py twemproxy seed-clients aof-redis frameworks
 #
 # Clients used: redis-cli and redis-benchmark (Debian's redis-tools),
 # redis-py (PyPI's redis), twemproxy (Debian's nutcracker), the README's
 # own clients in Bash, Node.js (Debian's nodejs) and Go (Debian's
-# golang-go), and, reading our append-only file, redis-check-aof and
-# redis-server 7 (Debian's redis-tools and redis-server). With CI=true
-# the missing ones are installed (apt-get; redis-py into a virtualenv in
-# target/client-venv); otherwise a missing client's checks are skipped with
-# a NOTICE. BLINK_CLIENT_TEST_SERVER=redis runs every check against
-# redis-server instead, which shows that the expected outputs are Redis's;
-# it skips aof-redis, which is about Blink-Store's own file.
+# golang-go), reading our append-only file, redis-check-aof and
+# redis-server 7 (Debian's redis-tools and redis-server), and the
+# frameworks' own use of Redis: Django and Flask-Caching (PyPI) on
+# redis-py, ioredis and node-redis (npm), at the versions pinned in
+# scripts/clients/frameworks/. With CI=true the missing ones are installed
+# (apt-get; redis-py, Django and Flask-Caching into a virtualenv in
+# target/client-venv; ioredis and node-redis with `npm ci` into
+# target/node-frameworks); otherwise a missing client's checks are skipped
+# with a NOTICE. The frameworks checks that need transactions or numbered
+# databases, which Blink-Store does not have yet, are skipped against it
+# with a SKIP line naming the feature (scripts/clients/frameworks.sh).
+# BLINK_CLIENT_TEST_SERVER=redis runs every check against redis-server
+# instead, which shows that the expected outputs are Redis's; it skips
+# aof-redis, which is about Blink-Store's own file.
 #
 # Ends with one line "N passed, N failed, N skipped" counting the checks,
 # and exits non-zero when a check failed.
@@ -39,8 +46,10 @@ source "$CLIENTS_DIR/twemproxy.sh"
 source "$CLIENTS_DIR/seed_clients.sh"
 # shellcheck source=scripts/clients/aof_redis.sh
 source "$CLIENTS_DIR/aof_redis.sh"
+# shellcheck source=scripts/clients/frameworks.sh
+source "$CLIENTS_DIR/frameworks.sh"
 
-ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy seed-clients aof-redis)
+ALL_GROUPS=(redis-cli redis-benchmark redis-py twemproxy seed-clients aof-redis frameworks)
 SERVER_KIND=${BLINK_CLIENT_TEST_SERVER:-blink}
 BLINK_BIN=$REPO/target/release/blink-store
 VENV=$REPO/target/client-venv
@@ -68,6 +77,10 @@ install_packages() {
             have redis-cli || packages+=(redis-tools)
             have redis-check-aof || packages+=(redis-tools redis-server)
             have redis-server || packages+=(redis-server)
+            ;;
+        frameworks)
+            have node || packages+=(nodejs)
+            have npm || packages+=(npm)
             ;;
         esac
     done
@@ -123,7 +136,10 @@ if in_ci; then
     install_packages
 fi
 case " ${GROUPS_TO_RUN[*]} " in
-*" redis-py "*) find_python ;;
+*" redis-py "* | *" frameworks "*) find_python ;;
+esac
+case " ${GROUPS_TO_RUN[*]} " in
+*" frameworks "*) in_ci && install_frameworks ;;
 esac
 
 SERVER_READY=true
@@ -169,6 +185,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
         twemproxy) fail_checks "no server binary" "${TWEMPROXY_CHECKS[@]}" ;;
         seed-clients) fail_checks "no server binary" "${SEED_CLIENT_CHECKS[@]}" ;;
         aof-redis) fail_checks "no server binary" "${AOF_REDIS_CHECKS[@]}" ;;
+        frameworks) fail_checks "no server binary" "${FRAMEWORK_CHECK_NAMES[@]}" ;;
         esac
         continue
     fi
@@ -179,6 +196,7 @@ for group in "${GROUPS_TO_RUN[@]}"; do
     twemproxy) group_twemproxy ;;
     seed-clients) group_seed_clients ;;
     aof-redis) group_aof_redis ;;
+    frameworks) group_frameworks ;;
     esac
 done
 

@@ -1,0 +1,120 @@
+// node-redis (the npm package redis) as a Node.js application uses it.
+//
+//   node node_redis.js --port P multi|watch|unlink|select
+//
+// multi: multi().exec() (MULTI ... EXEC in one write) and a command that
+// fails inside it. watch: watch() then multi().exec(), which rejects with
+// a WatchError when another client wrote a watched key, and unwatch().
+// unlink: unlink(), del(), and multi().execAsPipeline(), which sends its
+// commands without MULTI and EXEC. select: createClient({ database: 2 }),
+// which sends SELECT 2 on connecting, and select() on an open connection.
+'use strict';
+
+const { createClient } = require('redis');
+const { SOCKET_TIMEOUT_MS, main, show } = require('./common.js');
+
+// A connected client that tries once: no reconnecting, no queueing while
+// offline, and a bound on connecting.
+async function opened(port, options = {}) {
+  const client = createClient({
+    socket: {
+      host: '127.0.0.1',
+      port,
+      connectTimeout: SOCKET_TIMEOUT_MS,
+      reconnectStrategy: false,
+    },
+    disableOfflineQueue: true,
+    ...options,
+  });
+  // Each failing call reports its own error; what fails outside a call is
+  // told on stderr.
+  client.on('error', (error) => process.stderr.write(`client error: ${error.message}\n`));
+  await client.connect();
+  return client;
+}
+
+async function multi(port) {
+  const r = await opened(port);
+  await show('multi() set, incr, incrBy, get, expire .exec()', () =>
+    r.multi().set('page:views', '0').incr('page:views').incrBy('page:views', 10)
+      .get('page:views').expire('page:views', 60).exec());
+  await show('ttl(page:views) in 59..60', async () => {
+    const ttl = await r.ttl('page:views');
+    return ttl >= 59 && ttl <= 60;
+  });
+  // A command that fails when EXEC runs it fails alone; node-redis then
+  // rejects the whole exec() with a MultiErrorReply that keeps every reply.
+  await show('multi() with a failing incr .exec()', () =>
+    r.multi().set('name', 'blink').incr('name').get('name').exec());
+  await show("the MultiErrorReply's replies and errorIndexes", async () => {
+    try {
+      return await r.multi().set('name', 'blink2').incr('name').get('name').exec();
+    } catch (error) {
+      if (!error.replies) throw error;
+      return [error.replies, error.errorIndexes];
+    }
+  });
+  await show('get(name) after it: the set ran', () => r.get('name'));
+  r.destroy();
+}
+
+async function watch(port) {
+  const r = await opened(port);
+  const other = await opened(port);
+  await r.set('balance', '100');
+  await show('watch(balance)', () => r.watch('balance'));
+  const balance = Number(await r.get('balance'));
+  await show('multi() set(balance, 70) .exec()', () =>
+    r.multi().set('balance', String(balance - 30)).incr('debits').exec());
+  await show('get(balance)', () => r.get('balance'));
+
+  // Another client writes the watched key: EXEC aborts, and exec()
+  // rejects with a WatchError.
+  await show('watch(balance) again', () => r.watch('balance'));
+  await show("another client's incrBy(balance, 5)", () => other.incrBy('balance', 5));
+  await show('multi() set(balance, 0) .exec()', () => r.multi().set('balance', '0').exec());
+  await show('get(balance)', () => r.get('balance'));
+
+  // UNWATCH forgets the watched keys.
+  await show('watch([balance, debits])', () => r.watch(['balance', 'debits']));
+  await show('unwatch()', () => r.unwatch());
+  await show("another client's set(balance, 1000)", () => other.set('balance', '1000'));
+  await show('multi() incrBy(balance, 1) .exec()', () => r.multi().incrBy('balance', 1).exec());
+  r.destroy();
+  other.destroy();
+}
+
+async function unlink(port) {
+  const r = await opened(port);
+  await show('mSet({ a: 1, b: 2, c: 3 })', () => r.mSet({ a: '1', b: '2', c: '3' }));
+  await show('unlink([a, b, nope])', () => r.unlink(['a', 'b', 'nope']));
+  await show('exists([a, b, c])', () => r.exists(['a', 'b', 'c']));
+  await show('unlink(c)', () => r.unlink('c'));
+  await show('set(d, 4) and del(d)', async () => [await r.set('d', '4'), await r.del('d')]);
+  await show('dbSize()', () => r.dbSize());
+  // The same commands as a multi(), sent without MULTI and EXEC.
+  await show('multi() set, incr, unlink .execAsPipeline()', () =>
+    r.multi().set('piped', '1').incr('piped').unlink('piped').execAsPipeline());
+  r.destroy();
+}
+
+async function select(port) {
+  const db2 = await opened(port, { database: 2 });
+  const r = await opened(port);
+  await show('createClient({ database: 2 }).set(session, in-db-2)', () =>
+    db2.set('session', 'in-db-2'));
+  await show('createClient({ database: 2 }).get(session)', () => db2.get('session'));
+  await show('createClient().get(session)', () => r.get('session'));
+  await show('createClient().select(2)', () => r.select(2));
+  await show('get(session) after select(2)', () => r.get('session'));
+  await show('select(0)', () => r.select(0));
+  await show('set(session, in-db-0)', () => r.set('session', 'in-db-0'));
+  await show('createClient({ database: 2 }).get(session)', () => db2.get('session'));
+  await show('createClient({ database: 2 }).dbSize()', () => db2.dbSize());
+  await show('createClient({ database: 2 }).flushDb()', () => db2.flushDb());
+  await show('get(session) in database 0 after it', () => r.get('session'));
+  db2.destroy();
+  r.destroy();
+}
+
+main({ multi, watch, unlink, select });
