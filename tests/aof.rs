@@ -97,7 +97,7 @@ fn random_writes(addr: SocketAddr, rng: &mut Rng, count: usize) {
         let value = format!("v\r\n\0{}", rng.below(1000)).into_bytes();
         let secs = (100 + rng.below(1000)).to_string();
         let n = rng.below(1000).to_string();
-        let request = match rng.below(21) {
+        let request = match rng.below(23) {
             0 | 1 => cmd(&[b"SET", &k, &value]),
             2 => cmd(&[b"SET", &k, &value, b"EX", secs.as_bytes()]),
             3 => {
@@ -124,6 +124,28 @@ fn random_writes(addr: SocketAddr, rng: &mut Rng, count: usize) {
             16 => cmd(&[b"RENAMENX", &k, &key(rng)]),
             17 => cmd(&[b"COPY", &k, &key(rng), b"REPLACE"]),
             18 => cmd(&[b"MSETNX", &k, &value, &key(rng), n.as_bytes()]),
+            19 | 20 => {
+                // A transaction: one MULTI ... EXEC block in the log.
+                let (k2, k3) = (key(rng), key(rng));
+                let mut parts = vec![
+                    cmd(&[b"MULTI"]),
+                    cmd(&[b"SET", &k, &value, b"EX", secs.as_bytes()]),
+                    cmd(&[b"INCR", &k2]),
+                    cmd(&[b"APPEND", &k, n.as_bytes()]),
+                    cmd(&[b"RENAME", &k, &k3]),
+                    cmd(&[b"DEL", &k2]),
+                    cmd(&[b"MSET", &k2, &value, &k, n.as_bytes()]),
+                ];
+                if rng.below(20) == 0 {
+                    parts.insert(3, cmd(&[b"FLUSHALL"]));
+                }
+                parts.push(cmd(&[b"EXEC"]));
+                resp.send(&parts.concat());
+                for _ in 0..parts.len() {
+                    resp.reply();
+                }
+                continue;
+            }
             _ => {
                 // Text SET: the value is binary too (but has no newline).
                 let mut line = b"SET ".to_vec();

@@ -127,6 +127,19 @@ impl Store {
         }
     }
 
+    /// Adds `size` bytes to the count if that does not pass the limit,
+    /// evicting nothing: for a transaction, which holds stripe locks and
+    /// so must not evict (see [`super::transaction`]).
+    pub(super) fn try_reserve(&self, size: u64) -> Option<Reservation<'_>> {
+        let limit = self.memory_limit();
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(size).filter(|&total| total <= limit)
+            })
+            .ok()
+            .map(|_| Reservation::new(self, size))
+    }
+
     /// Samples entries and evicts the one least recently used, never the
     /// entry `spared` (its stripe and id).
     pub(super) fn evict_one(&self, now: Millis, spared: Option<(usize, usize)>) -> Eviction {
@@ -217,7 +230,7 @@ impl Store {
     /// eviction draws from it, one number per sample, so sharing one
     /// atomic is cheap next to the stripe locks eviction takes anyway; a
     /// seeded store draws the same sequence every run.
-    fn random(&self) -> u64 {
+    pub(super) fn random(&self) -> u64 {
         let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

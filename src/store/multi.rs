@@ -1,5 +1,8 @@
 //! Operations over several keys, and read-modify-write of one key.
 //!
+//! - **MGET** ([`Store::get_many`]) read-locks the stripes of all its keys
+//!   together, in ascending order, so it never sees part of an MSET or a
+//!   transaction.
 //! - **MSET** ([`Store::set_many`]) is atomic: it reserves the bytes of all
 //!   its entries (evicting as needed, holding no lock), builds the entries,
 //!   then write-locks every stripe involved at once, in ascending stripe
@@ -33,7 +36,7 @@ use crate::num::{format_f64, parse_f64, parse_i64};
 
 /// Partitions of each stripe for SCAN: the top four of the 31 stored hash
 /// bits.
-const PARTS_PER_STRIPE: usize = 16;
+pub(super) const PARTS_PER_STRIPE: usize = 16;
 
 /// Shift that takes a stored hash to its partition within the stripe.
 const PART_SHIFT: u32 = 27;
@@ -99,15 +102,7 @@ impl Store {
     /// returns the result.
     pub fn incr_by(&self, key: Key<'_>, delta: i64, now: Millis) -> Result<i64, UpdateError> {
         let mut result = 0;
-        self.update(key, now, |current, new| {
-            let n = match current {
-                None => 0,
-                Some(bytes) => parse_i64(bytes).ok_or(UpdateError::NotInteger)?,
-            };
-            result = n.checked_add(delta).ok_or(UpdateError::Overflow)?;
-            new.extend_from_slice(result.to_string().as_bytes());
-            Ok(())
-        })?;
+        self.update(key, now, add_integer(delta, &mut result))?;
         Ok(result)
     }
 
@@ -122,15 +117,7 @@ impl Store {
         max_len: usize,
         now: Millis,
     ) -> Result<usize, UpdateError> {
-        self.update(key, now, |current, new| {
-            let current = current.unwrap_or_default();
-            if current.len() + suffix.len() > max_len {
-                return Err(UpdateError::TooLong);
-            }
-            new.extend_from_slice(current);
-            new.extend_from_slice(suffix);
-            Ok(())
-        })
+        self.update(key, now, append_bytes(suffix, max_len))
     }
 
     /// Adds `delta` to the number stored at `key` (0 when absent) and
@@ -144,21 +131,7 @@ impl Store {
         now: Millis,
         out: &mut Vec<u8>,
     ) -> Result<(), UpdateError> {
-        self.update(key, now, |current, new| {
-            let n = match current {
-                None => 0.0,
-                Some(bytes) => parse_f64(bytes).ok_or(UpdateError::NotFloat)?,
-            };
-            let sum = n + delta;
-            if !sum.is_finite() {
-                return Err(UpdateError::NotFinite);
-            }
-            format_f64(sum, new);
-            out.clear();
-            out.extend_from_slice(new);
-            Ok(())
-        })
-        .map(drop)
+        self.update(key, now, add_float(delta, out)).map(drop)
     }
 
     /// Overwrites the value at `key` from byte `offset` on with `bytes`,
@@ -174,26 +147,18 @@ impl Store {
         max_len: usize,
         now: Millis,
     ) -> Result<usize, UpdateError> {
-        let end = offset
-            .checked_add(bytes.len())
-            .ok_or(UpdateError::TooLong)?;
-        if end > max_len {
-            return Err(UpdateError::TooLong);
-        }
-        self.update(key, now, |current, new| {
-            let current = current.unwrap_or_default();
-            new.extend_from_slice(current);
-            if new.len() < end {
-                new.resize(end, 0);
-            }
-            new[offset..end].copy_from_slice(bytes);
-            Ok(())
-        })
+        let end = range_end(offset, bytes.len(), max_len)?;
+        self.update(key, now, overwrite_range(offset, end, bytes))
     }
 
     /// Replaces the value at `key` with what `compute` writes, given the
     /// current value (`None` when absent). Returns the new value's length.
-    fn update<F>(&self, key: Key<'_>, now: Millis, mut compute: F) -> Result<usize, UpdateError>
+    pub(super) fn update<F>(
+        &self,
+        key: Key<'_>,
+        now: Millis,
+        mut compute: F,
+    ) -> Result<usize, UpdateError>
     where
         F: FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError>,
     {
@@ -240,6 +205,47 @@ impl Store {
             // Someone changed the key in between: refund (the reservation
             // drops) and compute again from what is there now.
         }
+    }
+
+    /// The values of `keys`, `None` for a missing one (MGET), read under
+    /// the read locks of all their stripes held together, taken in
+    /// ascending index order: a write that spans stripes (MSET, a
+    /// transaction) is seen whole or not at all. Accesses are recorded
+    /// when `touch`; expired keys read as missing and are reclaimed after
+    /// the locks are released.
+    pub fn get_many(&self, keys: &[Key<'_>], now: Millis, touch: bool) -> Vec<Option<Vec<u8>>> {
+        let places: Vec<(usize, u32)> = keys.iter().map(|&k| self.place_of(k)).collect();
+        let mut order: Vec<usize> = places.iter().map(|&(index, _)| index).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut expired = false;
+        let values = {
+            let tables: Vec<_> = order
+                .iter()
+                .map(|&index| self.stripes[index].table.read())
+                .collect();
+            keys.iter()
+                .zip(&places)
+                .map(|(key, &(index, hash))| {
+                    let at = order.binary_search(&index).ok()?;
+                    let entry = tables[at].get(hash, key.0)?;
+                    if entry.is_expired(now) {
+                        expired = true;
+                        return None;
+                    }
+                    if touch {
+                        entry.touch(now);
+                    }
+                    Some(entry.value().to_vec())
+                })
+                .collect()
+        };
+        if expired {
+            for &key in keys {
+                self.reclaim_if_expired(key, now);
+            }
+        }
+        values
     }
 
     /// Stores every pair at once (MSET): either all are stored or, when
@@ -475,7 +481,89 @@ impl Store {
     }
 }
 
-fn collect_keys(
+/// What INCR, INCRBY, DECR and DECRBY compute: the stored integer (0
+/// when absent) plus `delta`, the result also left in `result`.
+pub(super) fn add_integer(
+    delta: i64,
+    result: &mut i64,
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        let n = match current {
+            None => 0,
+            Some(bytes) => parse_i64(bytes).ok_or(UpdateError::NotInteger)?,
+        };
+        *result = n.checked_add(delta).ok_or(UpdateError::Overflow)?;
+        new.extend_from_slice(result.to_string().as_bytes());
+        Ok(())
+    }
+}
+
+/// What APPEND computes: the value with `suffix` after it, refused past
+/// `max_len` bytes.
+pub(super) fn append_bytes(
+    suffix: &[u8],
+    max_len: usize,
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        let current = current.unwrap_or_default();
+        if current.len() + suffix.len() > max_len {
+            return Err(UpdateError::TooLong);
+        }
+        new.extend_from_slice(current);
+        new.extend_from_slice(suffix);
+        Ok(())
+    }
+}
+
+/// What INCRBYFLOAT computes: the stored number (0 when absent) plus
+/// `delta`, the result as stored also copied into `out`.
+pub(super) fn add_float(
+    delta: f64,
+    out: &mut Vec<u8>,
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        let n = match current {
+            None => 0.0,
+            Some(bytes) => parse_f64(bytes).ok_or(UpdateError::NotFloat)?,
+        };
+        let sum = n + delta;
+        if !sum.is_finite() {
+            return Err(UpdateError::NotFinite);
+        }
+        format_f64(sum, new);
+        out.clear();
+        out.extend_from_slice(new);
+        Ok(())
+    }
+}
+
+/// Where a SETRANGE of `len` bytes at `offset` ends, refused when the
+/// result would pass `max_len` (before anything is built).
+pub(super) fn range_end(offset: usize, len: usize, max_len: usize) -> Result<usize, UpdateError> {
+    offset
+        .checked_add(len)
+        .filter(|&end| end <= max_len)
+        .ok_or(UpdateError::TooLong)
+}
+
+/// What SETRANGE computes: the value overwritten from `offset` to `end`
+/// with `bytes`, zero-padded up to `offset`.
+pub(super) fn overwrite_range(
+    offset: usize,
+    end: usize,
+    bytes: &[u8],
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        new.extend_from_slice(current.unwrap_or_default());
+        if new.len() < end {
+            new.resize(end, 0);
+        }
+        new[offset..end].copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+pub(super) fn collect_keys(
     table: &Table,
     now: Millis,
     wanted: &dyn Fn(&[u8]) -> bool,

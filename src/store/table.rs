@@ -460,6 +460,9 @@ pub struct Table {
     /// No deadline here is earlier than this (milliseconds).
     earliest: u64,
     scan: Scan,
+    /// Changes made to this table (and to the tables it replaced, see
+    /// [`Table::version`]), wrapping: what WATCH compares.
+    version: u64,
 }
 
 impl Default for Table {
@@ -477,7 +480,26 @@ impl Table {
             expiring: 0,
             earliest: u64::MAX,
             scan: Scan::new(),
+            version: 0,
         }
+    }
+
+    /// A number that changes whenever an entry is stored, removed or its
+    /// deadline changed (every [`super::guard::WriteGuard`] change counts
+    /// one), and that no table ever goes back to while a watch may hold
+    /// it: a flush carries it over to the new table.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Counts one change (see [`Table::version`]).
+    pub fn changed(&mut self) {
+        self.version = self.version.wrapping_add(1);
+    }
+
+    /// Gives this (new) table the version of the one it replaces, plus one.
+    pub fn succeed(&mut self, version: u64) {
+        self.version = version.wrapping_add(1);
     }
 
     pub fn len(&self) -> usize {
