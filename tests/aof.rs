@@ -375,6 +375,51 @@ fn records_are_redis_commands_with_absolute_deadlines() {
     );
 }
 
+/// A transaction is one MULTI/EXEC block of the records of its changes, in
+/// order (an MSET and a RENAME inside it without a block of their own); a
+/// transaction that changes nothing, or an aborted one, writes nothing.
+#[test]
+fn a_transaction_is_one_block_in_the_log() {
+    let log = TempFile::path();
+    let (server, addr) = serve(&log, &["--appendfsync", "always"]);
+    let mut client = Client::tcp(addr);
+    for words in [
+        "MULTI",
+        "SET a 1",
+        "INCR a",
+        "GET a",
+        "MSET b 2 c 3",
+        "RENAME b d",
+        "DEL c",
+        "EXEC",
+        "MULTI",
+        "GET a",
+        "EXEC",
+        "WATCH a",
+        "SET a 5",
+        "MULTI",
+        "SET z 1",
+        "EXEC",
+    ] {
+        client.call(words);
+    }
+    drop(server);
+    let bytes = std::fs::read(&*log).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "*1\r\n$5\r\nMULTI\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n2\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n3\r\n\
+         *2\r\n$3\r\nDEL\r\n$1\r\nb\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nd\r\n$1\r\n2\r\n\
+         *2\r\n$3\r\nDEL\r\n$1\r\nc\r\n\
+         *1\r\n$4\r\nEXEC\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n5\r\n"
+    );
+}
+
 /// Under `--appendfsync always` and `everysec` (records are written before
 /// the reply under both, and a killed process loses nothing the kernel
 /// has), writers that pipeline SETs of rising numbers are killed at a

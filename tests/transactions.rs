@@ -206,6 +206,22 @@ fn queue_is_bounded() {
     done(client);
 }
 
+/// A connection watches at most 10,000 keys; WATCH past that is refused and watches nothing more.
+#[test]
+fn watched_keys_are_bounded() {
+    let mut client = Client::tcp(start(config()));
+    let mut watch: Vec<Vec<u8>> = vec![b"WATCH".to_vec()];
+    watch.extend((0..10_000).map(|i| format!("k{i}").into_bytes()));
+    let args: Vec<&[u8]> = watch.iter().map(Vec::as_slice).collect();
+    client.expect(&cmd(&args), b"+OK\r\n");
+    client.run(&[
+        ("WATCH one-more", b"-ERR too many watched keys\r\n"),
+        ("UNWATCH", b"+OK\r\n"),
+        ("WATCH one-more", b"+OK\r\n"),
+    ]);
+    done(client);
+}
+
 /// A text request inside a RESP MULTI is refused, aborting it; the text protocol itself is untouched.
 #[test]
 fn text_request_inside_multi_is_refused() {

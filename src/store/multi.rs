@@ -9,7 +9,8 @@
 //!   order, the one global lock order. Eviction and every other operation
 //!   hold at most one stripe lock, so nothing can wait on a stripe while
 //!   holding a higher one, and no cycle, hence no deadlock, is possible.
-//! - **Read-modify-write** ([`Store::incr_by`], [`Store::append`]) is
+//! - **Read-modify-write** ([`Store::update`], behind INCR, APPEND and the
+//!   others of [`super::Keyspace`]) is
 //!   optimistic: read the value under the read lock, compute the new one
 //!   and build its entry with no lock held, then, under the write lock,
 //!   install it only if the entry is still the one that was read (same
@@ -36,7 +37,7 @@ use crate::num::{format_f64, parse_f64, parse_i64};
 
 /// Partitions of each stripe for SCAN: the top four of the 31 stored hash
 /// bits.
-pub(super) const PARTS_PER_STRIPE: usize = 16;
+const PARTS_PER_STRIPE: usize = 16;
 
 /// Shift that takes a stored hash to its partition within the stripe.
 const PART_SHIFT: u32 = 27;
@@ -96,59 +97,6 @@ impl Store {
     /// whether it existed.
     pub fn take(&self, key: Key<'_>, now: Millis, out: &mut Vec<u8>) -> bool {
         self.remove(key, now, Some(out))
-    }
-
-    /// Adds `delta` to the integer stored at `key` (0 when absent) and
-    /// returns the result.
-    pub fn incr_by(&self, key: Key<'_>, delta: i64, now: Millis) -> Result<i64, UpdateError> {
-        let mut result = 0;
-        self.update(key, now, add_integer(delta, &mut result))?;
-        Ok(result)
-    }
-
-    /// Appends `suffix` to the value at `key` (creating it) and returns the
-    /// new length. A result longer than `max_len` bytes is refused with
-    /// [`UpdateError::TooLong`], the value unchanged: every stored value
-    /// stays within the cap that bounds what a read must buffer.
-    pub fn append(
-        &self,
-        key: Key<'_>,
-        suffix: &[u8],
-        max_len: usize,
-        now: Millis,
-    ) -> Result<usize, UpdateError> {
-        self.update(key, now, append_bytes(suffix, max_len))
-    }
-
-    /// Adds `delta` to the number stored at `key` (0 when absent) and
-    /// copies the result, as stored, into `out` (INCRBYFLOAT). Numbers are
-    /// read and written as [`crate::num::parse_f64`] and
-    /// [`crate::num::format_f64`] do.
-    pub fn incr_by_float(
-        &self,
-        key: Key<'_>,
-        delta: f64,
-        now: Millis,
-        out: &mut Vec<u8>,
-    ) -> Result<(), UpdateError> {
-        self.update(key, now, add_float(delta, out)).map(drop)
-    }
-
-    /// Overwrites the value at `key` from byte `offset` on with `bytes`,
-    /// padding with zero bytes up to `offset` (SETRANGE), and returns the
-    /// new length. `bytes` is not empty (an empty one changes nothing and
-    /// is the caller's STRLEN). A result longer than `max_len` is refused
-    /// with [`UpdateError::TooLong`] before anything is built.
-    pub fn set_range(
-        &self,
-        key: Key<'_>,
-        offset: usize,
-        bytes: &[u8],
-        max_len: usize,
-        now: Millis,
-    ) -> Result<usize, UpdateError> {
-        let end = range_end(offset, bytes.len(), max_len)?;
-        self.update(key, now, overwrite_range(offset, end, bytes))
     }
 
     /// Replaces the value at `key` with what `compute` writes, given the
@@ -412,21 +360,10 @@ impl Store {
         wanted: &dyn Fn(&[u8]) -> bool,
         out: &mut Vec<Vec<u8>>,
     ) -> usize {
-        let mut partition = cursor;
-        while partition < SCAN_PARTITIONS {
-            let stripe = &self.stripes[partition / PARTS_PER_STRIPE];
-            let part = (partition % PARTS_PER_STRIPE) as u32;
-            collect_keys(&stripe.table.read(), now, wanted, Some(part), out);
-            partition += 1;
-            if out.len() >= count {
-                break;
-            }
-        }
-        if partition >= SCAN_PARTITIONS {
-            0
-        } else {
-            partition
-        }
+        scan_partitions(cursor, count, out, |stripe, part, out| {
+            let table = self.stripes[stripe].table.read();
+            collect_keys(&table, now, wanted, Some(part), out);
+        })
     }
 
     /// Hands every entry live at `now` to `each` (key, value, deadline),
@@ -478,6 +415,33 @@ impl Store {
     /// Number of entries that have an expiry.
     pub fn expiring_len(&self) -> usize {
         self.stripes.iter().map(|s| s.table.read().expiring()).sum()
+    }
+}
+
+/// Visits SCAN partitions from `cursor` on, `visit(stripe, part, out)`
+/// copying each one's keys into `out`, until at least `count` keys were
+/// found or the last partition was done. Returns the cursor to continue
+/// from, 0 when the iteration is complete. Shared by the store and a
+/// transaction's held stripes.
+pub(super) fn scan_partitions(
+    cursor: usize,
+    count: usize,
+    out: &mut Vec<Vec<u8>>,
+    mut visit: impl FnMut(usize, u32, &mut Vec<Vec<u8>>),
+) -> usize {
+    let mut partition = cursor;
+    while partition < SCAN_PARTITIONS {
+        let part = (partition % PARTS_PER_STRIPE) as u32;
+        visit(partition / PARTS_PER_STRIPE, part, out);
+        partition += 1;
+        if out.len() >= count {
+            break;
+        }
+    }
+    if partition >= SCAN_PARTITIONS {
+        0
+    } else {
+        partition
     }
 }
 

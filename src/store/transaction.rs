@@ -60,16 +60,16 @@
 
 use parking_lot::Mutex;
 
+use super::evict::draw_from;
 use super::guard::{DeadlineOutcome, Reservation, WriteGuard};
 use super::journal::{Change, Journal};
 use super::multi::{
-    add_float, add_integer, append_bytes, collect_keys, overwrite_range, range_end,
-    PARTS_PER_STRIPE,
+    add_float, add_integer, append_bytes, collect_keys, overwrite_range, range_end, scan_partitions,
 };
 use super::table::{NewEntry, Table};
 use super::{
     idle_ms, set_entry, set_locked, Key, Millis, SetOptions, SetOutcome, Store, StoreError,
-    Transfer, Transferred, Ttl, UpdateError, SCAN_PARTITIONS, STRIPES,
+    Transfer, Transferred, Ttl, UpdateError, STRIPES,
 };
 
 /// The store's operations as commands use them: implemented by the store
@@ -127,11 +127,17 @@ pub trait Keyspace {
     fn update<F>(&mut self, key: Key<'_>, now: Millis, compute: F) -> Result<usize, UpdateError>
     where
         F: FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError>;
+    /// Adds `delta` to the integer stored at `key` (0 when absent) and
+    /// returns the result.
     fn incr_by(&mut self, key: Key<'_>, delta: i64, now: Millis) -> Result<i64, UpdateError> {
         let mut result = 0;
         self.update(key, now, add_integer(delta, &mut result))?;
         Ok(result)
     }
+    /// Appends `suffix` to the value at `key` (creating it) and returns the
+    /// new length. A result longer than `max_len` bytes is refused with
+    /// [`UpdateError::TooLong`], the value unchanged: every stored value
+    /// stays within the cap that bounds what a read must buffer.
     fn append(
         &mut self,
         key: Key<'_>,
@@ -141,6 +147,10 @@ pub trait Keyspace {
     ) -> Result<usize, UpdateError> {
         self.update(key, now, append_bytes(suffix, max_len))
     }
+    /// Adds `delta` to the number stored at `key` (0 when absent) and
+    /// copies the result, as stored, into `out` (INCRBYFLOAT). Numbers are
+    /// read and written as [`crate::num::parse_f64`] and
+    /// [`crate::num::format_f64`] do.
     fn incr_by_float(
         &mut self,
         key: Key<'_>,
@@ -150,6 +160,11 @@ pub trait Keyspace {
     ) -> Result<(), UpdateError> {
         self.update(key, now, add_float(delta, out)).map(drop)
     }
+    /// Overwrites the value at `key` from byte `offset` on with `bytes`,
+    /// padding with zero bytes up to `offset` (SETRANGE), and returns the
+    /// new length. `bytes` is not empty (an empty one changes nothing and
+    /// is the caller's STRLEN). A result longer than `max_len` is refused
+    /// with [`UpdateError::TooLong`] before anything is built.
     fn set_range(
         &mut self,
         key: Key<'_>,
@@ -755,33 +770,10 @@ impl Keyspace for Held<'_> {
     }
 
     fn random_key(&mut self, now: Millis, out: &mut Vec<u8>) -> bool {
-        if self.guards.is_empty() {
-            return false;
-        }
-        // As the store draws (see `Store::random_key`): a random slot of a
-        // random held stripe, the next one when it is empty; expired
-        // entries are passed over by drawing again, a few times.
-        for _ in 0..8 {
-            let r = self.store.random();
-            let first = (r >> 58) as usize % self.guards.len();
-            let count = self.guards.len();
-            let drawn = (0..count).find_map(|offset| {
-                let table = self.guards[(first + offset) % count].1.table();
-                let sample = table.sample_from(r as usize, now)?;
-                if !sample.expired {
-                    let entry = table.get_by_id(sample.hash, sample.id)?;
-                    out.clear();
-                    out.extend_from_slice(entry.key());
-                }
-                Some(!sample.expired)
-            });
-            match drawn {
-                None => return false,
-                Some(true) => return true,
-                Some(false) => {}
-            }
-        }
-        false
+        let guards = &self.guards;
+        self.store.draw_key(guards.len(), |n, start| {
+            draw_from(guards[n].1.table(), start, now, out)
+        })
     }
 
     fn scan(
@@ -792,23 +784,12 @@ impl Keyspace for Held<'_> {
         wanted: &dyn Fn(&[u8]) -> bool,
         out: &mut Vec<Vec<u8>>,
     ) -> usize {
-        let mut partition = cursor;
-        while partition < SCAN_PARTITIONS {
-            let stripe = partition / PARTS_PER_STRIPE;
-            let part = (partition % PARTS_PER_STRIPE) as u32;
-            if let Some((_, guard)) = self.guards.iter().find(|(i, _)| *i == stripe) {
-                collect_keys(guard.table(), now, wanted, Some(part), out);
+        let guards = &self.guards;
+        scan_partitions(cursor, count, out, |stripe, part, out| {
+            if let Ok(at) = guards.binary_search_by_key(&stripe, |(i, _)| *i) {
+                collect_keys(guards[at].1.table(), now, wanted, Some(part), out);
             }
-            partition += 1;
-            if out.len() >= count {
-                break;
-            }
-        }
-        if partition >= SCAN_PARTITIONS {
-            0
-        } else {
-            partition
-        }
+        })
     }
 
     fn keys(&mut self, now: Millis, wanted: &dyn Fn(&[u8]) -> bool, out: &mut Vec<Vec<u8>>) {
