@@ -124,7 +124,7 @@ impl<'s> WriteGuard<'s> {
     /// Takes a removed entry out of the count (as expired when it was) and
     /// keeps its large record, if any, to free after the lock.
     fn account(&mut self, removed: Removed, now: Millis) -> Removed {
-        self.table.changed();
+        self.table.changed(removed.hash());
         self.store.used.fetch_sub(removed.size(), Ordering::Relaxed);
         if removed.is_expired(now) {
             self.store.expired.fetch_add(1, Ordering::Relaxed);
@@ -160,7 +160,7 @@ impl<'s> WriteGuard<'s> {
         now: Millis,
     ) {
         reservation.consume(entry.size());
-        self.table.changed();
+        self.table.changed(entry.hash());
         if let Some(replaced) = self.table.insert(entry) {
             self.account(replaced, now);
         }
@@ -198,7 +198,7 @@ impl<'s> WriteGuard<'s> {
     ) -> bool {
         match self.table.remove(hash, key, now, None) {
             Some(removed) => {
-                self.table.changed();
+                self.table.changed(hash);
                 let (removed, record) = removed.detach();
                 self.freed.extend(record);
                 reservation.bytes += removed.size();
@@ -269,7 +269,7 @@ impl<'s> WriteGuard<'s> {
                 DeadlineOutcome::Missing
             }
             DeadlineChange::Done => {
-                self.table.changed();
+                self.table.changed(hash);
                 self.record(Change::Deadline { key, deadline });
                 DeadlineOutcome::Done
             }
@@ -302,7 +302,7 @@ impl<'s> WriteGuard<'s> {
     /// is freed after the lock.
     pub(super) fn clear(&mut self) -> Table {
         let table = std::mem::take(&mut *self.table);
-        self.table.succeed(table.version());
+        self.table.succeed(&table);
         self.store.used.fetch_sub(table.bytes(), Ordering::Relaxed);
         table
     }
