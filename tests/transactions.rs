@@ -94,6 +94,70 @@ fn exec_runs_the_queue_and_runtime_errors_are_replies() {
     done(client);
 }
 
+/// The data commands queued inside MULTI, in the order of the transaction below.
+const DATA_COMMANDS: &[&str] = &[
+    "INCR a",
+    "INCRBY a x",
+    "DECR b",
+    "APPEND c xy",
+    "STRLEN c",
+    "TTL a",
+    "EXPIRE a 100",
+    "TTL a",
+    "PERSIST a",
+    "TYPE c",
+    "EXISTS a b c",
+    "DEL b",
+    "GETDEL c",
+    "MSET x 1 y 2",
+    "MSETNX x 1 z 2",
+    "RENAME x x2",
+    "COPY y y2",
+    "GETRANGE y2 0 -1",
+    "SETRANGE y2 3 ab",
+    "GET y2",
+    "SET k v GET",
+    "SET k v NX",
+    "SETNX k w",
+    "GETSET k z",
+    "INCRBYFLOAT f 1.5",
+    "MGET a b k",
+    "DBSIZE",
+];
+
+/// Queues [`DATA_COMMANDS`] after WATCH and MULTI, and checks EXEC's reply.
+#[track_caller]
+fn run_data_commands(client: &mut Client<std::net::TcpStream>, exec_reply: &[u8]) {
+    client.run(&[("WATCH a b c", b"+OK\r\n"), ("MULTI", b"+OK\r\n")]);
+    for command in DATA_COMMANDS {
+        client.run(&[(command, b"+QUEUED\r\n")]);
+    }
+    client.expect(&req("EXEC"), exec_reply);
+}
+
+/// Every kind of data command runs inside EXEC with the reply Redis gives it there, RESP2 and RESP3.
+#[test]
+fn data_commands_inside_exec_answer_as_redis() {
+    let addr = start(config());
+    let mut client = Client::tcp(addr);
+    let resp2: &[u8] =
+        b"*27\r\n:1\r\n-ERR value is not an integer or out of range\r\n:-1\r\n:2\r\n\
+        :2\r\n:-1\r\n:1\r\n:100\r\n:1\r\n+string\r\n:3\r\n:1\r\n$2\r\nxy\r\n+OK\r\n:0\r\n\
+        +OK\r\n:1\r\n$1\r\n2\r\n:5\r\n$5\r\n2\x00\x00ab\r\n$-1\r\n$-1\r\n:0\r\n$1\r\nv\r\n\
+        $3\r\n1.5\r\n*3\r\n$1\r\n1\r\n$-1\r\n$1\r\nz\r\n:6\r\n";
+    run_data_commands(&mut client, resp2);
+    client.run(&[("FLUSHALL", b"+OK\r\n")]);
+    done(client);
+    let mut client = resp3(addr);
+    let resp3_reply: &[u8] =
+        b"*27\r\n:1\r\n-ERR value is not an integer or out of range\r\n:-1\r\n\
+        :2\r\n:2\r\n:-1\r\n:1\r\n:100\r\n:1\r\n+string\r\n:3\r\n:1\r\n$2\r\nxy\r\n+OK\r\n\
+        :0\r\n+OK\r\n:1\r\n$1\r\n2\r\n:5\r\n$5\r\n2\x00\x00ab\r\n_\r\n_\r\n:0\r\n$1\r\nv\r\n\
+        $3\r\n1.5\r\n*3\r\n$1\r\n1\r\n_\r\n$1\r\nz\r\n:6\r\n";
+    run_data_commands(&mut client, resp3_reply);
+    done(client);
+}
+
 /// In RESP3, EXEC's replies are RESP3's (null as `_`) and an aborted watch is `_`.
 #[test]
 fn resp3_exec_replies_and_null() {

@@ -34,19 +34,22 @@
 //! [`WRITE_SLACK`] each for what an INCR's digits may grow by), evicting as
 //! needed with no lock held, then to hold those stripes' write locks
 //! ([`crate::store::Held`]). If the bytes cannot be found the transaction
-//! fails as a whole with `-OOM`. Under the locks it checks the watches,
+//! fails as a whole with `-OOM` (also when the bound alone passes the
+//! memory limit). Under the locks it checks the watches,
 //! runs each command through the same [`super::data`] code as outside a
 //! transaction, and releases the locks once all have run; each reply is
 //! encoded as it comes, and EXEC answers them as one array.
 //!
 //! ## WATCH
 //!
-//! WATCH notes, for each key, its stripe's version and the key's deadline
-//! (see [`crate::store::Watch`]), at most [`MAX_WATCHED`] keys per
-//! connection. EXEC, holding the watched stripes, answers a null array
-//! when any of them changed since; EXEC, DISCARD, UNWATCH and RESET forget
-//! the watches. Nothing is registered anywhere else, so a closed
-//! connection leaves nothing behind.
+//! WATCH notes, for each key, the version of its stripe's hash bucket and
+//! the key's deadline (see [`crate::store::Watch`]), at most
+//! [`MAX_WATCHED`] keys per connection. EXEC, holding the watched stripes,
+//! answers a null array when any of them changed since, or a noted
+//! deadline has passed; EXEC, DISCARD, UNWATCH and RESET forget the
+//! watches. Nothing is registered anywhere else, so a closed connection
+//! leaves nothing behind. A transaction that fails as a whole (`-OOM`) or
+//! is aborted forgets its watches too, as Redis's EXEC does.
 
 use super::{data, Context, Session};
 use crate::protocol::commands::{self, Spec};
