@@ -50,9 +50,10 @@
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
 //!   MSET, RENAME, COPY, FLUSHALL and a transaction's EXEC, which
-//!   write-lock all their stripes together in ascending index order and
-//!   wait for no other lock while holding them (EXEC reserves its bytes,
-//!   evicting, before it locks). Everything else (eviction included) holds
+//!   write-lock all their stripes together, and MGET, which read-locks
+//!   them together, in ascending index order, waiting for no other lock
+//!   while holding them (EXEC reserves its bytes, evicting, before it
+//!   locks). Everything else (eviction included) holds
 //!   one lock at a time, so no wait cycle can form. The
 //!   journal's buffer lock is taken under stripe locks and never the other
 //!   way round; the log's other locks are taken with no stripe lock held,

@@ -14,14 +14,17 @@
 //! belongs to the stripe picked by the top six bits of its hash. GET takes
 //! only the read lock (the access tick is atomic); SET, DELETE and eviction
 //! take the write lock. A thread holds at most one stripe lock at any
-//! moment, with two exceptions: MSET (see [`multi`]) write-locks the
+//! moment, with these exceptions: MSET (see [`multi`]) write-locks the
 //! stripes of all its keys together, in ascending index order, and so does
 //! FLUSHALL, for all 64 (no client sees part of a flush, and a journal's
 //! one record of it has no other change inside it), and so does a
 //! transaction's EXEC for the stripes of all its keys (see
-//! [`transaction`]), running every queued command on the guards it holds. Since no other
-//! operation ever waits for a lock while holding one, no wait cycle can
-//! form. Other work that spans stripes (eviction sampling, counting)
+//! [`transaction`]), running every queued command on the guards it holds;
+//! MGET read-locks the stripes of its keys together, in the same order, so
+//! that it sees an MSET or a transaction whole or not at all. Every
+//! operation that holds several waits for them only in ascending order,
+//! and no other operation ever waits for a lock while holding one, so no
+//! wait cycle can form. Other work that spans stripes (eviction sampling, counting)
 //! visits them one at a time in ascending index order. A journal's own
 //! lock is taken under stripe locks, never the other way round.
 //!
