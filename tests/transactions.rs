@@ -432,3 +432,53 @@ fn watch_check_and_set_loses_no_increment() {
     client.run(&[("GET counter", expected.as_bytes())]);
     done(client);
 }
+
+/// Under a tight memory limit, transactions and plain SETs racing with eviction and expiry all finish, and the byte count never passes the limit.
+#[test]
+fn transactions_under_eviction_finish_within_the_limit() {
+    const LIMIT: i64 = 8 * 1024;
+    let addr = start(Config {
+        memory_limit: LIMIT as u64,
+        threads: 2 * CLIENTS + 2,
+        ..config()
+    });
+    let value = "v".repeat(200);
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let value = value.clone();
+            thread::spawn(move || {
+                let mut client = Client::tcp(addr);
+                for round in 0..ROUNDS {
+                    let key = |n: usize| format!("k{}", (i * 7 + round * 3 + n) % 200);
+                    if i % 2 == 0 {
+                        let mut batch = req("MULTI");
+                        for n in 0..3 {
+                            batch.extend(cmd(&[b"SET", key(n).as_bytes(), value.as_bytes()]));
+                        }
+                        batch.extend(cmd(&[b"SET", key(3).as_bytes(), b"x", b"PX", b"1"]));
+                        batch.extend(req("INCR counter"));
+                        batch.extend(req("EXEC"));
+                        client.send(&batch);
+                        for _ in 0..6 {
+                            client.reply();
+                        }
+                        match client.reply() {
+                            Resp::Array(replies) => assert_eq!(replies.len(), 5),
+                            other => panic!("EXEC answered {other:?}"),
+                        }
+                    } else {
+                        client.call_args(&[b"SET", key(0).as_bytes(), value.as_bytes()]);
+                    }
+                    let used = client.call("USAGE").integer();
+                    assert!(used <= LIMIT, "{used} bytes counted, over {LIMIT}");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a client failed");
+    }
+    let mut client = Client::tcp(addr);
+    assert!(client.call("USAGE").integer() <= LIMIT);
+    done(client);
+}
