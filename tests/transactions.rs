@@ -482,3 +482,34 @@ fn transactions_under_eviction_finish_within_the_limit() {
     assert!(client.call("USAGE").integer() <= LIMIT);
     done(client);
 }
+
+/// Another connection's CLIENT LIST shows a client in MULTI as Redis does: `flags=x` and `multi=` the commands queued, back to `flags=N multi=-1` after EXEC.
+#[test]
+fn client_list_shows_an_open_transaction() {
+    let addr = start(config());
+    let mut client = Client::tcp(addr);
+    client.run(&[
+        ("MULTI", b"+OK\r\n"),
+        ("SET a 1", b"+QUEUED\r\n"),
+        ("GET a", b"+QUEUED\r\n"),
+    ]);
+    let mut other = Client::tcp(addr);
+    let mut line_of_client = || {
+        let list = other.call("CLIENT LIST").string();
+        let line = list.lines().find(|l| !l.contains("cmd=client|list"));
+        line.expect("the other client's line").to_string()
+    };
+    let line = line_of_client();
+    assert!(
+        line.contains(" flags=x ") && line.contains(" multi=2 "),
+        "{line}"
+    );
+    client.run(&[("EXEC", b"*2\r\n+OK\r\n$1\r\n1\r\n")]);
+    let line = line_of_client();
+    assert!(
+        line.contains(" flags=N ") && line.contains(" multi=-1 "),
+        "{line}"
+    );
+    done(client);
+    done(other);
+}

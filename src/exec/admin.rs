@@ -83,6 +83,7 @@ pub fn execute<'s>(
             // Back to the state of a new connection: no transaction, no
             // watched key (there is one database, so nothing to SELECT).
             session.multi = None;
+            session.note_multi();
             session.watches.clear();
             session.set_protocol(2);
             session.set_name(None);

@@ -106,6 +106,15 @@ impl Session {
         self.name = name;
     }
 
+    /// Tells the registry how many commands the open transaction holds
+    /// (CLIENT LIST), after MULTI, each queued command, EXEC, DISCARD and
+    /// RESET.
+    pub fn note_multi(&self) {
+        if let Some(client) = &self.client {
+            client.set_multi(self.multi.as_ref().map(transaction::Queue::len));
+        }
+    }
+
     /// Switches the RESP version of replies, here and in the registry.
     pub fn set_protocol(&mut self, version: u8) {
         if let Some(client) = &self.client {

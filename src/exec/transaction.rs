@@ -109,6 +109,17 @@ struct Queued {
     writes: bool,
 }
 
+impl Queue {
+    /// Commands queued so far.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
 impl Queued {
     fn args(&self) -> Args<'_> {
         Args::new(&self.data, &self.bounds)
@@ -162,6 +173,7 @@ pub fn queue(
                 bounds,
                 writes: spec.writes(),
             });
+            session.note_multi();
             Reply::Status("QUEUED")
         }
         Err(reply) => {
@@ -203,12 +215,14 @@ pub fn execute(
         Command::Multi if session.multi.is_some() => Reply::Error(ClientError::NestedMulti),
         Command::Multi => {
             session.multi = Some(Queue::default());
+            session.note_multi();
             Reply::Ok
         }
         Command::Discard => match session.multi.take() {
             None => Reply::Error(ClientError::DiscardWithoutMulti),
             Some(_) => {
                 session.watches.clear();
+                session.note_multi();
                 Reply::Ok
             }
         },
@@ -240,6 +254,7 @@ fn exec(
     let Some(queue) = session.multi.take() else {
         return Reply::Error(ClientError::ExecWithoutMulti);
     };
+    session.note_multi();
     let watches = std::mem::take(&mut session.watches);
     if queue.aborted {
         return Reply::Error(ClientError::ExecAbort);
