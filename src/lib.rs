@@ -22,7 +22,9 @@
 //!   its snapshot.
 //! - [`exec`]: runs a command against the store and picks the reply
 //!   (data commands and admin commands); holds each connection's session
-//!   (authentication, RESP version, name, failed logins).
+//!   (authentication, RESP version, name, failed logins, the open
+//!   transaction and watched keys) and runs EXEC through
+//!   [`store::Keyspace`] under a transaction's held stripes.
 //! - [`protocol`]: all framing ([`protocol::framer`]) within one
 //!   [`protocol::Limits`]; the command table and the one login gate
 //!   ([`protocol::commands`]); the typed [`protocol::Command`] and
@@ -47,9 +49,12 @@
 //! # Invariants that hold everywhere
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
-//!   MSET and FLUSHALL, which write-lock all their stripes
-//!   together in ascending index order. Everything else (eviction
-//!   included) holds one lock at a time, so no wait cycle can form. The
+//!   MSET, RENAME, COPY, FLUSHALL and a transaction's EXEC, which
+//!   write-lock all their stripes together, and MGET, which read-locks
+//!   them together, in ascending index order, waiting for no other lock
+//!   while holding them (EXEC reserves its bytes, evicting, before it
+//!   locks). Everything else (eviction included) holds
+//!   one lock at a time, so no wait cycle can form. The
 //!   journal's buffer lock is taken under stripe locks and never the other
 //!   way round; the log's other locks are taken with no stripe lock held,
 //!   and no two of the log's locks are ever held at once. A compaction's

@@ -97,7 +97,7 @@ fn random_writes(addr: SocketAddr, rng: &mut Rng, count: usize) {
         let value = format!("v\r\n\0{}", rng.below(1000)).into_bytes();
         let secs = (100 + rng.below(1000)).to_string();
         let n = rng.below(1000).to_string();
-        let request = match rng.below(21) {
+        let request = match rng.below(23) {
             0 | 1 => cmd(&[b"SET", &k, &value]),
             2 => cmd(&[b"SET", &k, &value, b"EX", secs.as_bytes()]),
             3 => {
@@ -124,6 +124,28 @@ fn random_writes(addr: SocketAddr, rng: &mut Rng, count: usize) {
             16 => cmd(&[b"RENAMENX", &k, &key(rng)]),
             17 => cmd(&[b"COPY", &k, &key(rng), b"REPLACE"]),
             18 => cmd(&[b"MSETNX", &k, &value, &key(rng), n.as_bytes()]),
+            19 | 20 => {
+                // A transaction: one MULTI ... EXEC block in the log.
+                let (k2, k3) = (key(rng), key(rng));
+                let mut parts = vec![
+                    cmd(&[b"MULTI"]),
+                    cmd(&[b"SET", &k, &value, b"EX", secs.as_bytes()]),
+                    cmd(&[b"INCR", &k2]),
+                    cmd(&[b"APPEND", &k, n.as_bytes()]),
+                    cmd(&[b"RENAME", &k, &k3]),
+                    cmd(&[b"DEL", &k2]),
+                    cmd(&[b"MSET", &k2, &value, &k, n.as_bytes()]),
+                ];
+                if rng.below(20) == 0 {
+                    parts.insert(3, cmd(&[b"FLUSHALL"]));
+                }
+                parts.push(cmd(&[b"EXEC"]));
+                resp.send(&parts.concat());
+                for _ in 0..parts.len() {
+                    resp.reply();
+                }
+                continue;
+            }
             _ => {
                 // Text SET: the value is binary too (but has no newline).
                 let mut line = b"SET ".to_vec();
@@ -350,6 +372,51 @@ fn records_are_redis_commands_with_absolute_deadlines() {
          *1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n\
          *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n2\r\n*1\r\n$4\r\nEXEC\r\n\
          *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$3\r\n2.5\r\n*1\r\n$8\r\nFLUSHALL\r\n"
+    );
+}
+
+/// A transaction is one MULTI/EXEC block of the records of its changes, in
+/// order (an MSET and a RENAME inside it without a block of their own); a
+/// transaction that changes nothing, or an aborted one, writes nothing.
+#[test]
+fn a_transaction_is_one_block_in_the_log() {
+    let log = TempFile::path();
+    let (server, addr) = serve(&log, &["--appendfsync", "always"]);
+    let mut client = Client::tcp(addr);
+    for words in [
+        "MULTI",
+        "SET a 1",
+        "INCR a",
+        "GET a",
+        "MSET b 2 c 3",
+        "RENAME b d",
+        "DEL c",
+        "EXEC",
+        "MULTI",
+        "GET a",
+        "EXEC",
+        "WATCH a",
+        "SET a 5",
+        "MULTI",
+        "SET z 1",
+        "EXEC",
+    ] {
+        client.call(words);
+    }
+    drop(server);
+    let bytes = std::fs::read(&*log).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "*1\r\n$5\r\nMULTI\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n2\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n3\r\n\
+         *2\r\n$3\r\nDEL\r\n$1\r\nb\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\nd\r\n$1\r\n2\r\n\
+         *2\r\n$3\r\nDEL\r\n$1\r\nc\r\n\
+         *1\r\n$4\r\nEXEC\r\n\
+         *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n5\r\n"
     );
 }
 

@@ -155,6 +155,26 @@ def cache_checks(c, port, protocol):
     c.equal("decr(hits)", 10, lambda: r.decr("hits"))
     c.equal("get(hits)", "10", lambda: r.get("hits"))
 
+    # Transactions: a MULTI/EXEC pipeline, and check-and-set with WATCH
+    # (redis-py's transaction() retries on a null EXEC).
+    def multi_exec():
+        pipe = r.pipeline(transaction=True)
+        pipe.set("tx:n", 1).incr("tx:n").get("tx:n").mget("tx:n", "tx:404")
+        return pipe.execute()
+
+    c.equal("pipeline(transaction=True): MULTI ... EXEC", [True, 2, "2", ["2", None]],
+            multi_exec)
+
+    def check_and_set(pipe):
+        n = int(pipe.get("tx:n") or 0)
+        pipe.multi()
+        pipe.set("tx:n", n + 10)
+
+    c.equal("transaction(fn, watches=tx:n): WATCH ... EXEC", [True],
+            lambda: r.transaction(check_and_set, "tx:n"))
+    c.equal("get(tx:n) after the check-and-set", "12", lambda: r.get("tx:n"))
+    c.equal("delete(tx:n)", 1, lambda: r.delete("tx:n"))
+
     # Lifetimes.
     c.equal("expire(user:2, 100)", True, lambda: r.expire("user:2", 100))
     c.within("ttl(user:2)", 99, 100, lambda: r.ttl("user:2"))

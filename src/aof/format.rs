@@ -9,6 +9,7 @@
 //! | MSET, MSETNX               | `MULTI`, one `SET` per pair, `EXEC`      |
 //! | RENAME, RENAMENX           | `MULTI`, `DEL from`, `SET to ...`, `EXEC` |
 //! | FLUSHALL                   | `FLUSHALL`                               |
+//! | a transaction (MULTI/EXEC) | `MULTI`, the records of its changes, `EXEC` |
 //!
 //! Deadlines are absolute Unix milliseconds (never a relative time, which
 //! would restart at every replay); [`WallClock`] converts the store's
@@ -84,6 +85,23 @@ impl WallClock {
 
 /// Appends the record of `change` to `out`.
 pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
+    let block = matches!(
+        change,
+        Change::SetMany(_) | Change::Rename { .. } | Change::Block(_)
+    );
+    if block {
+        array(out, &[b"MULTI"]);
+    }
+    encode_in_block(change, wall, out);
+    if block {
+        array(out, &[b"EXEC"]);
+    }
+}
+
+/// Appends the records of `change` to `out` as they appear inside a
+/// `MULTI` ... `EXEC` block: a change that is a block of its own (MSET,
+/// RENAME) contributes its records without a second `MULTI`.
+fn encode_in_block(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
     match *change {
         Change::Set {
             key,
@@ -104,11 +122,9 @@ pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
         } => array(out, &[b"PERSIST", key]),
         Change::Del { key } => array(out, &[b"DEL", key]),
         Change::SetMany(pairs) => {
-            array(out, &[b"MULTI"]);
             for (key, value) in pairs {
                 encode_set(key.as_bytes(), value, None, out);
             }
-            array(out, &[b"EXEC"]);
         }
         Change::Flush => array(out, &[b"FLUSHALL"]),
         Change::Rename {
@@ -117,10 +133,13 @@ pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
             value,
             deadline,
         } => {
-            array(out, &[b"MULTI"]);
             array(out, &[b"DEL", from]);
             encode_set(to, value, deadline.map(|d| wall.to_unix(d)), out);
-            array(out, &[b"EXEC"]);
+        }
+        Change::Block(changes) => {
+            for change in changes {
+                encode_in_block(change, wall, out);
+            }
         }
     }
 }

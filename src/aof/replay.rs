@@ -94,9 +94,7 @@ fn walk(file: &File, apply: &mut dyn FnMut(&[Record])) -> Result<Walked, WalkErr
                     apply(&records);
                 }
             }
-            (Record::FlushAll | Record::Select, Some(_)) => {
-                return corrupt("FLUSHALL or SELECT inside MULTI")
-            }
+            (Record::Select, Some(_)) => return corrupt("SELECT inside MULTI"),
             (record, Some((_, records))) => records.push(record),
             (record, None) => {
                 apply(std::slice::from_ref(&record));

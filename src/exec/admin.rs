@@ -80,9 +80,11 @@ pub fn execute<'s>(
             Reply::Ok
         }
         Command::Reset => {
-            // Back to the state of a new connection. MULTI's queue and
-            // WATCHed keys, and SELECT's database, will be reset here too
-            // once those commands exist.
+            // Back to the state of a new connection: no transaction, no
+            // watched key (there is one database, so nothing to SELECT).
+            session.multi = None;
+            session.note_multi();
+            session.watches.clear();
             session.set_protocol(2);
             session.set_name(None);
             session.authenticated = ctx.config.password.is_none();

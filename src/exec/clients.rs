@@ -21,7 +21,7 @@
 //! lock is taken for writing, and no stripe lock is ever taken under
 //! either.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +65,8 @@ pub struct Client {
     /// RESP version of its replies.
     protocol: AtomicU8,
     flags: AtomicU8,
+    /// Commands queued in its open transaction; -1 outside MULTI.
+    multi: AtomicI64,
     /// CLIENT SETNAME's name; guarded by its own lock, taken only to
     /// rename and to list.
     name: Mutex<Option<Vec<u8>>>,
@@ -95,6 +97,13 @@ impl Client {
             && what.laddr.map_or(true, |a| self.peer.laddr.as_bytes() == a)
     }
 
+    /// Notes how many commands its open transaction holds (`None`: not in
+    /// MULTI), for CLIENT LIST's `multi` field and `x` flag.
+    pub fn set_multi(&self, queued: Option<usize>) {
+        let queued = queued.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.multi.store(queued, Ordering::Relaxed);
+    }
+
     pub fn set_name(&self, name: Option<Vec<u8>>) {
         *self.name.lock() = name;
     }
@@ -121,14 +130,15 @@ impl Client {
         let secs = |ms: u64| now.0.saturating_sub(ms) / 1000;
         let name = self.name.lock().clone().unwrap_or_default();
         let flags = self.flags.load(Ordering::Relaxed);
+        let multi = self.multi.load(Ordering::Relaxed);
         let row = self.command.load(Ordering::Relaxed);
         let command = command
             .or_else(|| COMMANDS.get(row).map(|spec| spec.name))
             .unwrap_or("NULL");
         let _ = writeln!(
             out,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={}{}{} db=0 sub=0 \
-             psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={}{}{}{} db=0 sub=0 \
+             psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
              obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
              resp={} lib-name= lib-ver=",
             self.id,
@@ -138,9 +148,17 @@ impl Client {
             String::from_utf8_lossy(&name),
             secs(self.since.0),
             secs(self.last.load(Ordering::Relaxed)),
-            if self.unix { "U" } else { "N" },
+            // Redis's `x` (in MULTI) comes first, and `N` only when no
+            // other flag is shown.
+            if multi >= 0 { "x" } else { "" },
+            match (self.unix, multi >= 0) {
+                (true, _) => "U",
+                (false, true) => "",
+                (false, false) => "N",
+            },
             if flags & NO_EVICT != 0 { "e" } else { "" },
             if flags & NO_TOUCH != 0 { "T" } else { "" },
+            multi,
             self.protocol.load(Ordering::Relaxed),
         );
     }
@@ -186,6 +204,7 @@ impl Clients {
             command: AtomicUsize::new(NO_COMMAND),
             protocol: AtomicU8::new(2),
             flags: AtomicU8::new(0),
+            multi: AtomicI64::new(-1),
             name: Mutex::new(None),
         });
         self.list.lock().push(Arc::clone(&client));

@@ -12,7 +12,8 @@ use crate::protocol::{
 };
 use crate::stats::LocalCounts;
 use crate::store::{
-    DeadlineOutcome, Expiry, Millis, SetOptions, Store, Transfer, Transferred, Ttl, SCAN_PARTITIONS,
+    DeadlineOutcome, Expiry, Keyspace, Millis, SetOptions, Transfer, Transferred, Ttl,
+    SCAN_PARTITIONS,
 };
 
 /// OBJECT HELP, in Redis 7's words.
@@ -67,19 +68,20 @@ fn byte_range(len: usize, start: i64, end: i64) -> std::ops::Range<usize> {
     }
 }
 
-/// Executes a data command. The admin commands go to
-/// [`super::admin::execute`] instead; given one, this answers as if it
-/// were unknown.
+/// Executes a data command against `store`: the store itself, or a
+/// transaction's held stripes (see [`crate::store::Keyspace`]). The admin
+/// commands go to [`super::admin::execute`] instead; given one, this
+/// answers as if it were unknown.
 /// A read records the key's access when `touch` (CLIENT NO-TOUCH off).
-pub fn execute<'s>(
+pub fn execute<'s, K: Keyspace>(
     command: Command<'_>,
     ctx: &Context<'_>,
+    store: &mut K,
     now: Millis,
     touch: bool,
     scratch: &'s mut Vec<u8>,
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
-    let store = ctx.store;
     match command {
         Command::Get(key) => {
             let found = store.read_into(key, now, scratch, touch);
@@ -96,14 +98,10 @@ pub fn execute<'s>(
             value_reply(found, scratch, counts)
         }
         Command::MGet(keys) => {
-            let values = keys
-                .into_iter()
-                .map(|key| {
-                    let found = store.read_into(key, now, scratch, touch);
-                    count_lookup(found, counts);
-                    found.then(|| scratch.clone())
-                })
-                .collect();
+            let values = store.get_many(&keys, now, touch);
+            for value in &values {
+                count_lookup(value.is_some(), counts);
+            }
             Reply::Values(values)
         }
         Command::MSet(pairs) => match store.set_many(&pairs, now, false) {
@@ -305,7 +303,7 @@ pub fn execute<'s>(
             Reply::Number("STRLEN", len as i64)
         }
         Command::Type(key) => Reply::Type(store.exists(key, now)),
-        Command::DbSize => Reply::Number("DBSIZE", clamp(store.len() as u64)),
+        Command::DbSize => Reply::Number("DBSIZE", clamp(store.key_count() as u64)),
         Command::FlushAll => {
             store.clear();
             Reply::Ok
@@ -349,7 +347,7 @@ pub fn execute<'s>(
 
 fn execute_set<'s>(
     set: SetCommand<'_>,
-    store: &Store,
+    store: &mut impl Keyspace,
     now: Millis,
     scratch: &'s mut Vec<u8>,
 ) -> Reply<'s> {

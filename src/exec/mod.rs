@@ -12,19 +12,22 @@
 //!   STATS, BGREWRITEAOF, WAIT, LASTSAVE and ROLE.
 //! - [`clients`]: the registry of live connections behind CLIENT LIST,
 //!   INFO and KILL, and the idle timeout CONFIG SET changes.
+//! - [`transaction`]: MULTI's queue, WATCH, and EXEC run under the locks
+//!   of every stripe the transaction touches.
 
 mod admin;
 pub mod clients;
 mod data;
+pub mod transaction;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aof::Aof;
 use crate::config::Config;
-use crate::protocol::{Command, Reply};
+use crate::protocol::{Command, Limits, Reply};
 use crate::stats::{LocalCounts, Stats};
-use crate::store::{Millis, Store};
+use crate::store::{Millis, Store, Watch};
 use clients::{Client, Clients};
 
 pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
@@ -41,6 +44,11 @@ pub struct Context<'a> {
     /// The append-only file, with `--aof`.
     pub aof: Option<&'a Aof>,
     pub clients: &'a Clients,
+    /// Bounds on requests: EXEC parses its queued commands within them.
+    pub limits: &'a Limits,
+    /// Whether write commands may run (the append-only file is not
+    /// failing).
+    pub writable: bool,
 }
 
 /// One connection's state.
@@ -66,6 +74,10 @@ pub struct Session {
     /// This connection in the registry, when registered: kept told of the
     /// name, protocol and flags, which others list.
     pub client: Option<Arc<Client>>,
+    /// The open transaction, between MULTI and EXEC or DISCARD.
+    pub multi: Option<transaction::Queue>,
+    /// What WATCH noted, until EXEC, DISCARD, UNWATCH or RESET.
+    pub watches: Vec<Watch>,
 }
 
 impl Session {
@@ -80,6 +92,8 @@ impl Session {
             no_touch: false,
             close: false,
             client: None,
+            multi: None,
+            watches: Vec::new(),
         }
     }
 
@@ -90,6 +104,15 @@ impl Session {
             client.set_name(name.clone());
         }
         self.name = name;
+    }
+
+    /// Tells the registry how many commands the open transaction holds
+    /// (CLIENT LIST), after MULTI, each queued command, EXEC, DISCARD and
+    /// RESET.
+    pub fn note_multi(&self) {
+        if let Some(client) = &self.client {
+            client.set_multi(self.multi.as_ref().map(transaction::Queue::len));
+        }
     }
 
     /// Switches the RESP version of replies, here and in the registry.
@@ -115,8 +138,19 @@ pub fn execute<'s>(
     counts.commands += 1;
     if is_admin(&command) {
         admin::execute(command, ctx, session, now, scratch, counts)
+    } else if is_transaction(&command) {
+        transaction::execute(command, ctx, session, now, counts)
     } else {
-        data::execute(command, ctx, now, !session.no_touch, scratch, counts)
+        let mut store = ctx.store;
+        data::execute(
+            command,
+            ctx,
+            &mut store,
+            now,
+            !session.no_touch,
+            scratch,
+            counts,
+        )
     }
 }
 
@@ -139,6 +173,14 @@ fn is_admin(command: &Command<'_>) -> bool {
             | Command::Wait
             | Command::LastSave
             | Command::Role
+    )
+}
+
+/// Whether `command` is one of [`transaction`]'s.
+fn is_transaction(command: &Command<'_>) -> bool {
+    matches!(
+        command,
+        Command::Multi | Command::Exec | Command::Discard | Command::Watch(_) | Command::Unwatch
     )
 }
 

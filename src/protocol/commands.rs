@@ -107,6 +107,8 @@ const SCRIPT: &[&str] = &[
 ];
 const SCRIPTING: &[&str] = &["@slow", "@scripting"];
 const CONNECTION: &[&str] = &["@fast", "@connection"];
+const TRANSACTION_FAST: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
+const TRANSACTION: &[&str] = &["@fast", "@transaction"];
 
 const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
 const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
@@ -216,6 +218,11 @@ pub static COMMANDS: &[Spec] = &[
     spec("fcall_ro", -3, SCRIPT, SCRIPTING, NO_KEYS, Never, Some(resp::scripting), None),
     spec("script", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::scripting), None),
     spec("function", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::scripting), None),
+    spec("multi", 1, TRANSACTION_FAST, TRANSACTION, NO_KEYS, Never, Some(resp::multi), None),
+    spec("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], &["@slow", "@transaction"], NO_KEYS, Never, Some(resp::exec), None),
+    spec("discard", 1, TRANSACTION_FAST, TRANSACTION, NO_KEYS, Never, Some(resp::discard), None),
+    spec("watch", -2, TRANSACTION_FAST, TRANSACTION, ALL_KEYS, Never, Some(resp::watch), None),
+    spec("unwatch", 1, TRANSACTION_FAST, TRANSACTION, NO_KEYS, Never, Some(resp::unwatch), None),
 ];
 
 /// The command named `name` (any case) that `framing` speaks.
@@ -334,20 +341,35 @@ pub fn parse_row<'a>(
             Ok((row(spec), parse(&mut words, limits).map_err(Reply::Error)?))
         }
         Request::Resp(args) => {
-            let spec = lookup(args.get(0), Framing::Resp);
-            let spec = match admit(spec, Framing::Resp, args.len(), authenticated) {
-                Ok(spec) => spec,
-                Err(Admission::Unknown) => return Err(resp::unknown_command(&args)),
-                Err(Admission::Arity(name)) => {
-                    return Err(Reply::Error(ClientError::WrongArguments(name)))
-                }
-                Err(Admission::NoAuth) => return Err(Reply::Error(ClientError::NoAuth)),
-            };
-            write_gate(spec)?;
+            let spec = admit_resp(&args, authenticated, writable)?;
             let parse = spec.resp.ok_or_else(|| resp::unknown_command(&args))?;
             Ok((row(spec), parse(&args, limits)?))
         }
     }
+}
+
+/// The checks a RESP request passes before its arguments are parsed: it
+/// names a command this server speaks over RESP, with the right arity,
+/// that the connection may run (the login gate) and, when the store may
+/// not be written, that does not write. A refusal is the reply to send.
+/// A transaction's queue checks this much of a command when it is queued,
+/// as Redis does; the rest is parsed when EXEC runs it.
+pub fn admit_resp(
+    args: &Args<'_>,
+    authenticated: bool,
+    writable: bool,
+) -> Result<&'static Spec, Reply<'static>> {
+    let spec = lookup(args.get(0), Framing::Resp);
+    let spec = match admit(spec, Framing::Resp, args.len(), authenticated) {
+        Ok(spec) => spec,
+        Err(Admission::Unknown) => return Err(resp::unknown_command(args)),
+        Err(Admission::Arity(name)) => return Err(Reply::Error(ClientError::WrongArguments(name))),
+        Err(Admission::NoAuth) => return Err(Reply::Error(ClientError::NoAuth)),
+    };
+    if spec.writes() && !writable {
+        return Err(Reply::Error(ClientError::NotDurable));
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -139,6 +139,16 @@ pub enum Command<'a> {
     Select(i64),
     Client(ClientCommand<'a>),
     Stats,
+    /// MULTI: start queueing (see [`crate::exec`]'s transactions).
+    Multi,
+    /// EXEC: run the queued commands as one.
+    Exec,
+    /// DISCARD: drop the queue and the watches.
+    Discard,
+    /// WATCH key ...: EXEC aborts if any of these changes first.
+    Watch(Vec<Key<'a>>),
+    /// UNWATCH: forget every watched key.
+    Unwatch,
 }
 
 /// CLIENT subcommands.
@@ -364,6 +374,14 @@ pub enum Reply<'a> {
     /// An error whose message carries request data (RESP's unknown
     /// command), without its `-`.
     ErrorText(Vec<u8>),
+    /// EXEC's replies: `count` replies, already encoded in RESP, one
+    /// after the other in `body` (RESP only).
+    Transaction {
+        count: usize,
+        body: Vec<u8>,
+    },
+    /// EXEC aborted by a watched key: RESP2 `*-1`, RESP3 `_`.
+    NullArray,
     /// No reply: the connection is to be closed.
     Quit,
     /// No reply: the server is to shut down (SHUTDOWN).
@@ -522,6 +540,21 @@ pub enum ClientError {
     NoScripting,
     /// OBJECT FREQ: the eviction policy is LRU.
     NoLfu,
+    /// MULTI inside MULTI.
+    NestedMulti,
+    ExecWithoutMulti,
+    DiscardWithoutMulti,
+    /// WATCH after MULTI.
+    WatchInMulti,
+    /// EXEC of a transaction a queueing error aborted.
+    ExecAbort,
+    /// A command this server does not run inside a transaction (it
+    /// reads or changes the session or the server, see the README).
+    NotInTransaction,
+    /// A transaction's queue is full, in commands or bytes.
+    QueueFull,
+    /// WATCH past the number of keys one connection may watch.
+    TooManyWatched,
 }
 
 impl ClientError {
@@ -600,6 +633,18 @@ impl fmt::Display for ClientError {
                  note that when switching between policies at runtime LRU and LFU data will take \
                  some time to adjust.",
             ),
+            ClientError::NestedMulti => f.write_str("MULTI calls can not be nested"),
+            ClientError::ExecWithoutMulti => f.write_str("EXEC without MULTI"),
+            ClientError::DiscardWithoutMulti => f.write_str("DISCARD without MULTI"),
+            ClientError::WatchInMulti => f.write_str("WATCH inside MULTI is not allowed"),
+            ClientError::ExecAbort => {
+                f.write_str("EXECABORT Transaction discarded because of previous errors.")
+            }
+            ClientError::NotInTransaction => {
+                f.write_str("Command not allowed inside a transaction")
+            }
+            ClientError::QueueFull => f.write_str("transaction queue is full"),
+            ClientError::TooManyWatched => f.write_str("too many watched keys"),
         }
     }
 }

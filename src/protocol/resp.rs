@@ -413,6 +413,27 @@ pub fn reset<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Reset)
 }
 
+pub fn multi<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Multi)
+}
+
+pub fn exec<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Exec)
+}
+
+pub fn discard<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Discard)
+}
+
+/// WATCH key [key ...].
+pub fn watch<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Watch(keys(args, 1)?))
+}
+
+pub fn unwatch<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Unwatch)
+}
+
 /// WAIT numreplicas timeout.
 pub fn wait<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     integer(args.get(1))?;
@@ -986,6 +1007,7 @@ fn error_text(e: &ClientError) -> String {
         ClientError::UnsupportedProtocol => "NOPROTO unsupported protocol version".to_string(),
         // Its text carries its own code, as Redis's MISCONF does.
         ClientError::NotDurable => ClientError::NotDurable.to_string(),
+        ClientError::ExecAbort => ClientError::ExecAbort.to_string(),
         other => format!("ERR {other}"),
     }
 }
@@ -1019,6 +1041,11 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
             Ok(())
         }
         Reply::Frame(frame) => write_frame(out, frame, version),
+        Reply::Transaction { count, body } => {
+            number_line(out, b'*', *count as i64)?;
+            out.write_all(body)
+        }
+        Reply::NullArray => out.write_all(if version >= 3 { b"_\r\n" } else { b"*-1\r\n" }),
         Reply::Stats(_) => out.write_all(b"-ERR unknown command\r\n"),
         Reply::Error(e) => write!(out, "-{}\r\n", error_text(e)),
         Reply::ErrorText(text) => {

@@ -447,9 +447,11 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
         Reply::Type(true) => out.write_all(b"TYPE string\n"),
         Reply::Type(false) => out.write_all(b"TYPE none\n"),
         // Only RESP commands produce these; the text parser never does.
-        Reply::Values(_) | Reply::Frame(_) | Reply::ErrorText(_) => {
-            out.write_all(b"ERROR unknown command\n")
-        }
+        Reply::Values(_)
+        | Reply::Frame(_)
+        | Reply::ErrorText(_)
+        | Reply::Transaction { .. }
+        | Reply::NullArray => out.write_all(b"ERROR unknown command\n"),
         Reply::Stats(stats) => {
             for (name, value) in stats {
                 writeln!(out, "STAT {name} {value}")?;

@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 
 use crate::aof::{self, Aof};
 use crate::exec::clients::Peer;
-use crate::exec::{execute, Context, Session};
+use crate::exec::{execute, transaction, Context, Session};
 use crate::protocol::commands::{self, carries_password};
 use crate::protocol::framer::{FrameError, Framer, Request, Step};
 use crate::protocol::{resp, text, ClientError, Reply};
@@ -625,7 +625,19 @@ impl Answer<'_> {
                 now
             }
         };
-        let reply = match commands::parse_row(request, &shared.limits, authenticated, writable) {
+        // Inside MULTI, a request is queued (its reply `+QUEUED` or the
+        // refusal), not run.
+        let parsed = if self.session.multi.is_some() && transaction::queues(&request) {
+            Err(transaction::queue(
+                request,
+                &mut self.session,
+                shared.limits.max_request_size,
+                writable,
+            ))
+        } else {
+            commands::parse_row(request, &shared.limits, authenticated, writable)
+        };
+        let reply = match parsed {
             Err(refusal) => {
                 self.counts.commands += 1;
                 refusal
@@ -640,6 +652,8 @@ impl Answer<'_> {
                     config: &shared.config,
                     aof: shared.aof.as_deref(),
                     clients: &shared.clients,
+                    limits: &shared.limits,
+                    writable,
                 };
                 execute(
                     command,

@@ -56,7 +56,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::guard::Reservation;
-use super::table::Sample;
+use super::table::{Sample, Table};
 use super::{Millis, Store, StoreError, STRIPES};
 
 /// Entries sampled per eviction when `--eviction-samples` is not given.
@@ -127,6 +127,19 @@ impl Store {
         }
     }
 
+    /// Adds `size` bytes to the count if that does not pass the limit,
+    /// evicting nothing: for a transaction, which holds stripe locks and
+    /// so must not evict (see [`super::transaction`]).
+    pub(super) fn try_reserve(&self, size: u64) -> Option<Reservation<'_>> {
+        let limit = self.memory_limit();
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(size).filter(|&total| total <= limit)
+            })
+            .ok()
+            .map(|_| Reservation::new(self, size))
+    }
+
     /// Samples entries and evicts the one least recently used, never the
     /// entry `spared` (its stripe and id).
     pub(super) fn evict_one(&self, now: Millis, spared: Option<(usize, usize)>) -> Eviction {
@@ -180,20 +193,27 @@ impl Store {
     /// one was found; an expired entry drawn is skipped, and after
     /// [`RANDOM_KEY_DRAWS`] expired draws the store counts as empty.
     pub fn random_key(&self, now: Millis, out: &mut Vec<u8>) -> bool {
+        self.draw_key(STRIPES, |stripe, start| {
+            draw_from(&self.stripes[stripe].table.read(), start, now, out)
+        })
+    }
+
+    /// RANDOMKEY's draws over `tables` tables (every stripe, or a
+    /// transaction's held ones): each draw picks a random table, the next
+    /// one when it is empty, and `draw(table, start)` samples it from slot
+    /// `start` (see [`draw_from`]).
+    pub(super) fn draw_key(
+        &self,
+        tables: usize,
+        mut draw: impl FnMut(usize, usize) -> Option<bool>,
+    ) -> bool {
+        if tables == 0 {
+            return false;
+        }
         for _ in 0..RANDOM_KEY_DRAWS {
             let r = self.random();
-            let first = (r >> 58) as usize;
-            let drawn = (0..STRIPES).find_map(|offset| {
-                let table = self.stripes[(first + offset) % STRIPES].table.read();
-                let sample = table.sample_from(r as usize, now)?;
-                if !sample.expired {
-                    let entry = table.get_by_id(sample.hash, sample.id)?;
-                    out.clear();
-                    out.extend_from_slice(entry.key());
-                }
-                Some(!sample.expired)
-            });
-            match drawn {
+            let first = (r >> 58) as usize % tables;
+            match (0..tables).find_map(|offset| draw((first + offset) % tables, r as usize)) {
                 None => return false,
                 Some(true) => return true,
                 Some(false) => {}
@@ -201,6 +221,24 @@ impl Store {
         }
         false
     }
+}
+
+/// One RANDOMKEY draw from `table`, from slot `start` on: `None` when it is
+/// empty, `Some(false)` when the entry drawn has expired, `Some(true)` when
+/// it is live and its key was copied into `out`.
+pub(super) fn draw_from(
+    table: &Table,
+    start: usize,
+    now: Millis,
+    out: &mut Vec<u8>,
+) -> Option<bool> {
+    let sample = table.sample_from(start, now)?;
+    if !sample.expired {
+        let entry = table.get_by_id(sample.hash, sample.id)?;
+        out.clear();
+        out.extend_from_slice(entry.key());
+    }
+    Some(!sample.expired)
 }
 
 /// How good a victim a sample is: expired entries first, then the longest
@@ -217,7 +255,7 @@ impl Store {
     /// eviction draws from it, one number per sample, so sharing one
     /// atomic is cheap next to the stripe locks eviction takes anyway; a
     /// seeded store draws the same sequence every run.
-    fn random(&self) -> u64 {
+    pub(super) fn random(&self) -> u64 {
         let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

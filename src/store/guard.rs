@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::RwLockWriteGuard;
 
-use super::journal::Change;
+use super::journal::{Change, Journal};
 use super::table::{Chunk, DeadlineChange, NewEntry, Removed, Table};
 use super::{Millis, Store, Stripe};
 
@@ -36,6 +36,13 @@ impl<'s> Reservation<'s> {
     /// Takes ownership of `bytes` already added to `store`'s count.
     pub(super) fn new(store: &'s Store, bytes: u64) -> Reservation<'s> {
         Reservation { store, bytes }
+    }
+
+    /// Moves `bytes` of this reservation into a new one, when it holds as
+    /// many (a transaction's pool handing each write its share).
+    pub(super) fn split(&mut self, bytes: u64) -> Option<Reservation<'s>> {
+        self.bytes = self.bytes.checked_sub(bytes)?;
+        Some(Reservation::new(self.store, bytes))
     }
 
     /// Hands `bytes` of the reservation to a stored entry: they stay in
@@ -73,6 +80,9 @@ pub(super) struct WriteGuard<'s> {
     store: &'s Store,
     stripe: &'s Stripe,
     table: RwLockWriteGuard<'s, Table>,
+    /// Where this guard's changes are recorded: the store's journal, or a
+    /// transaction's block (see [`super::transaction`]).
+    journal: Option<&'s dyn Journal>,
     /// Records with an allocation of their own that changes let go: freed
     /// after the lock is released (fields drop in order, `table` first).
     freed: Vec<Box<[u8]>>,
@@ -80,11 +90,29 @@ pub(super) struct WriteGuard<'s> {
 
 impl<'s> WriteGuard<'s> {
     pub(super) fn new(store: &'s Store, stripe: &'s Stripe) -> WriteGuard<'s> {
+        WriteGuard::recording_into(store, stripe, store.journal.as_deref())
+    }
+
+    /// As [`WriteGuard::new`], its changes recorded into `journal`
+    /// instead of the store's.
+    pub(super) fn recording_into(
+        store: &'s Store,
+        stripe: &'s Stripe,
+        journal: Option<&'s dyn Journal>,
+    ) -> WriteGuard<'s> {
         WriteGuard {
             store,
             stripe,
             table: stripe.table.write(),
+            journal,
             freed: Vec::new(),
+        }
+    }
+
+    /// Hands `change` to this guard's journal, if any.
+    fn record(&self, change: Change<'_>) {
+        if let Some(journal) = self.journal {
+            journal.record(change);
         }
     }
 
@@ -96,6 +124,7 @@ impl<'s> WriteGuard<'s> {
     /// Takes a removed entry out of the count (as expired when it was) and
     /// keeps its large record, if any, to free after the lock.
     fn account(&mut self, removed: Removed, now: Millis) -> Removed {
+        self.table.changed(removed.hash());
         self.store.used.fetch_sub(removed.size(), Ordering::Relaxed);
         if removed.is_expired(now) {
             self.store.expired.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +142,7 @@ impl<'s> WriteGuard<'s> {
         reservation: &mut Reservation<'_>,
         now: Millis,
     ) {
-        self.store.record(Change::Set {
+        self.record(Change::Set {
             key: entry.key(),
             value: entry.value(),
             deadline: entry.deadline(),
@@ -131,6 +160,7 @@ impl<'s> WriteGuard<'s> {
         now: Millis,
     ) {
         reservation.consume(entry.size());
+        self.table.changed(entry.hash());
         if let Some(replaced) = self.table.insert(entry) {
             self.account(replaced, now);
         }
@@ -147,7 +177,7 @@ impl<'s> WriteGuard<'s> {
     ) -> bool {
         match self.table.remove(hash, key, now, out) {
             Some(removed) => {
-                self.store.record(Change::Del { key });
+                self.record(Change::Del { key });
                 !self.account(removed, now).is_expired(now)
             }
             None => false,
@@ -168,6 +198,7 @@ impl<'s> WriteGuard<'s> {
     ) -> bool {
         match self.table.remove(hash, key, now, None) {
             Some(removed) => {
+                self.table.changed(hash);
                 let (removed, record) = removed.detach();
                 self.freed.extend(record);
                 reservation.bytes += removed.size();
@@ -188,9 +219,9 @@ impl<'s> WriteGuard<'s> {
     /// evicted (or expired, when it was). Returns whether it was still
     /// there.
     pub(super) fn evict(&mut self, hash: u32, id: usize, now: Millis) -> bool {
-        if self.store.journal.is_some() {
+        if self.journal.is_some() {
             if let Some(entry) = self.table.get_by_id(hash, id) {
-                self.store.record(Change::Del { key: entry.key() });
+                self.record(Change::Del { key: entry.key() });
             }
         }
         let Some(removed) = self.table.remove_by_id(hash, id) else {
@@ -233,12 +264,13 @@ impl<'s> WriteGuard<'s> {
             DeadlineChange::Missing => DeadlineOutcome::Missing,
             DeadlineChange::Refused => DeadlineOutcome::Refused,
             DeadlineChange::Expired(removed) => {
-                self.store.record(Change::Del { key });
+                self.record(Change::Del { key });
                 self.account(removed, now);
                 DeadlineOutcome::Missing
             }
             DeadlineChange::Done => {
-                self.store.record(Change::Deadline { key, deadline });
+                self.table.changed(hash);
+                self.record(Change::Deadline { key, deadline });
                 DeadlineOutcome::Done
             }
         }
@@ -251,11 +283,13 @@ impl<'s> WriteGuard<'s> {
         max_slots: usize,
         scratch: &mut Vec<Removed>,
     ) -> Chunk {
-        let store = self.store;
+        let journal = self.journal;
         let chunk = self
             .table
             .expire_chunk(now, max_slots, scratch, &mut |key| {
-                store.record(Change::Del { key })
+                if let Some(journal) = journal {
+                    journal.record(Change::Del { key });
+                }
             });
         for removed in scratch.drain(..) {
             self.account(removed, now);
@@ -268,6 +302,7 @@ impl<'s> WriteGuard<'s> {
     /// is freed after the lock.
     pub(super) fn clear(&mut self) -> Table {
         let table = std::mem::take(&mut *self.table);
+        self.table.succeed(&table);
         self.store.used.fetch_sub(table.bytes(), Ordering::Relaxed);
         table
     }

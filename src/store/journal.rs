@@ -6,8 +6,8 @@
 //! method that changes a table describes the change as a [`Change`] and
 //! passes it to [`Journal::record`] under the stripe's write lock, so the
 //! changes of one key reach the journal in the order the stripe applied
-//! them. A change that spans stripes (MSET, MSETNX, RENAME, FLUSHALL) is
-//! recorded once,
+//! them. A change that spans stripes (MSET, MSETNX, RENAME, FLUSHALL, a
+//! transaction) is recorded once,
 //! while every stripe it touches is locked, so no other change can fall
 //! inside it. Without a journal the hook is one `Option` check.
 //!
@@ -45,6 +45,9 @@ pub enum Change<'a> {
         value: &'a [u8],
         deadline: Option<Millis>,
     },
+    /// A transaction's changes (MULTI/EXEC), in the order applied: one
+    /// change, recorded while every stripe it touched is locked.
+    Block(&'a [Change<'a>]),
 }
 
 /// Where the store hands its changes. See the module documentation.

@@ -14,12 +14,17 @@
 //! belongs to the stripe picked by the top six bits of its hash. GET takes
 //! only the read lock (the access tick is atomic); SET, DELETE and eviction
 //! take the write lock. A thread holds at most one stripe lock at any
-//! moment, with two exceptions: MSET (see [`multi`]) write-locks the
+//! moment, with these exceptions: MSET (see [`multi`]) write-locks the
 //! stripes of all its keys together, in ascending index order, and so does
 //! FLUSHALL, for all 64 (no client sees part of a flush, and a journal's
-//! one record of it has no other change inside it). Since no other
-//! operation ever waits for a lock while holding one, no wait cycle can
-//! form. Other work that spans stripes (eviction sampling, counting)
+//! one record of it has no other change inside it), and so does a
+//! transaction's EXEC for the stripes of all its keys (see
+//! [`transaction`]), running every queued command on the guards it holds;
+//! MGET read-locks the stripes of its keys together, in the same order, so
+//! that it sees an MSET or a transaction whole or not at all. Every
+//! operation that holds several waits for them only in ascending order,
+//! and no other operation ever waits for a lock while holding one, so no
+//! wait cycle can form. Other work that spans stripes (eviction sampling, counting)
 //! visits them one at a time in ascending index order. A journal's own
 //! lock is taken under stripe locks, never the other way round.
 //!
@@ -34,7 +39,8 @@
 //! ## Accounting invariants
 //!
 //! - `used` is the sum over live entries of key bytes plus value bytes, plus
-//!   the bytes reserved by SETs that are between reserving and inserting.
+//!   the bytes reserved by SETs that are between reserving and inserting
+//!   (and by a transaction, until it ends).
 //!   At rest it is exactly the live bytes (what USAGE reports).
 //! - `used <= limit` at every instant: a SET reserves its bytes with a
 //!   compare-and-swap that refuses to pass the limit, evicting until the
@@ -61,6 +67,7 @@ mod journal;
 mod multi;
 mod slab;
 mod table;
+mod transaction;
 
 use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::fmt;
@@ -78,6 +85,7 @@ pub use table::MAX_KEY_LEN;
 
 pub use guard::DeadlineOutcome;
 pub use journal::{Change, Journal};
+pub use transaction::{Block, Held, Keyspace, Watch};
 
 use guard::WriteGuard;
 use table::{NewEntry, Table, HASH_BITS};
@@ -409,15 +417,11 @@ impl Store {
         let (stripe, hash) = self.locate(key);
         let table = stripe.table.read();
         let entry = table.get(hash, key.0).filter(|e| !e.is_expired(now))?;
-        let idle = now.tick().wrapping_sub(entry.access());
-        // An access dated a tick after `now` (another thread's clock read)
-        // is no idle time at all, not 49 days of it.
-        let idle = if (idle as i32) < 0 {
-            0
-        } else {
-            u64::from(idle)
-        };
-        Some(look(entry.value(), idle, entry.footprint()))
+        Some(look(
+            entry.value(),
+            idle_ms(now, entry.access()),
+            entry.footprint(),
+        ))
     }
 
     /// Whether `key` exists (and has not expired).
@@ -488,42 +492,20 @@ impl Store {
         }
         let mut reservation = self.reserve(size, now)?;
         let (stripe, hash) = self.locate(key);
-        let (deadline, field) = match options.expiry {
-            Expiry::Clear | Expiry::Gone => (None, false),
-            Expiry::At(at) => (Some(at), true),
-            Expiry::Keep => (None, true),
-        };
-        let entry = NewEntry::new(key.0, value, hash, now, deadline, field);
+        let entry = set_entry(key, value, hash, now, options.expiry);
         let mut guard = self.write(stripe);
-        let existing = guard
-            .table()
-            .get(hash, key.0)
-            .filter(|e| !e.is_expired(now));
-        let had_old = existing.is_some();
-        let old_deadline = existing.and_then(|e| e.deadline());
-        if let (Some(out), Some(e)) = (old, existing) {
-            out.clear();
-            out.extend_from_slice(e.value());
-        }
-        let stored = self.condition_holds(options.condition, had_old);
-        match options.expiry {
-            _ if !stored => {}
-            // A deadline already past: the key is gone at once, as in Redis.
-            Expiry::Gone => {
-                guard.remove(hash, key.0, now, None);
-            }
-            Expiry::Keep => guard.insert(entry.with_deadline(old_deadline), &mut reservation, now),
-            Expiry::Clear | Expiry::At(_) => guard.insert(entry, &mut reservation, now),
-        }
-        Ok(SetOutcome { stored, had_old })
+        Ok(set_locked(
+            &mut guard,
+            entry,
+            options,
+            old,
+            &mut reservation,
+            now,
+        ))
     }
 
     fn condition_holds(&self, condition: Condition, exists: bool) -> bool {
-        match condition {
-            Condition::Always => true,
-            Condition::IfAbsent => !exists,
-            Condition::IfPresent => exists,
-        }
+        condition_holds(condition, exists)
     }
 
     /// Sets (`Some`) or removes (`None`) the expiry of `key`. When `value`
@@ -632,6 +614,75 @@ impl Store {
         self.record(Change::Flush);
         drop(guards);
         drop(removed);
+    }
+}
+
+fn condition_holds(condition: Condition, exists: bool) -> bool {
+    match condition {
+        Condition::Always => true,
+        Condition::IfAbsent => !exists,
+        Condition::IfPresent => exists,
+    }
+}
+
+/// The entry a SET of `value` under `key` stores, before its lock is
+/// taken (a large record is allocated here).
+fn set_entry<'a>(
+    key: Key<'a>,
+    value: &'a [u8],
+    hash: u32,
+    now: Millis,
+    expiry: Expiry,
+) -> NewEntry<'a> {
+    let (deadline, field) = match expiry {
+        Expiry::Clear | Expiry::Gone => (None, false),
+        Expiry::At(at) => (Some(at), true),
+        Expiry::Keep => (None, true),
+    };
+    NewEntry::new(key.0, value, hash, now, deadline, field)
+}
+
+/// The part of a SET decided under the key's write lock: its condition,
+/// the old value copied into `old` when given, and the change. Shared by
+/// [`Store::set_returning`] and a transaction's SET.
+fn set_locked(
+    guard: &mut WriteGuard<'_>,
+    entry: NewEntry<'_>,
+    options: SetOptions,
+    old: Option<&mut Vec<u8>>,
+    reservation: &mut guard::Reservation<'_>,
+    now: Millis,
+) -> SetOutcome {
+    let (hash, key) = (entry.hash(), entry.key());
+    let existing = guard.table().get(hash, key).filter(|e| !e.is_expired(now));
+    let had_old = existing.is_some();
+    let old_deadline = existing.and_then(|e| e.deadline());
+    if let (Some(out), Some(e)) = (old, existing) {
+        out.clear();
+        out.extend_from_slice(e.value());
+    }
+    let stored = condition_holds(options.condition, had_old);
+    match options.expiry {
+        _ if !stored => {}
+        // A deadline already past: the key is gone at once, as in Redis.
+        Expiry::Gone => {
+            guard.remove(hash, key, now, None);
+        }
+        Expiry::Keep => guard.insert(entry.with_deadline(old_deadline), reservation, now),
+        Expiry::Clear | Expiry::At(_) => guard.insert(entry, reservation, now),
+    }
+    SetOutcome { stored, had_old }
+}
+
+/// How long ago, in milliseconds, an entry last accessed at tick `access`
+/// was, seen at `now`: an access dated a tick after `now` (another
+/// thread's clock read) is no idle time at all, not 49 days of it.
+fn idle_ms(now: Millis, access: u32) -> u64 {
+    let idle = now.tick().wrapping_sub(access);
+    if (idle as i32) < 0 {
+        0
+    } else {
+        u64::from(idle)
     }
 }
 

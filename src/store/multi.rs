@@ -1,12 +1,16 @@
 //! Operations over several keys, and read-modify-write of one key.
 //!
+//! - **MGET** ([`Store::get_many`]) read-locks the stripes of all its keys
+//!   together, in ascending order, so it never sees part of an MSET or a
+//!   transaction.
 //! - **MSET** ([`Store::set_many`]) is atomic: it reserves the bytes of all
 //!   its entries (evicting as needed, holding no lock), builds the entries,
 //!   then write-locks every stripe involved at once, in ascending stripe
 //!   order, the one global lock order. Eviction and every other operation
 //!   hold at most one stripe lock, so nothing can wait on a stripe while
 //!   holding a higher one, and no cycle, hence no deadlock, is possible.
-//! - **Read-modify-write** ([`Store::incr_by`], [`Store::append`]) is
+//! - **Read-modify-write** ([`Store::update`], behind INCR, APPEND and the
+//!   others of [`super::Keyspace`]) is
 //!   optimistic: read the value under the read lock, compute the new one
 //!   and build its entry with no lock held, then, under the write lock,
 //!   install it only if the entry is still the one that was read (same
@@ -95,105 +99,14 @@ impl Store {
         self.remove(key, now, Some(out))
     }
 
-    /// Adds `delta` to the integer stored at `key` (0 when absent) and
-    /// returns the result.
-    pub fn incr_by(&self, key: Key<'_>, delta: i64, now: Millis) -> Result<i64, UpdateError> {
-        let mut result = 0;
-        self.update(key, now, |current, new| {
-            let n = match current {
-                None => 0,
-                Some(bytes) => parse_i64(bytes).ok_or(UpdateError::NotInteger)?,
-            };
-            result = n.checked_add(delta).ok_or(UpdateError::Overflow)?;
-            new.extend_from_slice(result.to_string().as_bytes());
-            Ok(())
-        })?;
-        Ok(result)
-    }
-
-    /// Appends `suffix` to the value at `key` (creating it) and returns the
-    /// new length. A result longer than `max_len` bytes is refused with
-    /// [`UpdateError::TooLong`], the value unchanged: every stored value
-    /// stays within the cap that bounds what a read must buffer.
-    pub fn append(
-        &self,
-        key: Key<'_>,
-        suffix: &[u8],
-        max_len: usize,
-        now: Millis,
-    ) -> Result<usize, UpdateError> {
-        self.update(key, now, |current, new| {
-            let current = current.unwrap_or_default();
-            if current.len() + suffix.len() > max_len {
-                return Err(UpdateError::TooLong);
-            }
-            new.extend_from_slice(current);
-            new.extend_from_slice(suffix);
-            Ok(())
-        })
-    }
-
-    /// Adds `delta` to the number stored at `key` (0 when absent) and
-    /// copies the result, as stored, into `out` (INCRBYFLOAT). Numbers are
-    /// read and written as [`crate::num::parse_f64`] and
-    /// [`crate::num::format_f64`] do.
-    pub fn incr_by_float(
-        &self,
-        key: Key<'_>,
-        delta: f64,
-        now: Millis,
-        out: &mut Vec<u8>,
-    ) -> Result<(), UpdateError> {
-        self.update(key, now, |current, new| {
-            let n = match current {
-                None => 0.0,
-                Some(bytes) => parse_f64(bytes).ok_or(UpdateError::NotFloat)?,
-            };
-            let sum = n + delta;
-            if !sum.is_finite() {
-                return Err(UpdateError::NotFinite);
-            }
-            format_f64(sum, new);
-            out.clear();
-            out.extend_from_slice(new);
-            Ok(())
-        })
-        .map(drop)
-    }
-
-    /// Overwrites the value at `key` from byte `offset` on with `bytes`,
-    /// padding with zero bytes up to `offset` (SETRANGE), and returns the
-    /// new length. `bytes` is not empty (an empty one changes nothing and
-    /// is the caller's STRLEN). A result longer than `max_len` is refused
-    /// with [`UpdateError::TooLong`] before anything is built.
-    pub fn set_range(
-        &self,
-        key: Key<'_>,
-        offset: usize,
-        bytes: &[u8],
-        max_len: usize,
-        now: Millis,
-    ) -> Result<usize, UpdateError> {
-        let end = offset
-            .checked_add(bytes.len())
-            .ok_or(UpdateError::TooLong)?;
-        if end > max_len {
-            return Err(UpdateError::TooLong);
-        }
-        self.update(key, now, |current, new| {
-            let current = current.unwrap_or_default();
-            new.extend_from_slice(current);
-            if new.len() < end {
-                new.resize(end, 0);
-            }
-            new[offset..end].copy_from_slice(bytes);
-            Ok(())
-        })
-    }
-
     /// Replaces the value at `key` with what `compute` writes, given the
     /// current value (`None` when absent). Returns the new value's length.
-    fn update<F>(&self, key: Key<'_>, now: Millis, mut compute: F) -> Result<usize, UpdateError>
+    pub(super) fn update<F>(
+        &self,
+        key: Key<'_>,
+        now: Millis,
+        mut compute: F,
+    ) -> Result<usize, UpdateError>
     where
         F: FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError>,
     {
@@ -240,6 +153,47 @@ impl Store {
             // Someone changed the key in between: refund (the reservation
             // drops) and compute again from what is there now.
         }
+    }
+
+    /// The values of `keys`, `None` for a missing one (MGET), read under
+    /// the read locks of all their stripes held together, taken in
+    /// ascending index order: a write that spans stripes (MSET, a
+    /// transaction) is seen whole or not at all. Accesses are recorded
+    /// when `touch`; expired keys read as missing and are reclaimed after
+    /// the locks are released.
+    pub fn get_many(&self, keys: &[Key<'_>], now: Millis, touch: bool) -> Vec<Option<Vec<u8>>> {
+        let places: Vec<(usize, u32)> = keys.iter().map(|&k| self.place_of(k)).collect();
+        let mut order: Vec<usize> = places.iter().map(|&(index, _)| index).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut expired = false;
+        let values = {
+            let tables: Vec<_> = order
+                .iter()
+                .map(|&index| self.stripes[index].table.read())
+                .collect();
+            keys.iter()
+                .zip(&places)
+                .map(|(key, &(index, hash))| {
+                    let at = order.binary_search(&index).ok()?;
+                    let entry = tables[at].get(hash, key.0)?;
+                    if entry.is_expired(now) {
+                        expired = true;
+                        return None;
+                    }
+                    if touch {
+                        entry.touch(now);
+                    }
+                    Some(entry.value().to_vec())
+                })
+                .collect()
+        };
+        if expired {
+            for &key in keys {
+                self.reclaim_if_expired(key, now);
+            }
+        }
+        values
     }
 
     /// Stores every pair at once (MSET): either all are stored or, when
@@ -406,21 +360,10 @@ impl Store {
         wanted: &dyn Fn(&[u8]) -> bool,
         out: &mut Vec<Vec<u8>>,
     ) -> usize {
-        let mut partition = cursor;
-        while partition < SCAN_PARTITIONS {
-            let stripe = &self.stripes[partition / PARTS_PER_STRIPE];
-            let part = (partition % PARTS_PER_STRIPE) as u32;
-            collect_keys(&stripe.table.read(), now, wanted, Some(part), out);
-            partition += 1;
-            if out.len() >= count {
-                break;
-            }
-        }
-        if partition >= SCAN_PARTITIONS {
-            0
-        } else {
-            partition
-        }
+        scan_partitions(cursor, count, out, |stripe, part, out| {
+            let table = self.stripes[stripe].table.read();
+            collect_keys(&table, now, wanted, Some(part), out);
+        })
     }
 
     /// Hands every entry live at `now` to `each` (key, value, deadline),
@@ -475,7 +418,116 @@ impl Store {
     }
 }
 
-fn collect_keys(
+/// Visits SCAN partitions from `cursor` on, `visit(stripe, part, out)`
+/// copying each one's keys into `out`, until at least `count` keys were
+/// found or the last partition was done. Returns the cursor to continue
+/// from, 0 when the iteration is complete. Shared by the store and a
+/// transaction's held stripes.
+pub(super) fn scan_partitions(
+    cursor: usize,
+    count: usize,
+    out: &mut Vec<Vec<u8>>,
+    mut visit: impl FnMut(usize, u32, &mut Vec<Vec<u8>>),
+) -> usize {
+    let mut partition = cursor;
+    while partition < SCAN_PARTITIONS {
+        let part = (partition % PARTS_PER_STRIPE) as u32;
+        visit(partition / PARTS_PER_STRIPE, part, out);
+        partition += 1;
+        if out.len() >= count {
+            break;
+        }
+    }
+    if partition >= SCAN_PARTITIONS {
+        0
+    } else {
+        partition
+    }
+}
+
+/// What INCR, INCRBY, DECR and DECRBY compute: the stored integer (0
+/// when absent) plus `delta`, the result also left in `result`.
+pub(super) fn add_integer(
+    delta: i64,
+    result: &mut i64,
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        let n = match current {
+            None => 0,
+            Some(bytes) => parse_i64(bytes).ok_or(UpdateError::NotInteger)?,
+        };
+        *result = n.checked_add(delta).ok_or(UpdateError::Overflow)?;
+        new.extend_from_slice(result.to_string().as_bytes());
+        Ok(())
+    }
+}
+
+/// What APPEND computes: the value with `suffix` after it, refused past
+/// `max_len` bytes.
+pub(super) fn append_bytes(
+    suffix: &[u8],
+    max_len: usize,
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        let current = current.unwrap_or_default();
+        if current.len() + suffix.len() > max_len {
+            return Err(UpdateError::TooLong);
+        }
+        new.extend_from_slice(current);
+        new.extend_from_slice(suffix);
+        Ok(())
+    }
+}
+
+/// What INCRBYFLOAT computes: the stored number (0 when absent) plus
+/// `delta`, the result as stored also copied into `out`.
+pub(super) fn add_float(
+    delta: f64,
+    out: &mut Vec<u8>,
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        let n = match current {
+            None => 0.0,
+            Some(bytes) => parse_f64(bytes).ok_or(UpdateError::NotFloat)?,
+        };
+        let sum = n + delta;
+        if !sum.is_finite() {
+            return Err(UpdateError::NotFinite);
+        }
+        format_f64(sum, new);
+        out.clear();
+        out.extend_from_slice(new);
+        Ok(())
+    }
+}
+
+/// Where a SETRANGE of `len` bytes at `offset` ends, refused when the
+/// result would pass `max_len` (before anything is built).
+pub(super) fn range_end(offset: usize, len: usize, max_len: usize) -> Result<usize, UpdateError> {
+    offset
+        .checked_add(len)
+        .filter(|&end| end <= max_len)
+        .ok_or(UpdateError::TooLong)
+}
+
+/// What SETRANGE computes: the value overwritten from `offset` to `end`
+/// with `bytes`, zero-padded up to `offset`.
+pub(super) fn overwrite_range(
+    offset: usize,
+    end: usize,
+    bytes: &[u8],
+) -> impl FnMut(Option<&[u8]>, &mut Vec<u8>) -> Result<(), UpdateError> + '_ {
+    move |current, new| {
+        new.extend_from_slice(current.unwrap_or_default());
+        if new.len() < end {
+            new.resize(end, 0);
+        }
+        new[offset..end].copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+pub(super) fn collect_keys(
     table: &Table,
     now: Millis,
     wanted: &dyn Fn(&[u8]) -> bool,

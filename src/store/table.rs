@@ -360,6 +360,8 @@ impl<'t> EntryRef<'t> {
 #[derive(Debug)]
 pub struct Removed {
     size: u64,
+    /// The entry's stored hash.
+    hash: u32,
     deadline: Option<Millis>,
     /// The record, when it had an allocation of its own.
     record: Option<Box<[u8]>>,
@@ -369,6 +371,7 @@ impl Removed {
     fn of(entry: &EntryRef<'_>) -> Removed {
         Removed {
             size: entry.size(),
+            hash: entry.stored_hash(),
             deadline: entry.deadline(),
             record: None,
         }
@@ -377,6 +380,11 @@ impl Removed {
     /// Bytes the entry counted towards USAGE.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The entry's stored hash.
+    pub fn hash(&self) -> u32 {
+        self.hash
     }
 
     pub fn is_expired(&self, now: Millis) -> bool {
@@ -460,7 +468,20 @@ pub struct Table {
     /// No deadline here is earlier than this (milliseconds).
     earliest: u64,
     scan: Scan,
+    /// Changes made to this table's keys, counted per bucket of their hash
+    /// (see [`Table::version`]), wrapping: what WATCH compares.
+    versions: [u64; VERSION_BUCKETS],
+    /// Advanced when a flush replaces the table, so that the new table's
+    /// buckets, which start again at zero, never look unchanged.
+    epoch: u64,
 }
+
+/// Buckets of [`Table::version`] per table: a change to one key advances
+/// only the bucket its hash picks, so a watch is disturbed by the changes
+/// to about one key in 64 × 16 = 1,024 (its stripe's and bucket's), not
+/// one in 64. Sixteen 8-byte counters are the two cache lines a stripe is
+/// aligned to.
+pub const VERSION_BUCKETS: usize = 16;
 
 impl Default for Table {
     fn default() -> Self {
@@ -477,7 +498,31 @@ impl Table {
             expiring: 0,
             earliest: u64::MAX,
             scan: Scan::new(),
+            versions: [0; VERSION_BUCKETS],
+            epoch: 0,
         }
+    }
+
+    /// A value that changes whenever an entry whose stored hash is `hash`
+    /// (or another in its bucket, see [`VERSION_BUCKETS`]) is stored,
+    /// removed or has its deadline changed (every
+    /// [`super::guard::WriteGuard`] change counts), and that no table goes
+    /// back to while a watch may hold it: a flush's new table has a new
+    /// epoch.
+    pub fn version(&self, hash: u32) -> (u64, u64) {
+        (self.epoch, self.versions[hash as usize % VERSION_BUCKETS])
+    }
+
+    /// Counts one change to the entry whose stored hash is `hash`.
+    pub fn changed(&mut self, hash: u32) {
+        let version = &mut self.versions[hash as usize % VERSION_BUCKETS];
+        *version = version.wrapping_add(1);
+    }
+
+    /// Makes this table, new, the successor of `previous`, which a flush
+    /// replaced: its versions all differ from any `previous` had.
+    pub fn succeed(&mut self, previous: &Table) {
+        self.epoch = previous.epoch.wrapping_add(1);
     }
 
     pub fn len(&self) -> usize {
