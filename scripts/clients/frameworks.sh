@@ -22,7 +22,7 @@ NODE_FRAMEWORKS=$REPO/target/node-frameworks
 # against Blink-Store, each with a SKIP line naming the feature, and run
 # against redis-server. When a feature lands, its line here becomes true
 # (or the variable is set in the environment to try it early).
-BLINK_HAS_TRANSACTIONS=${BLINK_HAS_TRANSACTIONS:-false} # MULTI, EXEC, DISCARD, WATCH, UNWATCH
+BLINK_HAS_TRANSACTIONS=${BLINK_HAS_TRANSACTIONS:-true} # MULTI, EXEC, DISCARD, WATCH, UNWATCH
 BLINK_HAS_DATABASES=${BLINK_HAS_DATABASES:-false}       # SELECT of a database other than 0
 
 # The checks that need neither.
