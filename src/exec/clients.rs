@@ -129,15 +129,30 @@ impl Client {
         use std::fmt::Write;
         let secs = |ms: u64| now.0.saturating_sub(ms) / 1000;
         let name = self.name.lock().clone().unwrap_or_default();
-        let flags = self.flags.load(Ordering::Relaxed);
+        let bits = self.flags.load(Ordering::Relaxed);
         let multi = self.multi.load(Ordering::Relaxed);
         let row = self.command.load(Ordering::Relaxed);
         let command = command
             .or_else(|| COMMANDS.get(row).map(|spec| spec.name))
             .unwrap_or("NULL");
+        // Redis's flags in its order: `x` in MULTI, `U` on a Unix socket,
+        // `e` NO-EVICT, `T` NO-TOUCH; `N` only when there is none.
+        let mut flags: String = [
+            (multi >= 0, 'x'),
+            (self.unix, 'U'),
+            (bits & NO_EVICT != 0, 'e'),
+            (bits & NO_TOUCH != 0, 'T'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|&(_, c)| c)
+        .collect();
+        if flags.is_empty() {
+            flags.push('N');
+        }
         let _ = writeln!(
             out,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={}{}{}{} db=0 sub=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub=0 \
              psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
              obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
              resp={} lib-name= lib-ver=",
@@ -148,16 +163,6 @@ impl Client {
             String::from_utf8_lossy(&name),
             secs(self.since.0),
             secs(self.last.load(Ordering::Relaxed)),
-            // Redis's `x` (in MULTI) comes first, and `N` only when no
-            // other flag is shown.
-            if multi >= 0 { "x" } else { "" },
-            match (self.unix, multi >= 0) {
-                (true, _) => "U",
-                (false, true) => "",
-                (false, false) => "N",
-            },
-            if flags & NO_EVICT != 0 { "e" } else { "" },
-            if flags & NO_TOUCH != 0 { "T" } else { "" },
             multi,
             self.protocol.load(Ordering::Relaxed),
         );
