@@ -237,20 +237,53 @@ fn watched_key_that_expires_aborts_exec() {
     done(client);
 }
 
-/// Blink-Store's choice: session and server commands are refused inside MULTI, which aborts it.
+/// Server and connection commands are queued and run in EXEC, their
+/// replies in their places (bytes from Redis 7, but for its maxmemory
+/// default); AUTH, HELLO and SHUTDOWN are refused inside MULTI, which
+/// aborts it.
 #[test]
-fn session_commands_inside_multi_are_refused() {
+fn server_commands_run_in_exec_and_auth_hello_shutdown_are_refused() {
     let mut client = Client::tcp(start(config()));
     client.run(&[
         ("MULTI", b"+OK\r\n"),
+        ("SET a 1", b"+QUEUED\r\n"),
+        ("CONFIG GET maxmemory-samples", b"+QUEUED\r\n"),
+        ("CLIENT SETNAME x", b"+QUEUED\r\n"),
+        ("CLIENT GETNAME", b"+QUEUED\r\n"),
+        ("GET a", b"+QUEUED\r\n"),
+        (
+            "EXEC",
+            b"*5\r\n+OK\r\n*2\r\n$17\r\nmaxmemory-samples\r\n$1\r\n5\r\n+OK\r\n\
+              $1\r\nx\r\n$1\r\n1\r\n",
+        ),
+        ("CLIENT GETNAME", b"$1\r\nx\r\n"),
+        ("MULTI", b"+OK\r\n"),
         ("SET k v", b"+QUEUED\r\n"),
-        ("CLIENT ID", NOT_ALLOWED),
+        ("HELLO 3", NOT_ALLOWED),
         ("EXEC", EXECABORT),
         ("GET k", b"$-1\r\n"),
         ("MULTI", b"+OK\r\n"),
         ("SHUTDOWN", NOT_ALLOWED),
         ("DISCARD", b"+OK\r\n"),
     ]);
+    // INFO in a transaction sees the whole transaction done.
+    client.send(
+        &[
+            cmd(&[b"MULTI"]),
+            cmd(&[b"SET", b"b", b"2"]),
+            cmd(&[b"INFO", b"keyspace"]),
+            cmd(&[b"EXEC"]),
+        ]
+        .concat(),
+    );
+    assert_eq!(client.reply(), Resp::Simple(b"OK".to_vec()));
+    assert_eq!(client.reply(), Resp::Simple(b"QUEUED".to_vec()));
+    assert_eq!(client.reply(), Resp::Simple(b"QUEUED".to_vec()));
+    let exec = client.reply();
+    let replies = exec.array();
+    assert_eq!(replies[0], Resp::Simple(b"OK".to_vec()));
+    let info = replies[1].string();
+    assert!(info.contains("db0:keys=2,"), "{info}");
     done(client);
 }
 

@@ -12,10 +12,9 @@
 //! (a syntax error in SET's options, a value that is not an integer) is
 //! found when EXEC parses and runs the command, and is that command's
 //! reply, as in Redis. EXEC, DISCARD, MULTI, WATCH, QUIT and RESET are
-//! never queued (Redis's list); the commands that read or change the
-//! session or the server ([`NOT_QUEUED`]) are refused inside MULTI, which
-//! aborts it, since they cannot run under a transaction's locks. A text
-//! request inside MULTI is refused the same way: transactions are RESP's.
+//! never queued (Redis's list); AUTH, HELLO and SHUTDOWN ([`NOT_QUEUED`])
+//! are refused inside MULTI, which aborts it. A text request inside MULTI
+//! is refused the same way: transactions are RESP's.
 //!
 //! The queue is bounded: [`MAX_QUEUED`] commands, and their argument bytes
 //! together by `--max-request-size` (the most one request may carry). A
@@ -38,7 +37,12 @@
 //! memory limit). Under the locks it checks the watches,
 //! runs each command through the same [`super::data`] code as outside a
 //! transaction, and releases the locks once all have run; each reply is
-//! encoded as it comes, and EXEC answers them as one array.
+//! encoded as it comes, and EXEC answers them as one array. The commands
+//! about the connection or the server (INFO, CONFIG, CLIENT, COMMAND,
+//! BGREWRITEAOF, WAIT, LASTSAVE, ROLE) touch no key and read counters
+//! that take stripe locks of their own, so they run just after the locks
+//! are released, in their order, their replies put in their places: an
+//! INFO in a transaction sees all of it done.
 //!
 //! ## WATCH
 //!
@@ -71,21 +75,10 @@ pub const MAX_WATCHED: usize = 10_000;
 /// digits longer than anything it was given, an INCRBYFLOAT's a few dozen.
 const WRITE_SLACK: u64 = 64;
 
-/// The commands refused inside MULTI: they read or change the session or
-/// the server rather than keys, and run outside the store's locks.
-const NOT_QUEUED: &[&str] = &[
-    "auth",
-    "hello",
-    "client",
-    "info",
-    "config",
-    "command",
-    "shutdown",
-    "bgrewriteaof",
-    "wait",
-    "lastsave",
-    "role",
-];
+/// The commands refused inside MULTI: they change who the connection is
+/// or how it is answered (AUTH, HELLO), or end the server (SHUTDOWN), so
+/// they do not belong in the middle of a reply array.
+const NOT_QUEUED: &[&str] = &["auth", "hello", "shutdown"];
 
 /// The commands that act at once even inside MULTI, as in Redis.
 const IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
@@ -294,6 +287,8 @@ fn exec(
     }
     let mut body = Vec::new();
     let mut scratch = Vec::new();
+    // The connection and server commands, and where their replies go.
+    let mut later = Vec::new();
     let touch = !session.no_touch;
     for command in parsed {
         counts.commands += 1;
@@ -301,12 +296,28 @@ fn exec(
             Err(refusal) => refusal,
             // UNWATCH queued: EXEC has already forgotten the watches.
             Ok(Command::Unwatch) => Reply::Ok,
+            Ok(command) if super::is_admin(&command) => {
+                later.push((body.len(), command));
+                continue;
+            }
             Ok(command) => data::execute(command, ctx, &mut held, now, touch, &mut scratch, counts),
         };
         // Into a vector, writing cannot fail.
         let _ = resp::write_reply(&mut body, &reply, session.protocol);
     }
     drop(held);
+    if !later.is_empty() {
+        let mut whole = Vec::with_capacity(body.len());
+        let mut from = 0;
+        for (at, command) in later {
+            whole.extend_from_slice(&body[from..at]);
+            from = at;
+            let reply = super::admin::execute(command, ctx, session, now, &mut scratch, counts);
+            let _ = resp::write_reply(&mut whole, &reply, session.protocol);
+        }
+        whole.extend_from_slice(&body[from..]);
+        body = whole;
+    }
     Reply::Transaction {
         count: queue.commands.len(),
         body,
@@ -317,6 +328,10 @@ fn exec(
 /// or none when it touches no key. Returns `false` when its keys are known
 /// only as it runs: it needs every stripe.
 fn mark_stripes(command: &Command<'_>, store: &Store, wanted: &mut [bool; 64]) -> bool {
+    if super::is_admin(command) {
+        // Run after the locks are released (see `exec`).
+        return true;
+    }
     let mut mark = |key: Key<'_>| wanted[store.stripe_of(key)] = true;
     match command {
         Command::Get(k)
