@@ -85,10 +85,7 @@ impl WallClock {
 
 /// Appends the record of `change` to `out`.
 pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
-    let block = matches!(
-        change,
-        Change::SetMany(_) | Change::Rename { .. } | Change::Block(_)
-    );
+    let block = matches!(change, Change::SetMany(_) | Change::Block(_));
     if block {
         array(out, &[b"MULTI"]);
     }
@@ -127,15 +124,6 @@ fn encode_in_block(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
             }
         }
         Change::Flush => array(out, &[b"FLUSHALL"]),
-        Change::Rename {
-            from,
-            to,
-            value,
-            deadline,
-        } => {
-            array(out, &[b"DEL", from]);
-            encode_set(to, value, deadline.map(|d| wall.to_unix(d)), out);
-        }
         Change::Block(changes) => {
             for change in changes {
                 encode_in_block(change, wall, out);

@@ -37,16 +37,9 @@ pub enum Change<'a> {
     SetMany(&'a [(Key<'a>, &'a [u8])]),
     /// Every key is gone (FLUSHALL).
     Flush,
-    /// `from` is gone and `to` holds its value and deadline (RENAME): one
-    /// change.
-    Rename {
-        from: &'a [u8],
-        to: &'a [u8],
-        value: &'a [u8],
-        deadline: Option<Millis>,
-    },
-    /// A transaction's changes (MULTI/EXEC), in the order applied: one
-    /// change, recorded while every stripe it touched is locked.
+    /// Changes applied as one, in this order, recorded while every stripe
+    /// they touched is locked: a transaction's (MULTI/EXEC), or a RENAME's
+    /// removal of its source and setting of its target.
     Block(&'a [Change<'a>]),
 }
 

@@ -337,12 +337,14 @@ impl Store {
                 target.insert(entry, &mut reservation, now);
             } else {
                 target.insert_in_batch(entry, &mut reservation, now);
-                self.record(Change::Rename {
-                    from: from.0,
-                    to: to.0,
-                    value: &value,
-                    deadline: seen.1,
-                });
+                self.record(Change::Block(&[
+                    Change::Del { key: from.0 },
+                    Change::Set {
+                        key: to.0,
+                        value: &value,
+                        deadline: seen.1,
+                    },
+                ]));
             }
             return Ok(Transferred::Done);
         }

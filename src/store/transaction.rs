@@ -346,7 +346,7 @@ pub struct Block {
 }
 
 /// One change of a [`Block`], flattened to what a block holds: a MSET is
-/// its SETs, a RENAME its DEL and SET.
+/// its SETs, a nested block (a RENAME's DEL and SET) its changes.
 #[derive(Debug)]
 enum Owned {
     Set {
@@ -385,15 +385,6 @@ impl Journal for Block {
                 changes.extend(pairs.iter().map(|(k, v)| set(k.as_bytes(), v, None)));
             }
             Change::Flush => changes.push(Owned::Flush),
-            Change::Rename {
-                from,
-                to,
-                value,
-                deadline,
-            } => {
-                changes.push(Owned::Del(from.to_vec()));
-                changes.push(set(to, value, deadline));
-            }
             Change::Block(inner) => {
                 drop(changes);
                 inner.iter().for_each(|c| self.record(*c));
@@ -765,12 +756,14 @@ impl Keyspace for Held<'_> {
             target.insert(entry, &mut reservation, now);
         } else {
             target.insert_in_batch(entry, &mut reservation, now);
-            self.record(Change::Rename {
-                from: from.0,
-                to: to.0,
-                value: &value,
-                deadline,
-            });
+            self.record(Change::Block(&[
+                Change::Del { key: from.0 },
+                Change::Set {
+                    key: to.0,
+                    value: &value,
+                    deadline,
+                },
+            ]));
         }
         Ok(Transferred::Done)
     }
