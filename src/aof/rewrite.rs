@@ -225,9 +225,9 @@ impl Aof {
     }
 
     /// Runs one compaction of the log from `store` (see the module
-    /// documentation), logging how it went.
+    /// documentation), logging how it went. Call it after
+    /// [`Aof::next_rewrite`], which marked it running.
     pub fn rewrite(&self, store: &Store, clock: &Clock) -> io::Result<Rewritten> {
-        self.rewrites.state.lock().running = true;
         let started = Instant::now();
         let temp_path = temp_path(&self.path);
         let result = self.rewrite_to(store, clock, &temp_path);
