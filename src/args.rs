@@ -13,9 +13,9 @@ use log::LevelFilter;
 
 use crate::auth::{password_text, Password, PASSWORD_ENV};
 use crate::config::{
-    AofConfig, Config, Fsync, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
+    AofConfig, Config, Fsync, DEFAULT_DATABASES, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
     DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS,
-    DEFAULT_WRITE_TIMEOUT, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
+    DEFAULT_WRITE_TIMEOUT, MAX_DATABASES, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::flags::{
     no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, UsageError,
@@ -129,6 +129,12 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
             "--eviction-samples must be between 1 and {MAX_EVICTION_SAMPLES}"
         )));
     }
+    let databases = opt_number(&mut args, "--databases")?.unwrap_or(defaults.databases);
+    if !(1..=MAX_DATABASES).contains(&databases) {
+        return Err(UsageError::new(format!(
+            "--databases must be between 1 and {MAX_DATABASES}"
+        )));
+    }
     let log_level = opt_value(&mut args, "--log-level", parse_level)?;
     let password_file: Option<PathBuf> = args.opt_value_from_os_str("--password-file", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
@@ -194,6 +200,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
         max_value_size: max_value_size as usize,
         max_request_size,
         eviction_samples,
+        databases,
         log_level,
         password: read_password(password_file)?,
         allow_unauthenticated,
@@ -324,6 +331,8 @@ Flags:
                            MSET (default {max_request}, and never less than one
                            SET of the largest key and value)
   --eviction-samples K     entries sampled per eviction (default {DEFAULT_SAMPLES}, 1 to {MAX_EVICTION_SAMPLES})
+  --databases N            numbered databases, SELECT 0 to N-1 (default {DEFAULT_DATABASES},
+                           at most {MAX_DATABASES})
   --log-level LEVEL        error, warn, info, debug or trace (default info,
                            or RUST_LOG when this flag is absent)
   --password-file PATH     require the password on the file's first line

@@ -63,6 +63,13 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--unix-perm`: only the server's user may connect.
 pub const DEFAULT_UNIX_PERM: u32 = 0o700;
 
+/// Numbered databases (SELECT 0 to N-1), Redis's default.
+pub const DEFAULT_DATABASES: usize = 16;
+
+/// Most numbered databases: a key's database is kept in 16 bits of its
+/// slot (see the store's table).
+pub const MAX_DATABASES: usize = 1 << 16;
+
 /// When the append-only file is flushed to the disk (`--appendfsync`), as
 /// Redis names the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +136,8 @@ pub struct Config {
     pub max_request_size: usize,
     /// Entries sampled per eviction.
     pub eviction_samples: usize,
+    /// Numbered databases: SELECT takes 0 to `databases - 1`.
+    pub databases: usize,
     /// Log level; `None` leaves it to `RUST_LOG`, then `info`.
     pub log_level: Option<LevelFilter>,
     /// The password clients must give, if any.
@@ -159,6 +168,7 @@ impl Default for Config {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             eviction_samples: DEFAULT_SAMPLES,
+            databases: DEFAULT_DATABASES,
             log_level: None,
             password: None,
             allow_unauthenticated: false,
