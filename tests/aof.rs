@@ -359,7 +359,9 @@ fn records_are_redis_commands_with_absolute_deadlines() {
     drop(server);
     let bytes = std::fs::read(&*log).unwrap();
     let text = String::from_utf8_lossy(&bytes);
-    let pxat = "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$4\r\nPXAT\r\n$13\r\n";
+    // Redis's own logs begin with SELECT 0 too.
+    let pxat = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n\
+                *5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$4\r\nPXAT\r\n$13\r\n";
     assert!(text.starts_with(pxat), "{text:?}");
     let at: u64 = text[pxat.len()..pxat.len() + 13].parse().unwrap();
     assert!((before + 99_000..before + 101_000).contains(&at), "{at}");
@@ -376,7 +378,8 @@ fn records_are_redis_commands_with_absolute_deadlines() {
 }
 
 /// A transaction is one MULTI/EXEC block of the records of its changes, in
-/// order (an MSET and a RENAME inside it without a block of their own); a
+/// order (an MSET and a RENAME inside it without a block of their own),
+/// its database selected before it as Redis does; a
 /// transaction that changes nothing, or an aborted one, writes nothing.
 #[test]
 fn a_transaction_is_one_block_in_the_log() {
@@ -407,7 +410,8 @@ fn a_transaction_is_one_block_in_the_log() {
     let bytes = std::fs::read(&*log).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&bytes),
-        "*1\r\n$5\r\nMULTI\r\n\
+        "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n\
+         *1\r\n$5\r\nMULTI\r\n\
          *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
          *3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n2\r\n\
          *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n\

@@ -181,9 +181,9 @@ fn rename_and_renamenx_move_value_and_expiry() {
 }
 
 /// COPY copies value and expiry, refuses an existing target without
-/// REPLACE, and knows only database 0.
+/// REPLACE, and takes a database among the sixteen.
 #[test]
-fn copy_copies_with_replace_and_one_database() {
+fn copy_copies_with_replace_and_a_database() {
     check_resp(
         start(config()),
         &[
@@ -201,7 +201,8 @@ fn copy_copies_with_replace_and_one_database() {
             ),
             ("COPY nokey g", b":0\r\n"),
             ("COPY f h DB 0", b":1\r\n"),
-            ("COPY f h DB 1", b"-ERR DB index is out of range\r\n"),
+            ("COPY f h DB 1", b":1\r\n"),
+            ("COPY f h DB 16", b"-ERR DB index is out of range\r\n"),
             ("COPY f h DB -1", b"-ERR DB index is out of range\r\n"),
             ("COPY f h DB x", NOT_INTEGER),
             ("COPY f h FOO", SYNTAX),

@@ -197,14 +197,15 @@ fn time_answers_seconds_and_microseconds() {
     done(client);
 }
 
-/// SELECT 0 is accepted; any other database is out of range, as on a one-database Redis.
+/// SELECT takes the sixteen databases 0 to 15, as Redis's default; any
+/// other is out of range, and each database has its own keys.
 #[test]
-fn select_accepts_only_database_zero() {
+fn select_accepts_the_sixteen_databases() {
     check_resp(
         start(config()),
         &[
             ("SELECT 0", b"+OK\r\n"),
-            ("SELECT 1", b"-ERR DB index is out of range\r\n"),
+            ("SELECT 15", b"+OK\r\n"),
             ("SELECT 16", b"-ERR DB index is out of range\r\n"),
             ("SELECT -1", b"-ERR DB index is out of range\r\n"),
             (
@@ -213,6 +214,8 @@ fn select_accepts_only_database_zero() {
             ),
             ("SET k v", b"+OK\r\n"),
             ("SELECT 0", b"+OK\r\n"),
+            ("GET k", b"$-1\r\n"),
+            ("SELECT 15", b"+OK\r\n"),
             ("GET k", b"$1\r\nv\r\n"),
         ],
     );

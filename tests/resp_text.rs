@@ -103,7 +103,6 @@ fn resp_only_commands_are_unknown_over_text() {
         b"CLIENT ID\n",
         b"TIME\n",
         b"ECHO x\n",
-        b"SELECT 0\n",
         b"GETSET a 2\n",
         b"GETDEL a\n",
         b"EXPIREAT a 1\n",

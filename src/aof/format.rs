@@ -9,7 +9,16 @@
 //! | MSET, MSETNX               | `MULTI`, one `SET` per pair, `EXEC`      |
 //! | RENAME, RENAMENX           | `MULTI`, `DEL from`, `SET to ...`, `EXEC` |
 //! | FLUSHALL                   | `FLUSHALL`                               |
+//! | FLUSHDB                    | `FLUSHDB`                                |
+//! | SWAPDB                     | `SWAPDB a b`                             |
+//! | MOVE                       | `MULTI`, `DEL key`, `SELECT db`, `SET key ...`, `EXEC` |
 //! | a transaction (MULTI/EXEC) | `MULTI`, the records of its changes, `EXEC` |
+//!
+//! A record of a key (or a FLUSHDB) applies to the database the last
+//! `SELECT` before it named, as in Redis: the encoder keeps the database
+//! the log has selected ([`Selected`]) and writes a `SELECT n` before a
+//! record of another one, inside a block too. A log that never selects
+//! is database 0's.
 //!
 //! Deadlines are absolute Unix milliseconds (never a relative time, which
 //! would restart at every replay); [`WallClock`] converts the store's
@@ -83,13 +92,25 @@ impl WallClock {
     }
 }
 
-/// Appends the record of `change` to `out`.
-pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
+/// The database a log has selected at its end, as its records say: what
+/// the next record of a key in another database must `SELECT` first.
+/// `None` when unknown (a new file, or the records after a compaction's
+/// mark, which may be copied behind a snapshot that selected another):
+/// the next record of a key selects its database whatever it is.
+pub type Selected = Option<u16>;
+
+/// Appends the record of `change` to `out`, with the `SELECT` it needs
+/// given the database `selected` (which it updates).
+pub fn encode(change: &Change<'_>, wall: WallClock, selected: &mut Selected, out: &mut Vec<u8>) {
     let block = matches!(change, Change::SetMany(_) | Change::Block(_));
     if block {
+        // As Redis does, a block selects its first database before MULTI.
+        if let Some(db) = first_db(change) {
+            select(db, selected, out);
+        }
         array(out, &[b"MULTI"]);
     }
-    encode_in_block(change, wall, out);
+    encode_in_block(change, wall, selected, out);
     if block {
         array(out, &[b"EXEC"]);
     }
@@ -98,37 +119,95 @@ pub fn encode(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
 /// Appends the records of `change` to `out` as they appear inside a
 /// `MULTI` ... `EXEC` block: a change that is a block of its own (MSET,
 /// RENAME) contributes its records without a second `MULTI`.
-fn encode_in_block(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) {
+fn encode_in_block(
+    change: &Change<'_>,
+    wall: WallClock,
+    selected: &mut Selected,
+    out: &mut Vec<u8>,
+) {
+    let mut digits = [0u8; 20];
     match *change {
         Change::Set {
             key,
             value,
             deadline,
-        } => encode_set(key, value, deadline.map(|d| wall.to_unix(d)), out),
+        } => {
+            select(key.db(), selected, out);
+            encode_set(
+                key.as_bytes(),
+                value,
+                deadline.map(|d| wall.to_unix(d)),
+                out,
+            );
+        }
         Change::Deadline {
             key,
             deadline: Some(at),
         } => {
-            let mut digits = [0u8; 20];
+            select(key.db(), selected, out);
             let at = unix_text(wall.to_unix(at), &mut digits);
-            array(out, &[b"PEXPIREAT", key, at]);
+            array(out, &[b"PEXPIREAT", key.as_bytes(), at]);
         }
         Change::Deadline {
             key,
             deadline: None,
-        } => array(out, &[b"PERSIST", key]),
-        Change::Del { key } => array(out, &[b"DEL", key]),
+        } => {
+            select(key.db(), selected, out);
+            array(out, &[b"PERSIST", key.as_bytes()]);
+        }
+        Change::Del { key } => {
+            select(key.db(), selected, out);
+            array(out, &[b"DEL", key.as_bytes()]);
+        }
         Change::SetMany(pairs) => {
             for (key, value) in pairs {
+                select(key.db(), selected, out);
                 encode_set(key.as_bytes(), value, None, out);
             }
         }
         Change::Flush => array(out, &[b"FLUSHALL"]),
+        Change::FlushDb(db) => {
+            select(db, selected, out);
+            array(out, &[b"FLUSHDB"]);
+        }
+        Change::SwapDb(a, b) => {
+            let mut other = [0u8; 20];
+            array(
+                out,
+                &[
+                    b"SWAPDB",
+                    format_i64(i64::from(a), &mut digits),
+                    format_i64(i64::from(b), &mut other),
+                ],
+            );
+        }
         Change::Block(changes) => {
             for change in changes {
-                encode_in_block(change, wall, out);
+                encode_in_block(change, wall, selected, out);
             }
         }
+    }
+}
+
+/// The database of the first record of `change` that has one.
+fn first_db(change: &Change<'_>) -> Option<u16> {
+    match *change {
+        Change::Set { key, .. } | Change::Deadline { key, .. } | Change::Del { key } => {
+            Some(key.db())
+        }
+        Change::SetMany(pairs) => pairs.first().map(|(key, _)| key.db()),
+        Change::FlushDb(db) => Some(db),
+        Change::Flush | Change::SwapDb(..) => None,
+        Change::Block(changes) => changes.iter().find_map(first_db),
+    }
+}
+
+/// Appends `SELECT db` unless the log has `db` selected already.
+fn select(db: u16, selected: &mut Selected, out: &mut Vec<u8>) {
+    if *selected != Some(db) {
+        let mut digits = [0u8; 20];
+        array(out, &[b"SELECT", format_i64(i64::from(db), &mut digits)]);
+        *selected = Some(db);
     }
 }
 
@@ -183,10 +262,14 @@ pub enum Record {
     /// `PERSIST key`.
     Persist(Vec<u8>),
     FlushAll,
+    /// `FLUSHDB`, of the database selected.
+    FlushDb,
+    /// `SWAPDB a b`.
+    SwapDb(u16, u16),
     Multi,
     Exec,
-    /// `SELECT 0`, which Redis writes first: there is one database.
-    Select,
+    /// `SELECT n`: the records that follow are database n's.
+    Select(u16),
 }
 
 /// Why a record could not be read.
@@ -391,6 +474,11 @@ fn typed(args: &mut Vec<Vec<u8>>) -> Result<Record, String> {
             Ok(key)
         }
     };
+    let db = |text: Option<Vec<u8>>| {
+        text.and_then(|t| parse_i64(&t))
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or_else(|| "a database index that is not between 0 and 65535".to_string())
+    };
     let unix_ms = |text: &[u8]| {
         parse_i64(text)
             .and_then(|n| u64::try_from(n).ok())
@@ -417,14 +505,16 @@ fn typed(args: &mut Vec<Vec<u8>>) -> Result<Record, String> {
             Record::ExpireAt { key, at }
         }
         "PERSIST" if arity == 2 => Record::Persist(key_of(rest.next().unwrap_or_default())?),
-        "FLUSHALL" if arity == 1 => Record::FlushAll,
+        // Redis writes a FLUSHALL or FLUSHDB with its ASYNC or SYNC as
+        // given; either way the keys are gone.
+        "FLUSHALL" if arity <= 2 => Record::FlushAll,
+        "FLUSHDB" if arity <= 2 => Record::FlushDb,
+        "SWAPDB" if arity == 3 => Record::SwapDb(db(rest.next())?, db(rest.next())?),
         "MULTI" if arity == 1 => Record::Multi,
         "EXEC" if arity == 1 => Record::Exec,
-        "SELECT" if arity == 2 && rest.next().as_deref() == Some(b"0") => Record::Select,
-        "SET" | "DEL" | "PEXPIREAT" | "PERSIST" | "FLUSHALL" | "MULTI" | "EXEC" => {
-            return Err(wrong())
-        }
-        "SELECT" => return Err("SELECT of a database other than 0".into()),
+        "SELECT" if arity == 2 => Record::Select(db(rest.next())?),
+        "SET" | "DEL" | "PEXPIREAT" | "PERSIST" | "FLUSHALL" | "FLUSHDB" | "SWAPDB" | "MULTI"
+        | "EXEC" | "SELECT" => return Err(wrong()),
         _ => {
             drop(rest);
             let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
@@ -441,9 +531,17 @@ mod tests {
 
     const WALL: WallClock = WallClock { offset: 1_000_000 };
 
+    /// A log that has database 0 selected, as one written by a server
+    /// that selected it first.
+    const DB0: Selected = Some(0);
+
+    fn key(bytes: &[u8]) -> Key<'_> {
+        Key::new(bytes).unwrap()
+    }
+
     fn encoded(change: Change<'_>) -> Vec<u8> {
         let mut out = Vec::new();
-        encode(&change, WALL, &mut out);
+        encode(&change, WALL, &mut DB0.clone(), &mut out);
         out
     }
 
@@ -459,7 +557,7 @@ mod tests {
     #[test]
     fn set_with_a_deadline_is_written_with_pxat_in_unix_ms() {
         let change = Change::Set {
-            key: b"k",
+            key: key(b"k"),
             value: b"a\r\n\0b",
             deadline: Some(Millis(5)),
         };
@@ -476,25 +574,26 @@ mod tests {
             (Key::new(b"b").unwrap(), &b""[..]),
         ];
         let mut log = Vec::new();
+        let mut selected = DB0;
         for change in [
             Change::Set {
-                key: b"k",
+                key: key(b"k"),
                 value: b"v",
                 deadline: None,
             },
             Change::Deadline {
-                key: b"k",
+                key: key(b"k"),
                 deadline: Some(Millis(7)),
             },
             Change::Deadline {
-                key: b"k",
+                key: key(b"k"),
                 deadline: None,
             },
-            Change::Del { key: b"k" },
+            Change::Del { key: key(b"k") },
             Change::SetMany(&pairs),
             Change::Flush,
         ] {
-            encode(&change, WALL, &mut log);
+            encode(&change, WALL, &mut selected, &mut log);
         }
         let set = |k: &[u8], v: &[u8]| Record::Set {
             key: k.to_vec(),
@@ -521,16 +620,68 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_another_database_selects_it_first_and_only_once() {
+        let mut log = Vec::new();
+        let mut selected = None;
+        let in_2 = key(b"k").in_db(2);
+        let moved = [
+            Change::Del { key: in_2 },
+            Change::Set {
+                key: in_2.in_db(5),
+                value: b"v",
+                deadline: None,
+            },
+        ];
+        for change in [
+            Change::Del { key: key(b"a") },
+            Change::Del { key: in_2 },
+            Change::Del { key: in_2 },
+            Change::Block(&moved),
+            Change::FlushDb(5),
+            Change::FlushDb(0),
+            Change::SwapDb(0, 5),
+        ] {
+            encode(&change, WALL, &mut selected, &mut log);
+        }
+        let del = |k: &[u8]| Record::Del(vec![k.to_vec()]);
+        assert_eq!(
+            all(&log).unwrap(),
+            vec![
+                Record::Select(0),
+                del(b"a"),
+                Record::Select(2),
+                del(b"k"),
+                del(b"k"),
+                Record::Multi,
+                del(b"k"),
+                Record::Select(5),
+                Record::Set {
+                    key: b"k".to_vec(),
+                    value: b"v".to_vec(),
+                    at: None
+                },
+                Record::Exec,
+                Record::FlushDb,
+                Record::Select(0),
+                Record::FlushDb,
+                Record::SwapDb(0, 5),
+            ]
+        );
+        assert_eq!(selected, Some(0));
+    }
+
+    #[test]
     fn an_input_cut_anywhere_inside_a_record_is_torn_at_its_start() {
-        let mut log = encoded(Change::Del { key: b"first" });
+        let mut log = encoded(Change::Del { key: key(b"first") });
         let start = log.len();
         encode(
             &Change::Set {
-                key: b"k",
+                key: key(b"k"),
                 value: b"value",
                 deadline: Some(Millis(1)),
             },
             WALL,
+            &mut DB0.clone(),
             &mut log,
         );
         for cut in start + 1..log.len() {
@@ -553,6 +704,8 @@ mod tests {
             b"*1\r\n$3\r\nSETxx",
             b"*2\r\n$3\r\nSET\r\n$1\r\nk\r\n",
             b"*3\r\n$9\r\nPEXPIREAT\r\n$1\r\nk\r\n$2\r\n-1\r\n",
+            b"*2\r\n$6\r\nSELECT\r\n$5\r\n65536\r\n",
+            b"*3\r\n$6\r\nSWAPDB\r\n$1\r\n0\r\n$1\r\nx\r\n",
             b"*1111111111111111111111111111111111111",
         ] {
             let mut log = first.clone();

@@ -197,6 +197,8 @@ struct Pending {
     spare: Vec<u8>,
     /// Sequence number of the last byte appended.
     end: u64,
+    /// The database the records appended so far leave selected.
+    selected: format::Selected,
     /// The file's length minus the sequence number of its last byte: the
     /// file's length is `end + offset` once everything pending is written.
     /// Changed only by a compaction's switch to the new file.
@@ -302,10 +304,12 @@ pub struct AofReport {
 
 impl Aof {
     /// Locks the log at `config.path`, replays it into `store` (creating
-    /// the file if there is none), then attaches the log to the store and
-    /// starts its threads. Logs what the replay did.
+    /// the file if there is none; its records may select databases 0 to
+    /// `databases - 1`), then attaches the log to the store and starts its
+    /// threads. Logs what the replay did.
     pub fn open(
         config: &AofConfig,
+        databases: usize,
         store: &mut Store,
         clock: &Clock,
     ) -> Result<Arc<Aof>, AofError> {
@@ -316,7 +320,7 @@ impl Aof {
         let started = Instant::now();
         let now = clock.now();
         let wall = WallClock::new(now);
-        let loaded = replay::load(path, config.load_truncated, store, now, wall)?;
+        let loaded = replay::load(path, config.load_truncated, databases, store, now, wall)?;
         let evicted = store.evictions();
         log::info!(
             "aof {}: replayed {} records, {} keys in {:.3} s{}",
@@ -356,6 +360,7 @@ impl Aof {
                 buf: Vec::new(),
                 spare: Vec::new(),
                 end: len,
+                selected: None,
                 offset: 0,
                 switch: None,
             }),
@@ -715,7 +720,8 @@ impl Journal for Aof {
         let seq = {
             let mut pending = self.pending.lock();
             let before = pending.buf.len();
-            format::encode(&change, self.wall, &mut pending.buf);
+            let pending = &mut *pending;
+            format::encode(&change, self.wall, &mut pending.selected, &mut pending.buf);
             let added = (pending.buf.len() - before) as u64;
             pending.end += added;
             pending.end

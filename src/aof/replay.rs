@@ -53,8 +53,13 @@ enum WalkError {
 }
 
 /// Reads every record of `file`, as long as it was when the walk began,
-/// handing each whole change to `apply`.
-fn walk(file: &File, apply: &mut dyn FnMut(&[Record])) -> Result<Walked, WalkError> {
+/// handing each whole change to `apply`, which may refuse it (a record
+/// that is well formed but cannot apply here): corruption at the change's
+/// offset.
+fn walk(
+    file: &File,
+    apply: &mut dyn FnMut(&[Record]) -> Result<(), String>,
+) -> Result<Walked, WalkError> {
     let len = file.metadata().map_err(WalkError::Io)?.len();
     let mut reader = Reader::new(BufReader::with_capacity(READ_BUFFER, file.take(len)));
     let mut records = 0;
@@ -90,14 +95,16 @@ fn walk(file: &File, apply: &mut dyn FnMut(&[Record])) -> Result<Walked, WalkErr
             (Record::Multi, None) => block = Some((start, Vec::new())),
             (Record::Exec, None) => return corrupt("EXEC without MULTI"),
             (Record::Exec, Some(_)) => {
-                if let Some((_, records)) = block.take() {
-                    apply(&records);
+                if let Some((at, records)) = block.take() {
+                    apply(&records).map_err(|what| WalkError::Corrupt { offset: at, what })?;
                 }
             }
-            (Record::Select, Some(_)) => return corrupt("SELECT inside MULTI"),
             (record, Some((_, records))) => records.push(record),
             (record, None) => {
-                apply(std::slice::from_ref(&record));
+                apply(std::slice::from_ref(&record)).map_err(|what| WalkError::Corrupt {
+                    offset: start,
+                    what,
+                })?;
                 reader.recycle(record);
             }
         }
@@ -122,10 +129,13 @@ pub struct Loaded {
 }
 
 /// Replays the log at `path` into `store` (nothing when there is no file),
-/// cutting a torn tail when `load_truncated` allows it.
+/// cutting a torn tail when `load_truncated` allows it. A `SELECT` of a
+/// database at or past `databases` is corruption: the keys would have
+/// nowhere to go.
 pub fn load(
     path: &Path,
     load_truncated: bool,
+    databases: usize,
     store: &Store,
     now: Millis,
     wall: WallClock,
@@ -137,12 +147,26 @@ pub fn load(
         Err(e) => return Err(io(e)),
     };
     let mut too_large = 0u64;
+    // The database the records apply to: 0 until a SELECT says otherwise,
+    // as in Redis.
+    let mut db = 0u16;
     let walked = walk(&file, &mut |records| {
         for record in records {
-            if !apply(store, record, now, wall) {
-                too_large += 1;
+            match record {
+                Record::Select(n) if usize::from(*n) >= databases => {
+                    return Err(format!(
+                        "SELECT {n}, but the server has {databases} databases (--databases)"
+                    ))
+                }
+                Record::Select(n) => db = *n,
+                record => {
+                    if !apply(store, record, db, now, wall) {
+                        too_large += 1;
+                    }
+                }
             }
         }
+        Ok(())
     })
     .map_err(|e| match e {
         WalkError::Corrupt { offset, what } => AofError::Corrupt {
@@ -179,11 +203,13 @@ pub fn load(
     })
 }
 
-/// Applies one record; `false` when a value could not be stored.
-fn apply(store: &Store, record: &Record, now: Millis, wall: WallClock) -> bool {
+/// Applies one record to database `db`; `false` when a value could not
+/// be stored.
+fn apply(store: &Store, record: &Record, db: u16, now: Millis, wall: WallClock) -> bool {
+    let key = |bytes| Key::new(bytes).map(|k| k.in_db(db));
     match record {
         Record::Set { key: k, value, at } => {
-            let Some(k) = Key::new(k) else { return true };
+            let Some(k) = key(k) else { return true };
             let expiry = match at.map(|at| wall.store_time(at)) {
                 None => Expiry::Clear,
                 Some(deadline) if deadline <= now => Expiry::Gone,
@@ -196,22 +222,24 @@ fn apply(store: &Store, record: &Record, now: Millis, wall: WallClock) -> bool {
             return store.set(k, value, now, options).is_ok();
         }
         Record::Del(keys) => {
-            for k in keys.iter().filter_map(|k| Key::new(k)) {
+            for k in keys.iter().filter_map(|k| key(k)) {
                 store.delete(k, now);
             }
         }
         Record::ExpireAt { key: k, at } => {
-            if let Some(k) = Key::new(k) {
+            if let Some(k) = key(k) {
                 store.set_deadline(k, now, Some(wall.store_time(*at)), None);
             }
         }
         Record::Persist(k) => {
-            if let Some(k) = Key::new(k) {
+            if let Some(k) = key(k) {
                 store.set_deadline(k, now, None, None);
             }
         }
         Record::FlushAll => store.clear(),
-        Record::Multi | Record::Exec | Record::Select => {}
+        Record::FlushDb => store.clear_db(db),
+        Record::SwapDb(a, b) => store.swap_dbs(*a, *b),
+        Record::Multi | Record::Exec | Record::Select(_) => {}
     }
     true
 }
@@ -281,7 +309,7 @@ impl Checked {
 pub fn check(path: &Path, fix: bool) -> Result<Checked, AofError> {
     let io = |e| AofError::Io(path.to_path_buf(), e);
     let file = File::open(path).map_err(io)?;
-    let walked = match walk(&file, &mut |_| {}) {
+    let walked = match walk(&file, &mut |_| Ok(())) {
         Ok(walked) => walked,
         Err(WalkError::Corrupt { offset, what }) => return Ok(Checked::Corrupt { offset, what }),
         Err(WalkError::Io(e)) => return Err(io(e)),

@@ -49,7 +49,7 @@ fn replayed(bytes: &[u8]) -> Store {
     let store = Store::new(StoreConfig::new(1 << 30, 5));
     let clock = Clock::new();
     let wall = WallClock::new(clock.now());
-    let loaded = replay::load(&path, true, &store, clock.now(), wall);
+    let loaded = replay::load(&path, true, 16, &store, clock.now(), wall);
     let _ = std::fs::remove_file(&path);
     loaded.expect("the log replays");
     store

@@ -81,8 +81,9 @@ pub fn execute<'s>(
         }
         Command::Reset => {
             // Back to the state of a new connection: no transaction, no
-            // watched key (there is one database, so nothing to SELECT).
+            // watched key, database 0.
             session.multi = None;
+            session.select(0);
             session.note_multi();
             session.watches.clear();
             session.set_protocol(2);
@@ -259,7 +260,6 @@ fn hello(
 fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
     let (stats, store, config) = (ctx.stats, ctx.store, ctx.config);
     let uptime = stats.uptime().as_secs();
-    let keys = store.len();
     let sections: [(&str, String); 6] = [
         (
             "server",
@@ -306,14 +306,18 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
         ("persistence", persistence(ctx)),
         (
             "keyspace",
-            if keys > 0 {
-                format!(
-                    "db0:keys={keys},expires={},avg_ttl=0\r\n",
-                    store.expiring_len()
-                )
-            } else {
-                String::new()
-            },
+            store
+                .db_counts(ctx.config.databases)
+                .iter()
+                .enumerate()
+                .filter(|(_, &(keys, _))| keys > 0)
+                .map(|(db, (keys, expires))| {
+                    // Redis estimates avg_ttl from its expiry cycle's
+                    // samples; none are kept here, and 0 is what Redis
+                    // itself reports before it has sampled.
+                    format!("db{db}:keys={keys},expires={expires},avg_ttl=0\r\n")
+                })
+                .collect(),
         ),
     ];
     let all = section.map_or(true, |s| {
@@ -354,7 +358,7 @@ fn config_get(ctx: &Context<'_>, patterns: &[&[u8]]) -> Frame {
         ("save", String::new()),
         ("appendonly", appendonly.to_string()),
         ("appendfsync", fsync_name(fsync).to_string()),
-        ("databases", "1".to_string()),
+        ("databases", ctx.config.databases.to_string()),
     ];
     let pairs = parameters
         .into_iter()

@@ -21,7 +21,7 @@
 //! lock is taken for writing, and no stripe lock is ever taken under
 //! either.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,8 @@ pub struct Client {
     command: AtomicUsize,
     /// RESP version of its replies.
     protocol: AtomicU8,
+    /// The database it selected.
+    db: AtomicU16,
     flags: AtomicU8,
     /// Commands queued in its open transaction; -1 outside MULTI.
     multi: AtomicI64,
@@ -112,6 +114,10 @@ impl Client {
         self.protocol.store(version, Ordering::Relaxed);
     }
 
+    pub fn set_db(&self, db: u16) {
+        self.db.store(db, Ordering::Relaxed);
+    }
+
     pub fn set_flag(&self, no_touch: bool, on: bool) {
         let bit = if no_touch { NO_TOUCH } else { NO_EVICT };
         if on {
@@ -152,7 +158,7 @@ impl Client {
         }
         let _ = writeln!(
             out,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 \
              psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
              obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
              resp={} lib-name= lib-ver=",
@@ -163,6 +169,7 @@ impl Client {
             String::from_utf8_lossy(&name),
             secs(self.since.0),
             secs(self.last.load(Ordering::Relaxed)),
+            self.db.load(Ordering::Relaxed),
             multi,
             self.protocol.load(Ordering::Relaxed),
         );
@@ -208,6 +215,7 @@ impl Clients {
             last: AtomicU64::new(now.0),
             command: AtomicUsize::new(NO_COMMAND),
             protocol: AtomicU8::new(2),
+            db: AtomicU16::new(0),
             flags: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             name: Mutex::new(None),

@@ -1,5 +1,8 @@
 //! The data commands: reads and writes of keys, and the few commands that
-//! need nothing but the store and the clock (PING, ECHO, TIME, SELECT).
+//! need nothing but the store and the clock (PING, ECHO, TIME). Keys come
+//! with the connection's database already given to them
+//! ([`super::execute`]); the commands over a whole database take it as
+//! `db`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -73,10 +76,13 @@ fn byte_range(len: usize, start: i64, end: i64) -> std::ops::Range<usize> {
 /// commands go to [`super::admin::execute`] instead; given one, this
 /// answers as if it were unknown.
 /// A read records the key's access when `touch` (CLIENT NO-TOUCH off).
+/// `db` is the connection's database.
+#[allow(clippy::too_many_arguments)]
 pub fn execute<'s, K: Keyspace>(
     command: Command<'_>,
     ctx: &Context<'_>,
     store: &mut K,
+    db: u16,
     now: Millis,
     touch: bool,
     scratch: &'s mut Vec<u8>,
@@ -163,7 +169,20 @@ pub fn execute<'s, K: Keyspace>(
                 Err(e) => Reply::Error(e.into()),
             }
         }
-        Command::Copy { from, to, replace } => {
+        Command::Copy {
+            from,
+            to,
+            db: target,
+            replace,
+        } => {
+            let to = match target.map(|n| db_index(n, ctx)) {
+                None => to,
+                Some(Ok(target)) => to.in_db(target),
+                Some(Err(e)) => return Reply::Error(e),
+            };
+            if from == to {
+                return Reply::Error(ClientError::SameObject);
+            }
             let mode = Transfer {
                 replace,
                 keep_source: true,
@@ -173,6 +192,30 @@ pub fn execute<'s, K: Keyspace>(
                 Err(e) => Reply::Error(e.into()),
             }
         }
+        Command::Move(key, target) => {
+            let target = match db_index(target, ctx) {
+                Ok(target) if target == key.db() => return Reply::Error(ClientError::SameObject),
+                Ok(target) => target,
+                Err(e) => return Reply::Error(e),
+            };
+            let mode = Transfer {
+                replace: false,
+                keep_source: false,
+            };
+            match store.transfer(key, key.in_db(target), now, mode) {
+                Ok(done) => Reply::Number("MOVE", i64::from(done == Transferred::Done)),
+                Err(e) => Reply::Error(e.into()),
+            }
+        }
+        Command::SwapDb(a, b) => match (db_index(a, ctx), db_index(b, ctx)) {
+            (Ok(a), Ok(b)) => {
+                if a != b {
+                    store.swap_dbs(a, b);
+                }
+                Reply::Ok
+            }
+            (Err(e), _) | (_, Err(e)) => Reply::Error(e),
+        },
         Command::ExpireTime { key, in_ms } => {
             let n = match store.ttl(key, now) {
                 Ttl::Missing => -2,
@@ -186,7 +229,7 @@ pub fn execute<'s, K: Keyspace>(
             Reply::Number(if in_ms { "PEXPIRETIME" } else { "EXPIRETIME" }, n)
         }
         Command::RandomKey => {
-            if store.random_key(now, scratch) {
+            if store.random_key(db, now, scratch) {
                 Reply::Value(scratch)
             } else {
                 Reply::NotFound
@@ -303,9 +346,13 @@ pub fn execute<'s, K: Keyspace>(
             Reply::Number("STRLEN", len as i64)
         }
         Command::Type(key) => Reply::Type(store.exists(key, now)),
-        Command::DbSize => Reply::Number("DBSIZE", clamp(store.key_count() as u64)),
+        Command::DbSize => Reply::Number("DBSIZE", clamp(store.key_count(db) as u64)),
         Command::FlushAll => {
             store.clear();
+            Reply::Ok
+        }
+        Command::FlushDb => {
+            store.clear_db(db);
             Reply::Ok
         }
         Command::Scan {
@@ -316,7 +363,7 @@ pub fn execute<'s, K: Keyspace>(
             let wanted = |key: &[u8]| pattern.map_or(true, |p| glob_match(p, key));
             let mut keys = Vec::new();
             let next = if cursor < SCAN_PARTITIONS {
-                store.scan(cursor, count, now, &wanted, &mut keys)
+                store.scan(db, cursor, count, now, &wanted, &mut keys)
             } else {
                 0
             };
@@ -327,7 +374,7 @@ pub fn execute<'s, K: Keyspace>(
         }
         Command::Keys(pattern) => {
             let mut keys = Vec::new();
-            store.keys(now, &|key| glob_match(pattern, key), &mut keys);
+            store.keys(db, now, &|key| glob_match(pattern, key), &mut keys);
             Reply::Frame(Frame::Array(keys.into_iter().map(Frame::Bulk).collect()))
         }
         Command::Time => {
@@ -339,10 +386,17 @@ pub fn execute<'s, K: Keyspace>(
                 Frame::Bulk(since_epoch.subsec_micros().to_string().into_bytes()),
             ]))
         }
-        Command::Select(0) => Reply::Ok,
-        Command::Select(_) => Reply::Error(ClientError::DbIndexOutOfRange),
         _ => Reply::Error(ClientError::UnknownCommand),
     }
+}
+
+/// Database `n`, when the server has it (SELECT, MOVE, SWAPDB, COPY DB).
+pub fn db_index(n: i64, ctx: &Context<'_>) -> Result<u16, ClientError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n < ctx.config.databases)
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or(ClientError::DbIndexOutOfRange)
 }
 
 fn execute_set<'s>(

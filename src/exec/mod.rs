@@ -78,6 +78,8 @@ pub struct Session {
     pub multi: Option<transaction::Queue>,
     /// What WATCH noted, until EXEC, DISCARD, UNWATCH or RESET.
     pub watches: Vec<Watch>,
+    /// The numbered database this connection's keys belong to (SELECT).
+    pub db: u16,
 }
 
 impl Session {
@@ -94,6 +96,27 @@ impl Session {
             client: None,
             multi: None,
             watches: Vec::new(),
+            db: 0,
+        }
+    }
+
+    /// Selects database `db`, here and in the registry.
+    pub fn select(&mut self, db: u16) {
+        if let Some(client) = &self.client {
+            client.set_db(db);
+        }
+        self.db = db;
+    }
+
+    /// Runs SELECT `n`: the connection's database from now on, when the
+    /// server has it.
+    pub(super) fn run_select(&mut self, n: i64, ctx: &Context<'_>) -> Reply<'static> {
+        match data::db_index(n, ctx) {
+            Ok(db) => {
+                self.select(db);
+                Reply::Ok
+            }
+            Err(e) => Reply::Error(e),
         }
     }
 
@@ -128,7 +151,7 @@ impl Session {
 /// into `scratch` (reused across requests) and the reply borrows it there.
 /// Hits, misses and commands are counted in `counts`.
 pub fn execute<'s>(
-    command: Command<'_>,
+    mut command: Command<'_>,
     ctx: &Context<'_>,
     session: &mut Session,
     now: Millis,
@@ -136,7 +159,10 @@ pub fn execute<'s>(
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
     counts.commands += 1;
-    if is_admin(&command) {
+    in_db(&mut command, session.db);
+    if let Command::Select(n) = command {
+        session.run_select(n, ctx)
+    } else if is_admin(&command) {
         admin::execute(command, ctx, session, now, scratch, counts)
     } else if is_transaction(&command) {
         transaction::execute(command, ctx, session, now, counts)
@@ -146,11 +172,20 @@ pub fn execute<'s>(
             command,
             ctx,
             &mut store,
+            session.db,
             now,
             !session.no_touch,
             scratch,
             counts,
         )
+    }
+}
+
+/// Gives every key `command` names to database `db`: keys are parsed
+/// without one, and the connection's is applied as the command runs.
+pub(super) fn in_db(command: &mut Command<'_>, db: u16) {
+    if db != 0 {
+        command.keys_mut(&mut |key| *key = key.in_db(db));
     }
 }
 

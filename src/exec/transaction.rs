@@ -58,9 +58,9 @@
 use super::{data, Context, Session};
 use crate::protocol::commands::{self, Spec};
 use crate::protocol::framer::{Args, Request};
-use crate::protocol::{resp, ClientError, Command, ObjectCommand, Reply};
+use crate::protocol::{resp, ClientError, Command, KeyScope, Reply};
 use crate::stats::LocalCounts;
-use crate::store::{Block, Key, Millis, Store};
+use crate::store::{Block, Millis, Store};
 
 /// Most commands one transaction may queue: enough for any batch a client
 /// means to run as one, few enough that the queue's bookkeeping stays
@@ -252,7 +252,7 @@ fn exec(
     if queue.aborted {
         return Reply::Error(ClientError::ExecAbort);
     }
-    let parsed: Vec<Result<Command<'_>, Reply<'static>>> = queue
+    let mut parsed: Vec<Result<Command<'_>, Reply<'static>>> = queue
         .commands
         .iter()
         .map(|q| {
@@ -262,7 +262,7 @@ fn exec(
         .collect();
     let store = ctx.store;
     let mut wanted = [false; 64];
-    for command in parsed.iter().flatten() {
+    for command in parsed.iter_mut().flatten() {
         if !mark_stripes(command, store, &mut wanted) {
             wanted = [true; 64];
         }
@@ -296,11 +296,28 @@ fn exec(
             Err(refusal) => refusal,
             // UNWATCH queued: EXEC has already forgotten the watches.
             Ok(Command::Unwatch) => Reply::Ok,
+            // The commands after it run in the database it selects (a
+            // key's stripe does not depend on its database, so the
+            // stripes held are still the right ones).
+            Ok(Command::Select(n)) => session.run_select(n, ctx),
             Ok(command) if super::is_admin(&command) => {
                 later.push((body.len(), command));
                 continue;
             }
-            Ok(command) => data::execute(command, ctx, &mut held, now, touch, &mut scratch, counts),
+            Ok(mut command) => {
+                super::in_db(&mut command, session.db);
+                let db = session.db;
+                data::execute(
+                    command,
+                    ctx,
+                    &mut held,
+                    db,
+                    now,
+                    touch,
+                    &mut scratch,
+                    counts,
+                )
+            }
         };
         // Into a vector, writing cannot fail.
         let _ = resp::write_reply(&mut body, &reply, session.protocol);
@@ -327,57 +344,11 @@ fn exec(
 /// Marks in `wanted` the stripes `command` may touch: its keys' stripes,
 /// or none when it touches no key. Returns `false` when its keys are known
 /// only as it runs: it needs every stripe.
-fn mark_stripes(command: &Command<'_>, store: &Store, wanted: &mut [bool; 64]) -> bool {
+fn mark_stripes(command: &mut Command<'_>, store: &Store, wanted: &mut [bool; 64]) -> bool {
     if super::is_admin(command) {
         // Run after the locks are released (see `exec`).
         return true;
     }
-    let mut mark = |key: Key<'_>| wanted[store.stripe_of(key)] = true;
-    match command {
-        Command::Get(k)
-        | Command::Delete(k)
-        | Command::GetDel(k)
-        | Command::SetRange(k, ..)
-        | Command::GetRange(k, ..)
-        | Command::IncrByFloat(k, _)
-        | Command::MemoryUsage(k)
-        | Command::GetEx(k, _)
-        | Command::IncrBy(k, ..)
-        | Command::Append(k, _)
-        | Command::Strlen(k)
-        | Command::Type(k)
-        | Command::ExpireTime { key: k, .. }
-        | Command::Expire { key: k, .. }
-        | Command::Persist { key: k, .. }
-        | Command::Ttl { key: k, .. } => mark(*k),
-        Command::Set(set) => mark(set.key),
-        Command::DeleteMany(keys)
-        | Command::MGet(keys)
-        | Command::Touch(keys)
-        | Command::Exists(keys) => keys.iter().for_each(|&k| mark(k)),
-        Command::MSet(pairs) | Command::MSetNx(pairs) => {
-            pairs.iter().for_each(|&(k, _)| mark(k));
-        }
-        Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => {
-            mark(*from);
-            mark(*to);
-        }
-        Command::Object(sub) => match sub {
-            ObjectCommand::Encoding(k)
-            | ObjectCommand::IdleTime(k)
-            | ObjectCommand::Freq(k)
-            | ObjectCommand::RefCount(k) => mark(*k),
-            ObjectCommand::Help => {}
-        },
-        Command::Ping(_)
-        | Command::Echo(_)
-        | Command::Time
-        | Command::Select(_)
-        | Command::Usage
-        | Command::Unwatch => {}
-        // Keys known only as it runs (FLUSHALL, KEYS, SCAN, RANDOMKEY,
-        // DBSIZE), or a command that should not be here: every stripe.
-        _ => return false,
-    }
-    true
+    let scope = command.keys_mut(&mut |key| wanted[store.stripe_of(*key)] = true);
+    scope == KeyScope::Named
 }

@@ -50,12 +50,20 @@ pub enum Command<'a> {
         to: Key<'a>,
         nx: bool,
     },
-    /// COPY source destination [DB 0] [REPLACE].
+    /// COPY source destination [DB db] [REPLACE]: `db` is the
+    /// destination's database when given (checked as it runs, since
+    /// whether it is the source's depends on the connection's).
     Copy {
         from: Key<'a>,
         to: Key<'a>,
+        db: Option<i64>,
         replace: bool,
     },
+    /// MOVE key db.
+    Move(Key<'a>, i64),
+    /// SWAPDB index index: both integers, checked against the count of
+    /// databases as it runs.
+    SwapDb(i64, i64),
     /// EXPIRETIME (`in_ms` false) and PEXPIRETIME.
     ExpireTime {
         key: Key<'a>,
@@ -113,6 +121,8 @@ pub enum Command<'a> {
     Type(Key<'a>),
     DbSize,
     FlushAll,
+    /// FLUSHDB: every key of the connection's database.
+    FlushDb,
     Scan {
         cursor: usize,
         pattern: Option<&'a [u8]>,
@@ -149,6 +159,105 @@ pub enum Command<'a> {
     Watch(Vec<Key<'a>>),
     /// UNWATCH: forget every watched key.
     Unwatch,
+}
+
+/// A database index as Redis reads one: an integer that fits in 32 bits
+/// (whether the server has that database is decided as the command runs).
+pub fn db_number(bytes: &[u8]) -> Result<i64, ClientError> {
+    let n = parse_i64(bytes).ok_or(ClientError::NotInteger)?;
+    i32::try_from(n)
+        .map(i64::from)
+        .map_err(|_| ClientError::NotInt32)
+}
+
+/// Which keys a command touches, as [`Command::keys_mut`] finds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Only the keys visited (none, for a command without keys).
+    Named,
+    /// Keys known only as it runs (FLUSHALL, KEYS, SCAN, ...): any key.
+    Whole,
+}
+
+impl<'a> Command<'a> {
+    /// Hands each key the command names to `visit`, which may change it
+    /// (the connection's database is given to every key this way), and
+    /// says whether those are all the keys it may touch. The one place
+    /// that knows where each command keeps its keys.
+    pub fn keys_mut(&mut self, visit: &mut dyn FnMut(&mut Key<'a>)) -> KeyScope {
+        match self {
+            Command::Get(k)
+            | Command::Delete(k)
+            | Command::GetDel(k)
+            | Command::SetRange(k, ..)
+            | Command::GetRange(k, ..)
+            | Command::IncrByFloat(k, _)
+            | Command::MemoryUsage(k)
+            | Command::GetEx(k, _)
+            | Command::IncrBy(k, ..)
+            | Command::Append(k, _)
+            | Command::Strlen(k)
+            | Command::Type(k)
+            | Command::Move(k, _)
+            | Command::ExpireTime { key: k, .. }
+            | Command::Expire { key: k, .. }
+            | Command::Persist { key: k, .. }
+            | Command::Ttl { key: k, .. } => visit(k),
+            Command::Set(set) => visit(&mut set.key),
+            Command::DeleteMany(keys)
+            | Command::MGet(keys)
+            | Command::Touch(keys)
+            | Command::Exists(keys)
+            | Command::Watch(keys) => keys.iter_mut().for_each(visit),
+            Command::MSet(pairs) | Command::MSetNx(pairs) => {
+                pairs.iter_mut().for_each(|(k, _)| visit(k));
+            }
+            Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => {
+                visit(from);
+                visit(to);
+            }
+            Command::Object(sub) => match sub {
+                ObjectCommand::Encoding(k)
+                | ObjectCommand::IdleTime(k)
+                | ObjectCommand::Freq(k)
+                | ObjectCommand::RefCount(k) => visit(k),
+                ObjectCommand::Help => {}
+            },
+            Command::DbSize
+            | Command::FlushAll
+            | Command::FlushDb
+            | Command::SwapDb(..)
+            | Command::Scan { .. }
+            | Command::Keys(_)
+            | Command::RandomKey => return KeyScope::Whole,
+            Command::ConfigSet(_)
+            | Command::ConfigResetStat
+            | Command::Reset
+            | Command::Wait
+            | Command::LastSave
+            | Command::Role
+            | Command::Usage
+            | Command::Quit
+            | Command::Shutdown
+            | Command::BgRewriteAof
+            | Command::Ping(_)
+            | Command::Echo(_)
+            | Command::Info(_)
+            | Command::ConfigGet(_)
+            | Command::CommandInfo(..)
+            | Command::Time
+            | Command::Auth { .. }
+            | Command::Hello { .. }
+            | Command::Select(_)
+            | Command::Client(_)
+            | Command::Stats
+            | Command::Multi
+            | Command::Exec
+            | Command::Discard
+            | Command::Unwatch => {}
+        }
+        KeyScope::Named
+    }
 }
 
 /// CLIENT subcommands.
@@ -508,6 +617,11 @@ pub enum ClientError {
     NotInteger,
     Overflow,
     DbIndexOutOfRange,
+    /// An integer argument Redis reads as a C `int` (a database index)
+    /// does not fit in 32 bits.
+    NotInt32,
+    /// SWAPDB's named ("first" or "second") index is not an integer.
+    InvalidDbIndex(&'static str),
     UnsupportedProtocol,
     InvalidClientName,
     ClientNameTooLong,
@@ -595,6 +709,11 @@ impl fmt::Display for ClientError {
             ClientError::NotInteger => f.write_str("value is not an integer or out of range"),
             ClientError::Overflow => f.write_str("increment or decrement would overflow"),
             ClientError::DbIndexOutOfRange => f.write_str("DB index is out of range"),
+            ClientError::InvalidDbIndex(which) => write!(f, "invalid {which} DB index"),
+            // Redis's words, its missing "be" included.
+            ClientError::NotInt32 => {
+                f.write_str("value is out of range, value must between -2147483648 and 2147483647")
+            }
             ClientError::UnsupportedProtocol => f.write_str("unsupported protocol version"),
             ClientError::InvalidClientName => {
                 f.write_str("Client names cannot contain spaces, newlines or special characters.")

@@ -11,9 +11,9 @@ use std::io::{self, Write};
 
 use super::framer::Args;
 use super::{
-    parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
-    Frame, Increment, KillFilter, Limits, ObjectCommand, Reply, SetCommand, SetReply, Setting,
-    When, MAX_CLIENT_NAME,
+    db_number, parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn,
+    ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, Reply, SetCommand, SetReply,
+    Setting, When, MAX_CLIENT_NAME,
 };
 use crate::config::MAX_EVICTION_SAMPLES;
 use crate::flags::parse_size;
@@ -223,15 +223,14 @@ fn rename_command<'a>(args: &Args<'a>, nx: bool) -> Parsed<'a> {
 /// started with `--databases 1`.
 pub fn copy<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     let mut replace = false;
+    let mut db = None;
     let mut i = 3;
     while i < args.len() {
         let option = args.get(i);
         if option.eq_ignore_ascii_case(b"REPLACE") {
             replace = true;
         } else if option.eq_ignore_ascii_case(b"DB") && i + 1 < args.len() {
-            if integer(args.get(i + 1))? != 0 {
-                return Err(Reply::Error(ClientError::DbIndexOutOfRange));
-            }
+            db = Some(db_number(args.get(i + 1)).map_err(Reply::Error)?);
             i += 1;
         } else {
             return Err(Reply::Error(ClientError::Syntax));
@@ -239,10 +238,26 @@ pub fn copy<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
         i += 1;
     }
     let (from, to) = (key(args.get(1))?, key(args.get(2))?);
-    if from == to {
-        return Err(Reply::Error(ClientError::SameObject));
-    }
-    Ok(Command::Copy { from, to, replace })
+    Ok(Command::Copy {
+        from,
+        to,
+        db,
+        replace,
+    })
+}
+
+/// MOVE key db.
+pub fn move_key<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let db = db_number(args.get(2)).map_err(Reply::Error)?;
+    Ok(Command::Move(key(args.get(1))?, db))
+}
+
+/// SWAPDB index index.
+pub fn swapdb<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let index = |i, which| {
+        db_number(args.get(i)).map_err(|_| Reply::Error(ClientError::InvalidDbIndex(which)))
+    };
+    Ok(Command::SwapDb(index(1, "first")?, index(2, "second")?))
 }
 
 pub fn del<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
@@ -465,8 +480,18 @@ pub fn dbsize<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::DbSize)
 }
 
-/// FLUSHALL and FLUSHDB [SYNC|ASYNC].
+/// FLUSHALL [SYNC|ASYNC].
 pub fn flushall<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    flush_mode(args).map(|()| Command::FlushAll)
+}
+
+/// FLUSHDB [SYNC|ASYNC].
+pub fn flushdb<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    flush_mode(args).map(|()| Command::FlushDb)
+}
+
+/// Checks a flush's optional SYNC or ASYNC (both flush at once here).
+fn flush_mode(args: &Args<'_>) -> Result<(), Reply<'static>> {
     // Any number of arguments is the right arity; only one SYNC or ASYNC
     // makes sense, as Redis checks it.
     let mode = args.get(1);
@@ -474,7 +499,7 @@ pub fn flushall<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
         || (args.len() == 2
             && (mode.eq_ignore_ascii_case(b"SYNC") || mode.eq_ignore_ascii_case(b"ASYNC")));
     if known {
-        Ok(Command::FlushAll)
+        Ok(())
     } else {
         Err(Reply::Error(ClientError::Syntax))
     }
@@ -619,7 +644,9 @@ pub fn hello<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
 }
 
 pub fn select<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    Ok(Command::Select(integer(args.get(1))?))
+    Ok(Command::Select(
+        db_number(args.get(1)).map_err(Reply::Error)?,
+    ))
 }
 
 /// CLIENT SETNAME|GETNAME|ID|SETINFO|LIST|INFO|KILL|NO-EVICT|NO-TOUCH.

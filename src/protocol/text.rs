@@ -17,8 +17,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::write::EncoderWriter;
 
 use super::{
-    parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange, Increment, Limits,
-    Reply, SetCommand, When,
+    db_number, parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
+    Increment, Limits, Reply, SetCommand, When,
 };
 use crate::num::parse_f64;
 use crate::store::{Condition, Key};
@@ -127,10 +127,23 @@ pub fn copy<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientErro
         word if word.eq_ignore_ascii_case(b"REPLACE") && w.is_done() => true,
         _ => return Err(ClientError::Syntax),
     };
-    if from == to {
-        return Err(ClientError::SameObject);
-    }
-    Ok(Command::Copy { from, to, replace })
+    Ok(Command::Copy {
+        from,
+        to,
+        db: None,
+        replace,
+    })
+}
+
+/// SELECT n: `OK`; the connection's keys are database n's from then on.
+pub fn select<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    let index = db_number(w.word("select")?)?;
+    w.end("select", Command::Select(index))
+}
+
+/// FLUSHDB: `OK`; every key of the connection's database is removed.
+pub fn flushdb<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    w.end("flushdb", Command::FlushDb)
 }
 
 /// EXPIRETIME key: `EXPIRETIME <unix seconds>`, -1 without expiry, -2

@@ -194,7 +194,9 @@ impl Server {
             config.eviction_samples,
         ));
         let aof = match &config.aof {
-            Some(aof) => Some(Aof::open(aof, &mut store, &clock).map_err(BindError::Aof)?),
+            Some(aof) => {
+                Some(Aof::open(aof, config.databases, &mut store, &clock).map_err(BindError::Aof)?)
+            }
             None => None,
         };
         let shared = Arc::new(Shared {

@@ -178,7 +178,9 @@ impl Store {
         (0..STRIPES).find_map(|offset| {
             let stripe = (first + offset) % STRIPES;
             let table = self.stripes[stripe].table.read();
-            table.sample_from(r as usize, now).map(|s| (stripe, s))
+            table
+                .sample_from(r as usize, now, None)
+                .map(|s| (stripe, s))
         })
     }
 }
@@ -188,13 +190,14 @@ impl Store {
 const RANDOM_KEY_DRAWS: usize = 16;
 
 impl Store {
-    /// Copies a random live key into `out` (RANDOMKEY), drawn as eviction
-    /// draws its samples: close to uniform over entries. Returns whether
+    /// Copies a random live key of database `db` into `out` (RANDOMKEY),
+    /// drawn as eviction draws its samples: close to uniform over the
+    /// database's entries. Returns whether
     /// one was found; an expired entry drawn is skipped, and after
     /// [`RANDOM_KEY_DRAWS`] expired draws the store counts as empty.
-    pub fn random_key(&self, now: Millis, out: &mut Vec<u8>) -> bool {
+    pub fn random_key(&self, db: u16, now: Millis, out: &mut Vec<u8>) -> bool {
         self.draw_key(STRIPES, |stripe, start| {
-            draw_from(&self.stripes[stripe].table.read(), start, now, out)
+            draw_from(&self.stripes[stripe].table.read(), start, db, now, out)
         })
     }
 
@@ -223,16 +226,18 @@ impl Store {
     }
 }
 
-/// One RANDOMKEY draw from `table`, from slot `start` on: `None` when it is
-/// empty, `Some(false)` when the entry drawn has expired, `Some(true)` when
-/// it is live and its key was copied into `out`.
+/// One RANDOMKEY draw from database `db` of `table`, from slot `start`
+/// on: `None` when it has no entry there, `Some(false)` when the entry
+/// drawn has expired, `Some(true)` when it is live and its key was copied
+/// into `out`.
 pub(super) fn draw_from(
     table: &Table,
     start: usize,
+    db: u16,
     now: Millis,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
-    let sample = table.sample_from(start, now)?;
+    let sample = table.sample_from(start, now, Some(db))?;
     if !sample.expired {
         let entry = table.get_by_id(sample.hash, sample.id)?;
         out.clear();

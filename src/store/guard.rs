@@ -23,7 +23,7 @@ use parking_lot::RwLockWriteGuard;
 
 use super::journal::{Change, Journal};
 use super::table::{Chunk, DeadlineChange, NewEntry, Removed, Table};
-use super::{Millis, Store, Stripe};
+use super::{Key, Millis, Store, Stripe};
 
 /// Bytes added to the store's count for a write in flight.
 #[must_use]
@@ -124,7 +124,7 @@ impl<'s> WriteGuard<'s> {
     /// Takes a removed entry out of the count (as expired when it was) and
     /// keeps its large record, if any, to free after the lock.
     fn account(&mut self, removed: Removed, now: Millis) -> Removed {
-        self.table.changed(removed.hash());
+        self.table.changed(removed.hash(), removed.db());
         self.store.used.fetch_sub(removed.size(), Ordering::Relaxed);
         if removed.is_expired(now) {
             self.store.expired.fetch_add(1, Ordering::Relaxed);
@@ -160,7 +160,7 @@ impl<'s> WriteGuard<'s> {
         now: Millis,
     ) {
         reservation.consume(entry.size());
-        self.table.changed(entry.hash());
+        self.table.changed(entry.hash(), entry.key().db());
         if let Some(replaced) = self.table.insert(entry) {
             self.account(replaced, now);
         }
@@ -171,7 +171,7 @@ impl<'s> WriteGuard<'s> {
     pub(super) fn remove(
         &mut self,
         hash: u32,
-        key: &[u8],
+        key: Key<'_>,
         now: Millis,
         out: Option<&mut Vec<u8>>,
     ) -> bool {
@@ -192,13 +192,13 @@ impl<'s> WriteGuard<'s> {
     pub(super) fn remove_into(
         &mut self,
         hash: u32,
-        key: &[u8],
+        key: Key<'_>,
         now: Millis,
         reservation: &mut Reservation<'_>,
     ) -> bool {
         match self.table.remove(hash, key, now, None) {
             Some(removed) => {
-                self.table.changed(hash);
+                self.table.changed(hash, key.db());
                 let (removed, record) = removed.detach();
                 self.freed.extend(record);
                 reservation.bytes += removed.size();
@@ -209,7 +209,7 @@ impl<'s> WriteGuard<'s> {
     }
 
     /// Removes `key` if it has expired at `now`.
-    pub(super) fn remove_if_expired(&mut self, hash: u32, key: &[u8], now: Millis) {
+    pub(super) fn remove_if_expired(&mut self, hash: u32, key: Key<'_>, now: Millis) {
         if self.table.get(hash, key).is_some_and(|e| e.is_expired(now)) {
             self.remove(hash, key, now, None);
         }
@@ -221,7 +221,9 @@ impl<'s> WriteGuard<'s> {
     pub(super) fn evict(&mut self, hash: u32, id: usize, now: Millis) -> bool {
         if self.journal.is_some() {
             if let Some(entry) = self.table.get_by_id(hash, id) {
-                self.record(Change::Del { key: entry.key() });
+                self.record(Change::Del {
+                    key: entry.as_key(),
+                });
             }
         }
         let Some(removed) = self.table.remove_by_id(hash, id) else {
@@ -240,7 +242,7 @@ impl<'s> WriteGuard<'s> {
     pub(super) fn set_deadline(
         &mut self,
         hash: u32,
-        key: &[u8],
+        key: Key<'_>,
         now: Millis,
         deadline: Option<Millis>,
         value: Option<&mut Vec<u8>>,
@@ -269,7 +271,7 @@ impl<'s> WriteGuard<'s> {
                 DeadlineOutcome::Missing
             }
             DeadlineChange::Done => {
-                self.table.changed(hash);
+                self.table.changed(hash, key.db());
                 self.record(Change::Deadline { key, deadline });
                 DeadlineOutcome::Done
             }
@@ -295,6 +297,24 @@ impl<'s> WriteGuard<'s> {
             self.account(removed, now);
         }
         chunk
+    }
+
+    /// Removes every entry of database `db`, recording nothing: the
+    /// caller records one [`Change::FlushDb`] while it holds every stripe.
+    pub(super) fn clear_db(&mut self, db: u16) {
+        for removed in self.table.remove_db(db) {
+            // A flush counts nothing as expired: account by hand what
+            // `account` would, but the counter.
+            self.store.used.fetch_sub(removed.size(), Ordering::Relaxed);
+            let (_, record) = removed.detach();
+            self.freed.extend(record);
+        }
+    }
+
+    /// Exchanges databases `a` and `b`, recording nothing: the caller
+    /// records one [`Change::SwapDb`] while it holds every stripe.
+    pub(super) fn swap_dbs(&mut self, a: u16, b: u16) {
+        self.table.swap_dbs(a, b);
     }
 
     /// Removes every entry, recording nothing: the caller records one

@@ -22,21 +22,25 @@ use super::Key;
 pub enum Change<'a> {
     /// The key now holds `value`, expiring at `deadline` if given.
     Set {
-        key: &'a [u8],
+        key: Key<'a>,
         value: &'a [u8],
         deadline: Option<Millis>,
     },
     /// The key's deadline changed (`None`: it no longer expires).
     Deadline {
-        key: &'a [u8],
+        key: Key<'a>,
         deadline: Option<Millis>,
     },
     /// The key is gone: deleted, expired or evicted.
-    Del { key: &'a [u8] },
+    Del { key: Key<'a> },
     /// Every pair was stored at once, in this order (MSET): one change.
     SetMany(&'a [(Key<'a>, &'a [u8])]),
-    /// Every key is gone (FLUSHALL).
+    /// Every key of every database is gone (FLUSHALL).
     Flush,
+    /// Every key of this database is gone (FLUSHDB).
+    FlushDb(u16),
+    /// These two databases exchanged their keys (SWAPDB).
+    SwapDb(u16, u16),
     /// Changes applied as one, in this order, recorded while every stripe
     /// they touched is locked: a transaction's (MULTI/EXEC), or a RENAME's
     /// removal of its source and setting of its target.

@@ -96,18 +96,35 @@ const STRIPES: usize = 64;
 /// Bits of the hash that pick the stripe (`STRIPES == 1 << STRIPE_BITS`).
 const STRIPE_BITS: u32 = 6;
 
-/// A key that has been checked against [`MAX_KEY_LEN`].
+/// A key that has been checked against [`MAX_KEY_LEN`], in one of the
+/// numbered databases (SELECT). The database is part of the key's
+/// identity, not of its hash: the same name in every database lives on
+/// the same stripe, so MOVE and SWAPDB never cross stripes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Key<'a>(&'a [u8]);
+pub struct Key<'a> {
+    bytes: &'a [u8],
+    db: u16,
+}
 
 impl<'a> Key<'a> {
-    /// `None` when the key is longer than [`MAX_KEY_LEN`] bytes.
+    /// A key of database 0; `None` when it is longer than [`MAX_KEY_LEN`]
+    /// bytes.
     pub fn new(bytes: &'a [u8]) -> Option<Key<'a>> {
-        (bytes.len() <= MAX_KEY_LEN).then_some(Key(bytes))
+        (bytes.len() <= MAX_KEY_LEN).then_some(Key { bytes, db: 0 })
+    }
+
+    /// The same name in database `db`.
+    pub fn in_db(self, db: u16) -> Key<'a> {
+        Key { db, ..self }
     }
 
     pub fn as_bytes(&self) -> &'a [u8] {
-        self.0
+        self.bytes
+    }
+
+    /// The numbered database the key belongs to.
+    pub fn db(&self) -> u16 {
+        self.db
     }
 }
 
@@ -280,6 +297,8 @@ pub struct Store {
     expired: AtomicU64,
     /// The stripe the next active expiry cycle starts from.
     expire_next: AtomicUsize,
+    /// SWAPDBs run (see [`Store::swaps`]).
+    swaps: AtomicU64,
     /// State of the generator that picks eviction samples (see
     /// [`Store::random`]).
     rng: AtomicU64,
@@ -298,6 +317,7 @@ impl Store {
             evictions: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             expire_next: AtomicUsize::new(0),
+            swaps: AtomicU64::new(0),
             rng: AtomicU64::new(
                 config
                     .seed
@@ -327,7 +347,7 @@ impl Store {
 
     /// The key's stripe index and its hash as the table stores it.
     fn place_of(&self, key: Key<'_>) -> (usize, u32) {
-        let hash = self.hasher.hash(key.0);
+        let hash = self.hasher.hash(key.bytes);
         (
             (hash >> (64 - STRIPE_BITS)) as usize,
             hash as u32 & HASH_BITS,
@@ -348,7 +368,7 @@ impl Store {
     /// Removes `key` if it is expired at `now`, counting it as expired.
     fn reclaim_if_expired(&self, key: Key<'_>, now: Millis) {
         let (stripe, hash) = self.locate(key);
-        self.write(stripe).remove_if_expired(hash, key.0, now);
+        self.write(stripe).remove_if_expired(hash, key, now);
     }
 
     /// Copies the value of `key` into `out` (replacing its contents) and
@@ -363,7 +383,7 @@ impl Store {
         let (stripe, hash) = self.locate(key);
         {
             let table = stripe.table.read();
-            match table.get(hash, key.0) {
+            match table.get(hash, key) {
                 None => return false,
                 Some(entry) if !entry.is_expired(now) => {
                     if touch {
@@ -386,7 +406,7 @@ impl Store {
         let (stripe, hash) = self.locate(key);
         let live = {
             let table = stripe.table.read();
-            match table.get(hash, key.0) {
+            match table.get(hash, key) {
                 None => return false,
                 Some(entry) => {
                     let live = !entry.is_expired(now);
@@ -416,7 +436,7 @@ impl Store {
     ) -> Option<T> {
         let (stripe, hash) = self.locate(key);
         let table = stripe.table.read();
-        let entry = table.get(hash, key.0).filter(|e| !e.is_expired(now))?;
+        let entry = table.get(hash, key).filter(|e| !e.is_expired(now))?;
         Some(look(
             entry.value(),
             idle_ms(now, entry.access()),
@@ -434,7 +454,7 @@ impl Store {
         let (stripe, hash) = self.locate(key);
         let deadline = {
             let table = stripe.table.read();
-            match table.get(hash, key.0) {
+            match table.get(hash, key) {
                 None => return Ttl::Missing,
                 Some(entry) => entry.deadline(),
             }
@@ -472,7 +492,7 @@ impl Store {
         options: SetOptions,
         mut old: Option<&mut Vec<u8>>,
     ) -> Result<SetOutcome, StoreError> {
-        let size = (key.0.len() + value.len()) as u64;
+        let size = (key.bytes.len() + value.len()) as u64;
         if size > self.memory_limit() {
             return Err(StoreError::TooLarge);
         }
@@ -536,7 +556,7 @@ impl Store {
     ) -> DeadlineOutcome {
         let (stripe, hash) = self.locate(key);
         self.write(stripe)
-            .set_deadline(hash, key.0, now, deadline, value, allowed)
+            .set_deadline(hash, key, now, deadline, value, allowed)
     }
 
     /// Removes `key`. Returns whether it existed (an expired key did not).
@@ -548,7 +568,7 @@ impl Store {
     /// Returns whether it existed and had not expired.
     fn remove(&self, key: Key<'_>, now: Millis, out: Option<&mut Vec<u8>>) -> bool {
         let (stripe, hash) = self.locate(key);
-        self.write(stripe).remove(hash, key.0, now, out)
+        self.write(stripe).remove(hash, key, now, out)
     }
 
     /// Key plus value bytes of all stored entries (and of writes in flight).
@@ -577,10 +597,35 @@ impl Store {
         self.samples.store(samples.max(1), Ordering::Relaxed);
     }
 
-    /// Number of stored entries, counted stripe by stripe. Expired entries
-    /// not yet reclaimed are included, as in Redis's DBSIZE.
+    /// Number of stored entries of every database, counted stripe by
+    /// stripe. Expired entries not yet reclaimed are included, as in
+    /// Redis's DBSIZE.
     pub fn len(&self) -> usize {
         self.stripes.iter().map(|s| s.table.read().len()).sum()
+    }
+
+    /// Number of stored entries of database `db` (DBSIZE), as [`Store::len`]
+    /// counts them.
+    pub fn db_len(&self, db: u16) -> usize {
+        self.stripes
+            .iter()
+            .map(|s| s.table.read().db_count(db).keys)
+            .sum()
+    }
+
+    /// The entries, and the entries with a deadline, of each of the first
+    /// `databases` databases (INFO keyspace), counted stripe by stripe.
+    pub fn db_counts(&self, databases: usize) -> Vec<(usize, usize)> {
+        let mut counts = vec![(0, 0); databases];
+        for stripe in self.stripes.iter() {
+            let table = stripe.table.read();
+            for (db, (keys, expiring)) in counts.iter_mut().enumerate() {
+                let count = table.db_count(db as u16);
+                *keys += count.keys;
+                *expiring += count.expiring;
+            }
+        }
+        counts
     }
 
     pub fn is_empty(&self) -> bool {
@@ -609,11 +654,45 @@ impl Store {
     /// the one [`Change::Flush`] recorded has no other write inside it. The
     /// tables' memory is freed after the locks are released.
     pub fn clear(&self) {
-        let mut guards: Vec<_> = self.stripes.iter().map(|s| self.write(s)).collect();
+        let mut guards = self.write_all();
         let removed: Vec<Table> = guards.iter_mut().map(|g| g.clear()).collect();
         self.record(Change::Flush);
         drop(guards);
         drop(removed);
+    }
+
+    /// Removes every entry of database `db` (FLUSHDB), every stripe locked
+    /// at once as [`Store::clear`] locks them.
+    pub fn clear_db(&self, db: u16) {
+        let mut guards = self.write_all();
+        for guard in &mut guards {
+            guard.clear_db(db);
+        }
+        self.record(Change::FlushDb(db));
+    }
+
+    /// Exchanges the entries of databases `a` and `b` (SWAPDB), every
+    /// stripe locked at once: each table relabels the entries of both in
+    /// place, O(entries) in all, and no client sees one swapped without
+    /// the other. Every WATCH is disturbed.
+    pub fn swap_dbs(&self, a: u16, b: u16) {
+        let mut guards = self.write_all();
+        for guard in &mut guards {
+            guard.swap_dbs(a, b);
+        }
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        self.record(Change::SwapDb(a, b));
+    }
+
+    /// SWAPDBs since the store was created: a compaction's snapshot is
+    /// void if one ran while it was taken (see [`Store::snapshot`]).
+    pub fn swaps(&self) -> u64 {
+        self.swaps.load(Ordering::Relaxed)
+    }
+
+    /// The write guards of every stripe, taken in ascending order.
+    fn write_all(&self) -> Vec<WriteGuard<'_>> {
+        self.stripes.iter().map(|s| self.write(s)).collect()
     }
 }
 
@@ -639,7 +718,7 @@ fn set_entry<'a>(
         Expiry::At(at) => (Some(at), true),
         Expiry::Keep => (None, true),
     };
-    NewEntry::new(key.0, value, hash, now, deadline, field)
+    NewEntry::new(key, value, hash, now, deadline, field)
 }
 
 /// The part of a SET decided under the key's write lock: its condition,

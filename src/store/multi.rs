@@ -117,7 +117,7 @@ impl Store {
             let seen = {
                 let table = stripe.table.read();
                 table
-                    .get(hash, key.0)
+                    .get(hash, key)
                     .filter(|e| !e.is_expired(now))
                     .map(|e| {
                         current.clear();
@@ -127,18 +127,15 @@ impl Store {
             };
             new.clear();
             compute(seen.map(|_| current.as_slice()), &mut new)?;
-            let size = (key.0.len() + new.len()) as u64;
+            let size = (key.bytes.len() + new.len()) as u64;
             if size > self.memory_limit() {
                 return Err(StoreError::TooLarge.into());
             }
             let mut reservation = self.reserve(size, now)?;
             let deadline = seen.and_then(|(_, deadline)| deadline);
-            let entry = NewEntry::new(key.0, &new, hash, now, deadline, false);
+            let entry = NewEntry::new(key, &new, hash, now, deadline, false);
             let mut guard = self.write(stripe);
-            let live = guard
-                .table()
-                .get(hash, key.0)
-                .filter(|e| !e.is_expired(now));
+            let live = guard.table().get(hash, key).filter(|e| !e.is_expired(now));
             let unchanged = match (seen, live) {
                 (None, None) => true,
                 (Some((id, deadline)), Some(e)) => {
@@ -176,7 +173,7 @@ impl Store {
                 .zip(&places)
                 .map(|(key, &(index, hash))| {
                     let at = order.binary_search(&index).ok()?;
-                    let entry = tables[at].get(hash, key.0)?;
+                    let entry = tables[at].get(hash, *key)?;
                     if entry.is_expired(now) {
                         expired = true;
                         return None;
@@ -208,7 +205,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let total: u64 = pairs
             .iter()
-            .map(|(k, v)| (k.0.len() + v.len()) as u64)
+            .map(|(k, v)| (k.bytes.len() + v.len()) as u64)
             .sum();
         if total > self.memory_limit() {
             return Err(StoreError::TooLarge);
@@ -218,7 +215,7 @@ impl Store {
             .iter()
             .map(|(key, value)| {
                 let (index, hash) = self.place_of(*key);
-                (index, NewEntry::new(key.0, value, hash, now, None, false))
+                (index, NewEntry::new(*key, value, hash, now, None, false))
             })
             .collect();
         // Stable: a key given twice keeps its last value.
@@ -279,7 +276,7 @@ impl Store {
         loop {
             let seen = {
                 let table = self.stripes[from_index].table.read();
-                let Some(e) = table.get(from_hash, from.0).filter(|e| !e.is_expired(now)) else {
+                let Some(e) = table.get(from_hash, from).filter(|e| !e.is_expired(now)) else {
                     return Ok(Transferred::Missing);
                 };
                 value.clear();
@@ -289,19 +286,19 @@ impl Store {
             if !mode.replace && self.exists(to, now) {
                 return Ok(Transferred::Refused);
             }
-            let size = (to.0.len() + value.len()) as u64;
+            let size = (to.bytes.len() + value.len()) as u64;
             if size > self.memory_limit() {
                 return Err(StoreError::TooLarge);
             }
             let extra = if mode.keep_source {
                 size
             } else {
-                to.0.len().saturating_sub(from.0.len()) as u64
+                to.bytes.len().saturating_sub(from.bytes.len()) as u64
             };
             // A COPY's room is never made by evicting its source.
             let spared = mode.keep_source.then_some((from_index, seen.0));
             let mut reservation = self.reserve_sparing(extra, now, spared)?;
-            let entry = NewEntry::new(to.0, &value, to_hash, now, seen.1, false);
+            let entry = NewEntry::new(to, &value, to_hash, now, seen.1, false);
             let (first, second) = (from_index.min(to_index), from_index.max(to_index));
             let mut low = self.write(&self.stripes[first]);
             let mut high = (second != first).then(|| self.write(&self.stripes[second]));
@@ -312,7 +309,7 @@ impl Store {
             };
             let unchanged = source
                 .table()
-                .get(from_hash, from.0)
+                .get(from_hash, from)
                 .filter(|e| !e.is_expired(now))
                 .is_some_and(|e| e.id() == seen.0 && e.deadline() == seen.1 && e.value() == value);
             if !unchanged {
@@ -324,13 +321,13 @@ impl Store {
                 Some(target) => target.table(),
                 None => source.table(),
             }
-            .get(to_hash, to.0)
+            .get(to_hash, to)
             .is_some_and(|e| !e.is_expired(now));
             if taken && !mode.replace {
                 return Ok(Transferred::Refused);
             }
             if !mode.keep_source {
-                source.remove_into(from_hash, from.0, now, &mut reservation);
+                source.remove_into(from_hash, from, now, &mut reservation);
             }
             let target = target.unwrap_or(source);
             if mode.keep_source {
@@ -338,9 +335,9 @@ impl Store {
             } else {
                 target.insert_in_batch(entry, &mut reservation, now);
                 self.record(Change::Block(&[
-                    Change::Del { key: from.0 },
+                    Change::Del { key: from },
                     Change::Set {
-                        key: to.0,
+                        key: to,
                         value: &value,
                         deadline: seen.1,
                     },
@@ -354,8 +351,10 @@ impl Store {
     /// that `wanted` accepts, until at least `count` keys were found or the
     /// last partition was done. Returns the cursor to continue from, 0 when
     /// the iteration is complete.
+    #[allow(clippy::too_many_arguments)]
     pub fn scan(
         &self,
+        db: u16,
         cursor: usize,
         count: usize,
         now: Millis,
@@ -364,7 +363,7 @@ impl Store {
     ) -> usize {
         scan_partitions(cursor, count, out, |stripe, part, out| {
             let table = self.stripes[stripe].table.read();
-            collect_keys(&table, now, wanted, Some(part), out);
+            collect_keys(&table, db, now, wanted, Some(part), out);
         })
     }
 
@@ -374,12 +373,12 @@ impl Store {
     pub fn snapshot<E>(
         &self,
         now: Millis,
-        mut each: impl FnMut(&[u8], &[u8], Option<Millis>) -> Result<(), E>,
+        mut each: impl FnMut(Key<'_>, &[u8], Option<Millis>) -> Result<(), E>,
     ) -> Result<(), E> {
         // Keys and values of one partition, back to back, and where each
         // entry's lie in it.
         let mut bytes = Vec::new();
-        let mut entries: Vec<(usize, usize, usize, Option<Millis>)> = Vec::new();
+        let mut entries: Vec<(usize, usize, usize, u16, Option<Millis>)> = Vec::new();
         for stripe in self.stripes.iter() {
             let len = stripe.table.read().len();
             let parts = (len / SNAPSHOT_SLICE + 1).next_power_of_two() as u32;
@@ -395,11 +394,14 @@ impl Store {
                     bytes.extend_from_slice(entry.key());
                     bytes.extend_from_slice(entry.value());
                     let (k, v) = (entry.key().len(), entry.value().len());
-                    entries.push((start, k, v, entry.deadline()));
+                    entries.push((start, k, v, entry.db(), entry.deadline()));
                 }
                 drop(table);
-                for &(start, k, v, deadline) in &entries {
-                    let key = &bytes[start..start + k];
+                for &(start, k, v, db, deadline) in &entries {
+                    let key = Key {
+                        bytes: &bytes[start..start + k],
+                        db,
+                    };
                     each(key, &bytes[start + k..start + k + v], deadline)?;
                 }
             }
@@ -407,16 +409,18 @@ impl Store {
         Ok(())
     }
 
-    /// Copies into `out` every live key that `wanted` accepts (KEYS).
-    pub fn keys(&self, now: Millis, wanted: &dyn Fn(&[u8]) -> bool, out: &mut Vec<Vec<u8>>) {
+    /// Copies into `out` every live key of database `db` that `wanted`
+    /// accepts (KEYS).
+    pub fn keys(
+        &self,
+        db: u16,
+        now: Millis,
+        wanted: &dyn Fn(&[u8]) -> bool,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         for stripe in self.stripes.iter() {
-            collect_keys(&stripe.table.read(), now, wanted, None, out);
+            collect_keys(&stripe.table.read(), db, now, wanted, None, out);
         }
-    }
-
-    /// Number of entries that have an expiry.
-    pub fn expiring_len(&self) -> usize {
-        self.stripes.iter().map(|s| s.table.read().expiring()).sum()
     }
 }
 
@@ -529,16 +533,22 @@ pub(super) fn overwrite_range(
     }
 }
 
+/// Copies into `out` the live keys of database `db` in `table` (of SCAN
+/// partition `part` only, when given) that `wanted` accepts.
 pub(super) fn collect_keys(
     table: &Table,
+    db: u16,
     now: Millis,
     wanted: &dyn Fn(&[u8]) -> bool,
     part: Option<u32>,
     out: &mut Vec<Vec<u8>>,
 ) {
+    if table.db_count(db).keys == 0 {
+        return;
+    }
     for entry in table.iter() {
         let in_part = part.map_or(true, |p| entry.stored_hash() >> PART_SHIFT == p);
-        if in_part && !entry.is_expired(now) && wanted(entry.key()) {
+        if entry.db() == db && in_part && !entry.is_expired(now) && wanted(entry.key()) {
             out.push(entry.key().to_vec());
         }
     }

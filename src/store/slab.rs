@@ -85,11 +85,28 @@ impl Loc {
         (self.0.get() & ((1 << INDEX_BITS) - 1)) as usize
     }
 
-    /// A number naming this record while it is allocated.
+    /// A number naming this record while it is allocated (its tag
+    /// included).
     pub fn id(self) -> usize {
         self.0.get() as usize
     }
+
+    /// This location carrying `tag` in bits the slab never reads (between
+    /// the index and the class): the owner's 16 bits, kept in the same 8
+    /// bytes (the table keeps an entry's database there).
+    pub fn tagged(self, tag: u16) -> Loc {
+        let bits = self.0.get() & !TAG_MASK | u64::from(tag) << INDEX_BITS;
+        Loc(NonZeroU64::new(bits).unwrap_or(self.0))
+    }
+
+    /// The tag given by [`Loc::tagged`] (0 when never tagged).
+    pub fn tag(self) -> u16 {
+        ((self.0.get() & TAG_MASK) >> INDEX_BITS) as u16
+    }
 }
+
+/// The bits of a location that hold its owner's tag.
+const TAG_MASK: u64 = 0xFFFF << INDEX_BITS;
 
 /// The size of class `class`, in bytes.
 fn class_size(class: usize) -> usize {

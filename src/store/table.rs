@@ -74,6 +74,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::clock::Millis;
 use super::slab::{Loc, Slab, MAX_SLAB_RECORD};
+use super::Key;
 
 /// Smallest slot count of a table: small so that 64 empty stripes cost a
 /// few KiB.
@@ -123,7 +124,7 @@ pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 /// whole record when it is too large for the slab.
 #[derive(Debug)]
 pub struct NewEntry<'a> {
-    key: &'a [u8],
+    key: Key<'a>,
     value: &'a [u8],
     /// Masked by [`HASH_BITS`].
     hash: u32,
@@ -146,18 +147,19 @@ impl<'a> NewEntry<'a> {
     /// Call it before taking the stripe lock: a record too large for the
     /// slab is allocated and filled here.
     pub fn new(
-        key: &'a [u8],
+        key: Key<'a>,
         value: &'a [u8],
         hash: u32,
         now: Millis,
         deadline: Option<Millis>,
         deadline_field: bool,
     ) -> NewEntry<'a> {
-        let huge = record_len(key.len(), value.len(), false) > MAX_SLAB_RECORD;
+        let bytes = key.as_bytes();
+        let huge = record_len(bytes.len(), value.len(), false) > MAX_SLAB_RECORD;
         let field = deadline_field || deadline.is_some() || huge;
         let record = huge.then(|| {
-            let mut record = vec![0u8; record_len(key.len(), value.len(), true)];
-            write_record(&mut record, key, value, true, deadline);
+            let mut record = vec![0u8; record_len(bytes.len(), value.len(), true)];
+            write_record(&mut record, bytes, value, true, deadline);
             record.into_boxed_slice()
         });
         NewEntry {
@@ -183,7 +185,7 @@ impl<'a> NewEntry<'a> {
         self
     }
 
-    pub fn key(&self) -> &'a [u8] {
+    pub fn key(&self) -> Key<'a> {
         self.key
     }
 
@@ -202,12 +204,12 @@ impl<'a> NewEntry<'a> {
     }
 
     fn record_len(&self) -> usize {
-        record_len(self.key.len(), self.value.len(), self.field)
+        record_len(self.key.as_bytes().len(), self.value.len(), self.field)
     }
 
     /// Bytes this entry counts towards USAGE: key plus value.
     pub fn size(&self) -> u64 {
-        (self.key.len() + self.value.len()) as u64
+        (self.key.as_bytes().len() + self.value.len()) as u64
     }
 
     fn slot_hash(&self) -> u32 {
@@ -250,10 +252,16 @@ struct Slot {
     /// Clock tick of the last GET or SET. Atomic so that a GET can refresh it
     /// under the stripe's read lock.
     access: AtomicU32,
+    /// The record's location, tagged with the entry's database (see
+    /// [`Loc::tagged`]): the database costs no byte of its own.
     loc: Loc,
 }
 
 impl Slot {
+    fn db(&self) -> u16 {
+        self.loc.tag()
+    }
+
     fn stored_hash(&self) -> u32 {
         self.hash & HASH_BITS
     }
@@ -293,6 +301,19 @@ impl<'t> EntryRef<'t> {
     pub fn key(&self) -> &'t [u8] {
         let start = self.key_start();
         &self.record[start..start + self.key_len()]
+    }
+
+    /// The numbered database the entry belongs to.
+    pub fn db(&self) -> u16 {
+        self.slot.db()
+    }
+
+    /// The entry's key in its database.
+    pub fn as_key(&self) -> Key<'t> {
+        Key {
+            bytes: self.key(),
+            db: self.db(),
+        }
     }
 
     pub fn value(&self) -> &'t [u8] {
@@ -362,6 +383,7 @@ pub struct Removed {
     size: u64,
     /// The entry's stored hash.
     hash: u32,
+    db: u16,
     deadline: Option<Millis>,
     /// The record, when it had an allocation of its own.
     record: Option<Box<[u8]>>,
@@ -372,6 +394,7 @@ impl Removed {
         Removed {
             size: entry.size(),
             hash: entry.stored_hash(),
+            db: entry.db(),
             deadline: entry.deadline(),
             record: None,
         }
@@ -385,6 +408,11 @@ impl Removed {
     /// The entry's stored hash.
     pub fn hash(&self) -> u32 {
         self.hash
+    }
+
+    /// The entry's database.
+    pub fn db(&self) -> u16 {
+        self.db
     }
 
     pub fn is_expired(&self, now: Millis) -> bool {
@@ -465,6 +493,10 @@ pub struct Table {
     len: usize,
     /// Entries with a deadline.
     expiring: usize,
+    /// Entries, and entries with a deadline, of each database, indexed by
+    /// database: as long as the highest database that ever had an entry
+    /// here needs (DBSIZE and INFO keyspace read it).
+    dbs: Vec<DbCount>,
     /// No deadline here is earlier than this (milliseconds).
     earliest: u64,
     scan: Scan,
@@ -474,6 +506,13 @@ pub struct Table {
     /// Advanced when a flush replaces the table, so that the new table's
     /// buckets, which start again at zero, never look unchanged.
     epoch: u64,
+}
+
+/// One database's share of a table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbCount {
+    pub keys: usize,
+    pub expiring: usize,
 }
 
 /// Buckets of [`Table::version`] per table: a change to one key advances
@@ -496,6 +535,7 @@ impl Table {
             slab: Slab::new(),
             len: 0,
             expiring: 0,
+            dbs: Vec::new(),
             earliest: u64::MAX,
             scan: Scan::new(),
             versions: [0; VERSION_BUCKETS],
@@ -503,20 +543,28 @@ impl Table {
         }
     }
 
-    /// A value that changes whenever an entry whose stored hash is `hash`
-    /// (or another in its bucket, see [`VERSION_BUCKETS`]) is stored,
+    /// A value that changes whenever the entry of database `db` whose
+    /// stored hash is `hash` (or another in its bucket, see
+    /// [`VERSION_BUCKETS`]; the database shifts the bucket, so the same
+    /// name in the first sixteen databases has sixteen buckets) is stored,
     /// removed or has its deadline changed (every
     /// [`super::guard::WriteGuard`] change counts), and that no table goes
     /// back to while a watch may hold it: a flush's new table has a new
     /// epoch.
-    pub fn version(&self, hash: u32) -> (u64, u64) {
-        (self.epoch, self.versions[hash as usize % VERSION_BUCKETS])
+    pub fn version(&self, hash: u32, db: u16) -> (u64, u64) {
+        (self.epoch, self.versions[bucket(hash, db)])
     }
 
-    /// Counts one change to the entry whose stored hash is `hash`.
-    pub fn changed(&mut self, hash: u32) {
-        let version = &mut self.versions[hash as usize % VERSION_BUCKETS];
+    /// Counts one change to the entry of database `db` whose stored hash
+    /// is `hash`.
+    pub fn changed(&mut self, hash: u32, db: u16) {
+        let version = &mut self.versions[bucket(hash, db)];
         *version = version.wrapping_add(1);
+    }
+
+    /// Counts a change to every entry at once (SWAPDB).
+    pub fn changed_all(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
     }
 
     /// Makes this table, new, the successor of `previous`, which a flush
@@ -529,7 +577,28 @@ impl Table {
         self.len
     }
 
+    /// Entries, and entries with a deadline, of database `db`.
+    pub fn db_count(&self, db: u16) -> DbCount {
+        self.dbs.get(usize::from(db)).copied().unwrap_or_default()
+    }
+
+    /// Adds `keys` entries and `expiring` entries with a deadline to the
+    /// counts of database `db` (and the table's): every change of either
+    /// goes through here.
+    fn count(&mut self, db: u16, keys: isize, expiring: isize) {
+        let db = usize::from(db);
+        if db >= self.dbs.len() {
+            self.dbs.resize(db + 1, DbCount::default());
+        }
+        let counts = &mut self.dbs[db];
+        counts.keys = counts.keys.wrapping_add_signed(keys);
+        counts.expiring = counts.expiring.wrapping_add_signed(expiring);
+        self.len = self.len.wrapping_add_signed(keys);
+        self.expiring = self.expiring.wrapping_add_signed(expiring);
+    }
+
     /// Entries with a deadline.
+    #[cfg(test)]
     pub fn expiring(&self) -> usize {
         self.expiring
     }
@@ -581,12 +650,16 @@ impl Table {
         self.slots[i].as_ref().map(|slot| self.entry(slot))
     }
 
-    fn position(&self, hash: u32, key: &[u8]) -> Option<usize> {
+    fn position(&self, hash: u32, key: Key<'_>) -> Option<usize> {
         let mut i = self.home(hash);
         loop {
             match &self.slots[i] {
                 None => return None,
-                Some(slot) if slot.stored_hash() == hash && self.entry(slot).key() == key => {
+                Some(slot)
+                    if slot.stored_hash() == hash
+                        && slot.db() == key.db
+                        && self.entry(slot).key() == key.bytes =>
+                {
                     return Some(i)
                 }
                 Some(_) => i = self.next(i),
@@ -594,7 +667,7 @@ impl Table {
         }
     }
 
-    pub fn get(&self, hash: u32, key: &[u8]) -> Option<EntryRef<'_>> {
+    pub fn get(&self, hash: u32, key: Key<'_>) -> Option<EntryRef<'_>> {
         self.position(hash, key).and_then(|i| self.entry_at(i))
     }
 
@@ -604,9 +677,8 @@ impl Table {
     /// and a new one taken from the slab.
     pub fn insert(&mut self, mut entry: NewEntry<'_>) -> Option<Removed> {
         self.note_deadline(entry.deadline);
-        if entry.deadline.is_some() {
-            self.expiring += 1;
-        }
+        let db = entry.key.db;
+        let expiring = isize::from(entry.deadline.is_some());
         if let Some(i) = self.position(entry.hash, entry.key) {
             let slot = self.slots[i].as_ref()?;
             let mut replaced = Removed::of(&self.entry(slot));
@@ -621,11 +693,10 @@ impl Table {
             self.slots[i] = Some(Slot {
                 hash: entry.slot_hash(),
                 access: AtomicU32::new(entry.access),
-                loc,
+                loc: loc.tagged(db),
             });
-            if replaced.deadline.is_some() {
-                self.expiring -= 1;
-            }
+            let was_expiring = isize::from(replaced.deadline.is_some());
+            self.count(db, 0, expiring - was_expiring);
             return Some(replaced);
         }
         if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
@@ -635,9 +706,9 @@ impl Table {
         self.place(Slot {
             hash: entry.slot_hash(),
             access: AtomicU32::new(entry.access),
-            loc,
+            loc: loc.tagged(db),
         });
-        self.len += 1;
+        self.count(db, 1, expiring);
         None
     }
 
@@ -656,7 +727,13 @@ impl Table {
 
     fn write(&mut self, loc: Loc, entry: &NewEntry<'_>) {
         let record = self.slab.bytes_mut(loc);
-        write_record(record, entry.key, entry.value, entry.field, entry.deadline);
+        write_record(
+            record,
+            entry.key.bytes,
+            entry.value,
+            entry.field,
+            entry.deadline,
+        );
     }
 
     /// Records that an entry with `deadline` is now in the table.
@@ -682,7 +759,7 @@ impl Table {
     pub fn remove(
         &mut self,
         hash: u32,
-        key: &[u8],
+        key: Key<'_>,
         now: Millis,
         out: Option<&mut Vec<u8>>,
     ) -> Option<Removed> {
@@ -723,10 +800,7 @@ impl Table {
         let slot = self.slots[i].take()?;
         let mut removed = Removed::of(&self.entry(&slot));
         removed.record = self.slab.free(slot.loc);
-        self.len -= 1;
-        if removed.deadline.is_some() {
-            self.expiring -= 1;
-        }
+        self.count(removed.db, -1, -isize::from(removed.deadline.is_some()));
         // Backward shift: walk the rest of the run and move back every entry
         // whose home slot does not lie cyclically between the hole and it.
         let mut hole = i;
@@ -767,7 +841,7 @@ impl Table {
     pub fn set_deadline(
         &mut self,
         hash: u32,
-        key: &[u8],
+        key: Key<'_>,
         now: Millis,
         deadline: Option<Millis>,
         value: Option<&mut Vec<u8>>,
@@ -802,11 +876,11 @@ impl Table {
         } else if deadline.is_some() {
             self.add_deadline_field(i, deadline);
         }
-        match (had, deadline.is_some()) {
-            (false, true) => self.expiring += 1,
-            (true, false) => self.expiring -= 1,
-            _ => {}
-        }
+        self.count(
+            key.db,
+            0,
+            isize::from(deadline.is_some()) - isize::from(had),
+        );
         self.note_deadline(deadline);
         DeadlineChange::Done
     }
@@ -833,7 +907,7 @@ impl Table {
         // Only slab records lack a deadline field, so nothing comes back.
         let _ = self.slab.free(old);
         if let Some(slot) = self.slots[i].as_mut() {
-            slot.loc = loc;
+            slot.loc = loc.tagged(slot.db());
             slot.hash |= DEADLINE_FIELD;
         }
     }
@@ -847,7 +921,7 @@ impl Table {
         now: Millis,
         max_slots: usize,
         removed: &mut Vec<Removed>,
-        on_key: &mut dyn FnMut(&[u8]),
+        on_key: &mut dyn FnMut(Key<'_>),
     ) -> Chunk {
         let mut chunk = Chunk::default();
         let capacity = self.slots.len();
@@ -865,7 +939,7 @@ impl Table {
                     chunk.with_deadline += 1;
                     chunk.expired += 1;
                     if let Some(entry) = self.entry_at(i) {
-                        on_key(entry.key());
+                        on_key(entry.as_key());
                     }
                     if let Some(entry) = self.remove_at(i, false) {
                         removed.push(entry);
@@ -891,14 +965,22 @@ impl Table {
     }
 
     /// The first full slot at or after slot `start` (taken modulo the
-    /// capacity), or `None` when the table is empty.
-    pub fn sample_from(&self, start: usize, now: Millis) -> Option<Sample> {
-        if self.len == 0 {
+    /// capacity), of database `db` when given, or `None` when the table
+    /// has no such entry.
+    pub fn sample_from(&self, start: usize, now: Millis, db: Option<u16>) -> Option<Sample> {
+        let present = match db {
+            None => self.len,
+            Some(db) => self.db_count(db).keys,
+        };
+        if present == 0 {
             return None;
         }
         let mut i = start % self.slots.len();
         loop {
-            if let Some(e) = self.entry_at(i) {
+            let entry = self
+                .entry_at(i)
+                .filter(|e| db.map_or(true, |db| e.db() == db));
+            if let Some(e) = entry {
                 return Some(Sample {
                     hash: e.stored_hash(),
                     id: e.id(),
@@ -918,6 +1000,61 @@ impl Table {
     pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
         self.slots.iter().flatten().map(|slot| self.entry(slot))
     }
+
+    /// Removes every entry of database `db` (FLUSHDB), rebuilding the
+    /// slots as a resize does, and returns what it removed: the caller
+    /// takes them out of the count and frees their large records after
+    /// the lock.
+    pub fn remove_db(&mut self, db: u16) -> Vec<Removed> {
+        let counts = self.db_count(db);
+        if counts.keys == 0 {
+            return Vec::new();
+        }
+        let mut removed = Vec::with_capacity(counts.keys);
+        let capacity = self.slots.len();
+        let old = std::mem::replace(&mut self.slots, empty_slots(capacity));
+        for slot in old.into_iter().flatten() {
+            if slot.db() != db {
+                self.place(slot);
+                continue;
+            }
+            let mut gone = Removed::of(&self.entry(&slot));
+            gone.record = self.slab.free(slot.loc);
+            self.changed(gone.hash, db);
+            removed.push(gone);
+        }
+        self.count(db, -(counts.keys as isize), -(counts.expiring as isize));
+        self.scan = Scan::new();
+        self.shrink_if_sparse();
+        removed
+    }
+
+    /// Exchanges databases `a` and `b` (SWAPDB): every entry of one is
+    /// relabelled as the other's, in place (the database is not in the
+    /// hash, so no entry moves). Every watch on the table is disturbed.
+    pub fn swap_dbs(&mut self, a: u16, b: u16) {
+        if self.db_count(a).keys + self.db_count(b).keys == 0 {
+            return;
+        }
+        for slot in self.slots.iter_mut().flatten() {
+            let db = slot.db();
+            if db == a || db == b {
+                slot.loc = slot.loc.tagged(if db == a { b } else { a });
+            }
+        }
+        let high = usize::from(a.max(b));
+        if high >= self.dbs.len() {
+            self.dbs.resize(high + 1, DbCount::default());
+        }
+        self.dbs.swap(usize::from(a), usize::from(b));
+        self.changed_all();
+    }
+}
+
+/// The version bucket of an entry of database `db` with stored hash
+/// `hash`.
+fn bucket(hash: u32, db: u16) -> usize {
+    (hash as usize).wrapping_add(usize::from(db)) % VERSION_BUCKETS
 }
 
 fn empty_slots(capacity: usize) -> Vec<Option<Slot>> {
@@ -932,12 +1069,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    fn k(bytes: &[u8]) -> Key<'_> {
+        Key::new(bytes).unwrap()
+    }
+
     fn entry(key: &[u8], hash: u32) -> NewEntry<'_> {
-        NewEntry::new(key, b"v", hash, Millis(0), None, false)
+        NewEntry::new(k(key), b"v", hash, Millis(0), None, false)
     }
 
     fn expiring(key: &[u8], hash: u32, at: u64) -> NewEntry<'_> {
-        NewEntry::new(key, b"v", hash, Millis(0), Some(Millis(at)), false)
+        NewEntry::new(k(key), b"v", hash, Millis(0), Some(Millis(at)), false)
     }
 
     /// Keys that all share one home slot force long runs, so deletion must
@@ -946,14 +1087,14 @@ mod tests {
     fn colliding_keys_stay_reachable_after_deletes() {
         let mut t = Table::new();
         let keys: Vec<Vec<u8>> = (0..40u32).map(|i| i.to_le_bytes().to_vec()).collect();
-        for k in &keys {
-            assert!(t.insert(entry(k, 7)).is_none());
+        for key in &keys {
+            assert!(t.insert(entry(key, 7)).is_none());
         }
-        for k in keys.iter().step_by(3) {
-            assert!(t.remove(7, k, Millis(0), None).is_some());
+        for key in keys.iter().step_by(3) {
+            assert!(t.remove(7, k(key), Millis(0), None).is_some());
         }
-        for (n, k) in keys.iter().enumerate() {
-            assert_eq!(t.get(7, k).is_some(), n % 3 != 0, "key {n}");
+        for (n, key) in keys.iter().enumerate() {
+            assert_eq!(t.get(7, k(key)).is_some(), n % 3 != 0, "key {n}");
         }
         assert_eq!(t.len(), keys.len() - keys.len().div_ceil(3));
     }
@@ -969,9 +1110,9 @@ mod tests {
         for i in 0..5u8 {
             t.insert(entry(&[i], last));
         }
-        assert!(t.remove(last, &[0], Millis(0), None).is_some());
+        assert!(t.remove(last, k(&[0]), Millis(0), None).is_some());
         for i in 1..5u8 {
-            assert!(t.get(last, &[i]).is_some());
+            assert!(t.get(last, k(&[i])).is_some());
         }
     }
 
@@ -986,42 +1127,49 @@ mod tests {
         assert!(t.slots.len() * MAX_LOAD_NUM >= t.len() * MAX_LOAD_DEN);
         for i in 0..9_990u32 {
             assert!(t
-                .remove(hash(i), &i.to_le_bytes(), Millis(0), None)
+                .remove(hash(i), k(&i.to_le_bytes()), Millis(0), None)
                 .is_some());
         }
         assert_eq!(t.len(), 10);
         assert!(t.slots.len() <= 10 * SHRINK_DEN * 2);
         for i in 9_990..10_000u32 {
-            assert!(t.get(hash(i), &i.to_le_bytes()).is_some());
+            assert!(t.get(hash(i), k(&i.to_le_bytes())).is_some());
         }
     }
 
     #[test]
     fn records_split_key_value_and_deadline() {
         let mut t = Table::new();
-        t.insert(NewEntry::new(b"user", b"alice", 1, Millis(0), None, false));
-        let e = t.get(1, b"user").unwrap();
+        t.insert(NewEntry::new(
+            k(b"user"),
+            b"alice",
+            1,
+            Millis(0),
+            None,
+            false,
+        ));
+        let e = t.get(1, k(b"user")).unwrap();
         assert_eq!(
             (e.key(), e.value(), e.size()),
             (&b"user"[..], &b"alice"[..], 9)
         );
         assert_eq!(e.deadline(), None);
         t.insert(NewEntry::new(
-            b"user",
+            k(b"user"),
             b"alice",
             1,
             Millis(0),
             Some(Millis(77)),
             false,
         ));
-        let e = t.get(1, b"user").unwrap();
+        let e = t.get(1, k(b"user")).unwrap();
         assert_eq!(
             (e.key(), e.value(), e.size()),
             (&b"user"[..], &b"alice"[..], 9)
         );
         assert_eq!(e.deadline(), Some(Millis(77)));
-        t.insert(NewEntry::new(b"k", b"", 2, Millis(0), None, true));
-        let empty = t.get(2, b"k").unwrap();
+        t.insert(NewEntry::new(k(b"k"), b"", 2, Millis(0), None, true));
+        let empty = t.get(2, k(b"k")).unwrap();
         assert_eq!((empty.value(), empty.deadline()), (&b""[..], None));
     }
 
@@ -1030,14 +1178,35 @@ mod tests {
     #[test]
     fn overwrites_stay_in_place_within_a_class() {
         let mut t = Table::new();
-        t.insert(NewEntry::new(b"k", &[b'a'; 40], 5, Millis(0), None, false));
-        let first = t.get(5, b"k").unwrap().id();
-        let old = t.insert(NewEntry::new(b"k", &[b'b'; 41], 5, Millis(0), None, false));
+        t.insert(NewEntry::new(
+            k(b"k"),
+            &[b'a'; 40],
+            5,
+            Millis(0),
+            None,
+            false,
+        ));
+        let first = t.get(5, k(b"k")).unwrap().id();
+        let old = t.insert(NewEntry::new(
+            k(b"k"),
+            &[b'b'; 41],
+            5,
+            Millis(0),
+            None,
+            false,
+        ));
         assert_eq!(old.map(|o| o.size()), Some(41));
-        assert_eq!(t.get(5, b"k").unwrap().id(), first);
-        assert_eq!(t.get(5, b"k").unwrap().value(), &[b'b'; 41][..]);
-        t.insert(NewEntry::new(b"k", &[b'c'; 400], 5, Millis(0), None, false));
-        let moved = t.get(5, b"k").unwrap();
+        assert_eq!(t.get(5, k(b"k")).unwrap().id(), first);
+        assert_eq!(t.get(5, k(b"k")).unwrap().value(), &[b'b'; 41][..]);
+        t.insert(NewEntry::new(
+            k(b"k"),
+            &[b'c'; 400],
+            5,
+            Millis(0),
+            None,
+            false,
+        ));
+        let moved = t.get(5, k(b"k")).unwrap();
         assert_ne!(moved.id(), first);
         assert_eq!(moved.value(), &[b'c'; 400][..]);
     }
@@ -1051,7 +1220,7 @@ mod tests {
         let mut out = Vec::new();
         let change = t.set_deadline(
             3,
-            b"k",
+            k(b"k"),
             Millis(1),
             Some(Millis(50)),
             Some(&mut out),
@@ -1059,14 +1228,14 @@ mod tests {
         );
         assert!(matches!(change, DeadlineChange::Done));
         assert_eq!(out, b"v");
-        let e = t.get(3, b"k").unwrap();
+        let e = t.get(3, k(b"k")).unwrap();
         assert_eq!(
             (e.key(), e.value(), e.deadline()),
             (&b"k"[..], &b"v"[..], Some(Millis(50)))
         );
         assert_eq!((t.expiring(), t.earliest_deadline()), (1, 50));
         assert!(matches!(
-            t.set_deadline(3, b"k", Millis(0), None, None, &|_| true),
+            t.set_deadline(3, k(b"k"), Millis(0), None, None, &|_| true),
             DeadlineChange::Done
         ));
         assert_eq!(t.earliest_deadline(), u64::MAX);
@@ -1097,7 +1266,7 @@ mod tests {
         assert_eq!(removed.len(), 100);
         assert_eq!(t.len(), 101);
         assert_eq!(t.earliest_deadline(), 1_001);
-        assert!(t.get(9, b"plain").is_some());
+        assert!(t.get(9, k(b"plain")).is_some());
     }
 
     /// A slot is 16 bytes, with `None` in the location's niche: the figure
@@ -1108,16 +1277,21 @@ mod tests {
     }
 
     /// The table against `std::collections::HashMap`, on thousands of keys
-    /// whose hashes often collide: random inserts of values of every size
-    /// class and beyond, removals by key and by identity, deadline changes,
-    /// and the expiry scan, with the length, the expiring count, the bytes,
-    /// every value and the earliest-deadline bound checked after each step.
+    /// in four databases whose hashes often collide (the same name in
+    /// every database has the same hash): random inserts of values of
+    /// every size class and beyond, removals by key and by identity,
+    /// deadline changes, the expiry scan, and now and then a database
+    /// flushed or two swapped, with the length, the expiring count, each
+    /// database's counts, the bytes, every value and the earliest-deadline
+    /// bound checked after each step.
     #[test]
     fn behaves_like_a_hash_map() {
+        const DBS: u16 = 4;
+        type Model = HashMap<(u16, Vec<u8>), (Vec<u8>, Option<u64>)>;
         for seed in 1..=4 {
             let mut rng = TestRng(seed);
             let mut table = Table::new();
-            let mut model: HashMap<Vec<u8>, (Vec<u8>, Option<u64>)> = HashMap::new();
+            let mut model: Model = HashMap::new();
             let hash_of = |key: &[u8]| {
                 // Few distinct hashes: long probe runs and many shifts.
                 let n = u32::from_le_bytes([key[0], key[1], 0, 0]);
@@ -1126,11 +1300,13 @@ mod tests {
             let mut now = 0u64;
             let mut removed = Vec::new();
             for step in 0..20_000 {
-                let k = rng.below(3_000) as u16;
-                let key = k.to_le_bytes().to_vec();
-                let hash = hash_of(&key);
-                match rng.below(10) {
-                    0..=4 => {
+                let db = rng.below(u64::from(DBS)) as u16;
+                let name = (rng.below(3_000) as u16).to_le_bytes().to_vec();
+                let key = Key::new(&name).unwrap().in_db(db);
+                let id = (db, name.clone());
+                let hash = hash_of(&name);
+                match rng.below(100) {
+                    0..=44 => {
                         let len = match rng.below(4) {
                             0 => rng.below(8),
                             1 => rng.below(200),
@@ -1141,7 +1317,7 @@ mod tests {
                         let deadline = (rng.below(3) == 0).then(|| now + 1 + rng.below(50));
                         let field = rng.below(2) == 0;
                         let entry = NewEntry::new(
-                            &key,
+                            key,
                             &value,
                             hash,
                             Millis(now),
@@ -1149,27 +1325,28 @@ mod tests {
                             field,
                         );
                         let old = table.insert(entry);
-                        let expected = model.insert(key.clone(), (value, deadline));
+                        let expected = model.insert(id, (value, deadline));
                         assert_eq!(
                             old.map(|o| o.size()),
-                            expected.map(|(v, _)| (key.len() + v.len()) as u64)
+                            expected.map(|(v, _)| (name.len() + v.len()) as u64)
                         );
                     }
-                    5 | 6 => {
-                        let old = table.remove(hash, &key, Millis(now), None);
-                        assert_eq!(old.is_some(), model.remove(&key).is_some());
+                    45..=64 => {
+                        let old = table.remove(hash, key, Millis(now), None);
+                        assert_eq!(old.is_some(), model.remove(&id).is_some());
                     }
-                    7 => {
-                        let id = table.get(hash, &key).map(|e| e.id());
-                        if let Some(id) = id {
-                            assert!(table.remove_by_id(hash, id).is_some());
-                            model.remove(&key);
+                    65..=74 => {
+                        let entry = table.get(hash, key).map(|e| e.id());
+                        if let Some(entry) = entry {
+                            let gone = table.remove_by_id(hash, entry);
+                            assert_eq!(gone.map(|g| g.db()), Some(db));
+                            model.remove(&id);
                         }
                     }
-                    8 => {
+                    75..=84 => {
                         let deadline = (rng.below(2) == 0).then(|| now + 1 + rng.below(50));
                         let live = model
-                            .get(&key)
+                            .get(&id)
                             .is_some_and(|(_, d)| d.map_or(true, |d| d > now));
                         // Always, only without a deadline (NX), or only with one (XX).
                         let condition = rng.below(3);
@@ -1180,7 +1357,7 @@ mod tests {
                         };
                         let change = table.set_deadline(
                             hash,
-                            &key,
+                            key,
                             Millis(now),
                             deadline.map(Millis),
                             None,
@@ -1189,19 +1366,41 @@ mod tests {
                         match change {
                             DeadlineChange::Done => {
                                 assert!(live);
-                                assert!(allowed(model[&key].1.map(Millis)));
-                                model.get_mut(&key).unwrap().1 = deadline;
+                                assert!(allowed(model[&id].1.map(Millis)));
+                                model.get_mut(&id).unwrap().1 = deadline;
                             }
                             DeadlineChange::Refused => {
                                 assert!(live);
-                                assert!(!allowed(model[&key].1.map(Millis)));
+                                assert!(!allowed(model[&id].1.map(Millis)));
                             }
                             DeadlineChange::Expired(_) => {
                                 assert!(!live);
-                                model.remove(&key);
+                                model.remove(&id);
                             }
-                            DeadlineChange::Missing => assert!(!model.contains_key(&key)),
+                            DeadlineChange::Missing => assert!(!model.contains_key(&id)),
                         }
+                    }
+                    85 => {
+                        let gone = table.remove_db(db);
+                        let before = model.len();
+                        model.retain(|(d, _), _| *d != db);
+                        assert_eq!(gone.len(), before - model.len());
+                        assert!(gone.iter().all(|g| g.db() == db));
+                    }
+                    86 => {
+                        let other = rng.below(u64::from(DBS)) as u16;
+                        table.swap_dbs(db, other);
+                        model = model
+                            .into_iter()
+                            .map(|((d, k), v)| {
+                                let d = match d {
+                                    d if d == db => other,
+                                    d if d == other => db,
+                                    d => d,
+                                };
+                                ((d, k), v)
+                            })
+                            .collect();
                     }
                     _ => {
                         now += rng.below(5);
@@ -1210,15 +1409,17 @@ mod tests {
                         // The model drops what the scan dropped: expired
                         // entries, each at most once.
                         let before = model.len();
-                        let expired: Vec<Vec<u8>> = model
+                        let expired: Vec<(u16, Vec<u8>)> = model
                             .iter()
-                            .filter(|(k, (_, d))| {
-                                d.is_some_and(|d| d <= now) && table.get(hash_of(k), k).is_none()
+                            .filter(|((d, k), (_, deadline))| {
+                                let key = Key::new(k).unwrap().in_db(*d);
+                                deadline.is_some_and(|t| t <= now)
+                                    && table.get(hash_of(k), key).is_none()
                             })
-                            .map(|(k, _)| k.clone())
+                            .map(|(id, _)| id.clone())
                             .collect();
-                        for k in &expired {
-                            model.remove(k);
+                        for id in &expired {
+                            model.remove(id);
                         }
                         assert_eq!(before - model.len(), removed.len());
                     }
@@ -1226,6 +1427,13 @@ mod tests {
                 assert_eq!(table.len(), model.len(), "step {step}");
                 let expiring = model.values().filter(|(_, d)| d.is_some()).count();
                 assert_eq!(table.expiring(), expiring, "step {step}");
+                for d in 0..DBS {
+                    let of_db = model.iter().filter(|((x, _), _)| *x == d);
+                    let keys = of_db.clone().count();
+                    let expiring = of_db.filter(|(_, (_, t))| t.is_some()).count();
+                    let expected = DbCount { keys, expiring };
+                    assert_eq!(table.db_count(d), expected, "step {step} db {d}");
+                }
                 let least = model
                     .values()
                     .filter_map(|(_, d)| *d)
@@ -1235,12 +1443,14 @@ mod tests {
                 if step % 1_000 == 0 {
                     let bytes: u64 = model
                         .iter()
-                        .map(|(k, (v, _))| (k.len() + v.len()) as u64)
+                        .map(|((_, k), (v, _))| (k.len() + v.len()) as u64)
                         .sum();
                     assert_eq!(table.bytes(), bytes);
-                    for (k, (v, d)) in &model {
-                        let e = table.get(hash_of(k), k).expect("a key of the model");
-                        assert_eq!((e.value(), e.deadline()), (&v[..], d.map(Millis)));
+                    for ((d, k), (v, deadline)) in &model {
+                        let key = Key::new(k).unwrap().in_db(*d);
+                        let e = table.get(hash_of(k), key).expect("a key of the model");
+                        assert_eq!((e.value(), e.deadline()), (&v[..], deadline.map(Millis)));
+                        assert_eq!(e.as_key(), key);
                     }
                 }
             }

@@ -193,19 +193,32 @@ pub trait Keyspace {
         now: Millis,
         mode: Transfer,
     ) -> Result<Transferred, StoreError>;
-    fn random_key(&mut self, now: Millis, out: &mut Vec<u8>) -> bool;
+    fn random_key(&mut self, db: u16, now: Millis, out: &mut Vec<u8>) -> bool;
+    #[allow(clippy::too_many_arguments)]
     fn scan(
         &mut self,
+        db: u16,
         cursor: usize,
         count: usize,
         now: Millis,
         wanted: &dyn Fn(&[u8]) -> bool,
         out: &mut Vec<Vec<u8>>,
     ) -> usize;
-    fn keys(&mut self, now: Millis, wanted: &dyn Fn(&[u8]) -> bool, out: &mut Vec<Vec<u8>>);
-    /// Number of stored entries (DBSIZE).
-    fn key_count(&mut self) -> usize;
+    fn keys(
+        &mut self,
+        db: u16,
+        now: Millis,
+        wanted: &dyn Fn(&[u8]) -> bool,
+        out: &mut Vec<Vec<u8>>,
+    );
+    /// Number of entries stored in database `db` (DBSIZE).
+    fn key_count(&mut self, db: u16) -> usize;
+    /// Removes every entry of every database (FLUSHALL).
     fn clear(&mut self);
+    /// Removes every entry of database `db` (FLUSHDB).
+    fn clear_db(&mut self, db: u16);
+    /// Exchanges the entries of databases `a` and `b` (SWAPDB).
+    fn swap_dbs(&mut self, a: u16, b: u16);
     fn usage(&mut self) -> u64;
 }
 
@@ -287,31 +300,46 @@ impl Keyspace for &Store {
         Store::transfer(self, from, to, now, mode)
     }
 
-    fn random_key(&mut self, now: Millis, out: &mut Vec<u8>) -> bool {
-        Store::random_key(self, now, out)
+    fn random_key(&mut self, db: u16, now: Millis, out: &mut Vec<u8>) -> bool {
+        Store::random_key(self, db, now, out)
     }
 
     fn scan(
         &mut self,
+        db: u16,
         cursor: usize,
         count: usize,
         now: Millis,
         wanted: &dyn Fn(&[u8]) -> bool,
         out: &mut Vec<Vec<u8>>,
     ) -> usize {
-        Store::scan(self, cursor, count, now, wanted, out)
+        Store::scan(self, db, cursor, count, now, wanted, out)
     }
 
-    fn keys(&mut self, now: Millis, wanted: &dyn Fn(&[u8]) -> bool, out: &mut Vec<Vec<u8>>) {
-        Store::keys(self, now, wanted, out)
+    fn keys(
+        &mut self,
+        db: u16,
+        now: Millis,
+        wanted: &dyn Fn(&[u8]) -> bool,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        Store::keys(self, db, now, wanted, out)
     }
 
-    fn key_count(&mut self) -> usize {
-        Store::len(self)
+    fn key_count(&mut self, db: u16) -> usize {
+        Store::db_len(self, db)
     }
 
     fn clear(&mut self) {
         Store::clear(self)
+    }
+
+    fn clear_db(&mut self, db: u16) {
+        Store::clear_db(self, db)
+    }
+
+    fn swap_dbs(&mut self, a: u16, b: u16) {
+        Store::swap_dbs(self, a, b)
     }
 
     fn usage(&mut self) -> u64 {
@@ -325,6 +353,7 @@ impl Keyspace for &Store {
 pub struct Watch {
     stripe: usize,
     hash: u32,
+    db: u16,
     version: (u64, u64),
     deadline: Option<Millis>,
 }
@@ -350,23 +379,38 @@ pub struct Block {
 #[derive(Debug)]
 enum Owned {
     Set {
-        key: Vec<u8>,
+        key: (Vec<u8>, u16),
         value: Vec<u8>,
         deadline: Option<Millis>,
     },
     Deadline {
-        key: Vec<u8>,
+        key: (Vec<u8>, u16),
         deadline: Option<Millis>,
     },
-    Del(Vec<u8>),
+    Del((Vec<u8>, u16)),
     Flush,
+    FlushDb(u16),
+    SwapDb(u16, u16),
+}
+
+/// A key as a block keeps it: its bytes and its database.
+fn owned(key: Key<'_>) -> (Vec<u8>, u16) {
+    (key.bytes.to_vec(), key.db)
+}
+
+/// A key a block kept, borrowed back.
+fn borrowed(key: &(Vec<u8>, u16)) -> Key<'_> {
+    Key {
+        bytes: &key.0,
+        db: key.1,
+    }
 }
 
 impl Journal for Block {
     fn record(&self, change: Change<'_>) {
         let mut changes = self.changes.lock();
-        let set = |key: &[u8], value: &[u8], deadline| Owned::Set {
-            key: key.to_vec(),
+        let set = |key: Key<'_>, value: &[u8], deadline| Owned::Set {
+            key: owned(key),
             value: value.to_vec(),
             deadline,
         };
@@ -377,14 +421,16 @@ impl Journal for Block {
                 deadline,
             } => changes.push(set(key, value, deadline)),
             Change::Deadline { key, deadline } => changes.push(Owned::Deadline {
-                key: key.to_vec(),
+                key: owned(key),
                 deadline,
             }),
-            Change::Del { key } => changes.push(Owned::Del(key.to_vec())),
+            Change::Del { key } => changes.push(Owned::Del(owned(key))),
             Change::SetMany(pairs) => {
-                changes.extend(pairs.iter().map(|(k, v)| set(k.as_bytes(), v, None)));
+                changes.extend(pairs.iter().map(|&(k, v)| set(k, v, None)));
             }
             Change::Flush => changes.push(Owned::Flush),
+            Change::FlushDb(db) => changes.push(Owned::FlushDb(db)),
+            Change::SwapDb(a, b) => changes.push(Owned::SwapDb(a, b)),
             Change::Block(inner) => {
                 drop(changes);
                 inner.iter().for_each(|c| self.record(*c));
@@ -401,16 +447,18 @@ impl Owned {
                 value,
                 deadline,
             } => Change::Set {
-                key,
+                key: borrowed(key),
                 value,
                 deadline: *deadline,
             },
             Owned::Deadline { key, deadline } => Change::Deadline {
-                key,
+                key: borrowed(key),
                 deadline: *deadline,
             },
-            Owned::Del(key) => Change::Del { key },
+            Owned::Del(key) => Change::Del { key: borrowed(key) },
             Owned::Flush => Change::Flush,
+            Owned::FlushDb(db) => Change::FlushDb(*db),
+            Owned::SwapDb(a, b) => Change::SwapDb(*a, *b),
         }
     }
 }
@@ -448,13 +496,14 @@ impl Store {
         let (stripe, hash) = self.place_of(key);
         let table = self.stripes[stripe].table.read();
         let deadline = table
-            .get(hash, key.0)
+            .get(hash, key)
             .filter(|e| !e.is_expired(now))
             .and_then(|e| e.deadline());
         Watch {
             stripe,
             hash,
-            version: table.version(hash),
+            db: key.db,
+            version: table.version(hash, key.db),
             deadline,
         }
     }
@@ -502,7 +551,7 @@ impl<'s> Held<'s> {
     pub fn unchanged(&self, watches: &[Watch], now: Millis) -> bool {
         watches.iter().all(|w| {
             let held = self.guards.iter().find(|(i, _)| *i == w.stripe);
-            held.is_some_and(|(_, g)| g.table().version(w.hash) == w.version)
+            held.is_some_and(|(_, g)| g.table().version(w.hash, w.db) == w.version)
                 && w.deadline.map_or(true, |d| d > now)
         })
     }
@@ -547,13 +596,13 @@ impl<'s> Held<'s> {
         look: impl FnOnce(super::table::EntryRef<'_>) -> T,
     ) -> Option<T> {
         let (guard, hash) = self.find(key)?;
-        let expired = match guard.table().get(hash, key.0) {
+        let expired = match guard.table().get(hash, key) {
             None => return None,
             Some(e) if !e.is_expired(now) => return Some(look(e)),
             Some(_) => true,
         };
         if expired {
-            guard.remove_if_expired(hash, key.0, now);
+            guard.remove_if_expired(hash, key, now);
         }
         None
     }
@@ -621,7 +670,7 @@ impl Keyspace for Held<'_> {
         options: SetOptions,
         mut old: Option<&mut Vec<u8>>,
     ) -> Result<SetOutcome, StoreError> {
-        let size = (key.0.len() + value.len()) as u64;
+        let size = (key.bytes.len() + value.len()) as u64;
         if size > self.store.memory_limit() {
             return Err(StoreError::TooLarge);
         }
@@ -658,14 +707,14 @@ impl Keyspace for Held<'_> {
         allowed: &dyn Fn(Option<Millis>) -> bool,
     ) -> DeadlineOutcome {
         match self.find(key) {
-            Some((guard, hash)) => guard.set_deadline(hash, key.0, now, deadline, value, allowed),
+            Some((guard, hash)) => guard.set_deadline(hash, key, now, deadline, value, allowed),
             None => DeadlineOutcome::Missing,
         }
     }
 
     fn remove(&mut self, key: Key<'_>, now: Millis, out: Option<&mut Vec<u8>>) -> bool {
         self.find(key)
-            .is_some_and(|(guard, hash)| guard.remove(hash, key.0, now, out))
+            .is_some_and(|(guard, hash)| guard.remove(hash, key, now, out))
     }
 
     fn update<F>(&mut self, key: Key<'_>, now: Millis, mut compute: F) -> Result<usize, UpdateError>
@@ -679,19 +728,19 @@ impl Keyspace for Held<'_> {
         });
         let mut new = Vec::new();
         compute(seen.map(|_| current.as_slice()), &mut new)?;
-        let size = (key.0.len() + new.len()) as u64;
+        let size = (key.bytes.len() + new.len()) as u64;
         if size > self.store.memory_limit() {
             return Err(StoreError::TooLarge.into());
         }
         // The old entry's bytes move into the reservation (nobody can
         // change it meanwhile), so only what the value grows by is needed.
-        let old = seen.map_or(0, |_| (key.0.len() + current.len()) as u64);
+        let old = seen.map_or(0, |_| (key.bytes.len() + current.len()) as u64);
         let mut reservation = self.reserve(size.saturating_sub(old))?;
         let (guard, hash) = self.find(key).ok_or(StoreError::OutOfMemory)?;
         if seen.is_some() {
-            guard.remove_into(hash, key.0, now, &mut reservation);
+            guard.remove_into(hash, key, now, &mut reservation);
         }
-        let entry = NewEntry::new(key.0, &new, hash, now, seen.flatten(), false);
+        let entry = NewEntry::new(key, &new, hash, now, seen.flatten(), false);
         guard.insert(entry, &mut reservation, now);
         Ok(new.len())
     }
@@ -707,12 +756,12 @@ impl Keyspace for Held<'_> {
         }
         let total = pairs
             .iter()
-            .map(|(k, v)| (k.0.len() + v.len()) as u64)
+            .map(|(k, v)| (k.bytes.len() + v.len()) as u64)
             .sum();
         let mut reservation = self.reserve(total)?;
         for (key, value) in pairs {
             let (guard, hash) = self.find(*key).ok_or(StoreError::OutOfMemory)?;
-            let entry = NewEntry::new(key.0, value, hash, now, None, false);
+            let entry = NewEntry::new(*key, value, hash, now, None, false);
             guard.insert_in_batch(entry, &mut reservation, now);
         }
         self.record(Change::SetMany(pairs));
@@ -736,30 +785,30 @@ impl Keyspace for Held<'_> {
         if !mode.replace && self.exists(to, now) {
             return Ok(Transferred::Refused);
         }
-        let size = (to.0.len() + value.len()) as u64;
+        let size = (to.bytes.len() + value.len()) as u64;
         if size > self.store.memory_limit() {
             return Err(StoreError::TooLarge);
         }
         let extra = if mode.keep_source {
             size
         } else {
-            to.0.len().saturating_sub(from.0.len()) as u64
+            to.bytes.len().saturating_sub(from.bytes.len()) as u64
         };
         let mut reservation = self.reserve(extra)?;
         if !mode.keep_source {
             let (source, hash) = self.find(from).ok_or(StoreError::OutOfMemory)?;
-            source.remove_into(hash, from.0, now, &mut reservation);
+            source.remove_into(hash, from, now, &mut reservation);
         }
         let (target, hash) = self.find(to).ok_or(StoreError::OutOfMemory)?;
-        let entry = NewEntry::new(to.0, &value, hash, now, deadline, false);
+        let entry = NewEntry::new(to, &value, hash, now, deadline, false);
         if mode.keep_source {
             target.insert(entry, &mut reservation, now);
         } else {
             target.insert_in_batch(entry, &mut reservation, now);
             self.record(Change::Block(&[
-                Change::Del { key: from.0 },
+                Change::Del { key: from },
                 Change::Set {
-                    key: to.0,
+                    key: to,
                     value: &value,
                     deadline,
                 },
@@ -768,15 +817,16 @@ impl Keyspace for Held<'_> {
         Ok(Transferred::Done)
     }
 
-    fn random_key(&mut self, now: Millis, out: &mut Vec<u8>) -> bool {
+    fn random_key(&mut self, db: u16, now: Millis, out: &mut Vec<u8>) -> bool {
         let guards = &self.guards;
         self.store.draw_key(guards.len(), |n, start| {
-            draw_from(guards[n].1.table(), start, now, out)
+            draw_from(guards[n].1.table(), start, db, now, out)
         })
     }
 
     fn scan(
         &mut self,
+        db: u16,
         cursor: usize,
         count: usize,
         now: Millis,
@@ -786,19 +836,28 @@ impl Keyspace for Held<'_> {
         let guards = &self.guards;
         scan_partitions(cursor, count, out, |stripe, part, out| {
             if let Ok(at) = guards.binary_search_by_key(&stripe, |(i, _)| *i) {
-                collect_keys(guards[at].1.table(), now, wanted, Some(part), out);
+                collect_keys(guards[at].1.table(), db, now, wanted, Some(part), out);
             }
         })
     }
 
-    fn keys(&mut self, now: Millis, wanted: &dyn Fn(&[u8]) -> bool, out: &mut Vec<Vec<u8>>) {
+    fn keys(
+        &mut self,
+        db: u16,
+        now: Millis,
+        wanted: &dyn Fn(&[u8]) -> bool,
+        out: &mut Vec<Vec<u8>>,
+    ) {
         for (_, guard) in &self.guards {
-            collect_keys(guard.table(), now, wanted, None, out);
+            collect_keys(guard.table(), db, now, wanted, None, out);
         }
     }
 
-    fn key_count(&mut self) -> usize {
-        self.guards.iter().map(|(_, g)| g.table().len()).sum()
+    fn key_count(&mut self, db: u16) -> usize {
+        self.guards
+            .iter()
+            .map(|(_, g)| g.table().db_count(db).keys)
+            .sum()
     }
 
     fn clear(&mut self) {
@@ -806,6 +865,20 @@ impl Keyspace for Held<'_> {
             self.flushed.push(guard.clear());
         }
         self.record(Change::Flush);
+    }
+
+    fn clear_db(&mut self, db: u16) {
+        for (_, guard) in &mut self.guards {
+            guard.clear_db(db);
+        }
+        self.record(Change::FlushDb(db));
+    }
+
+    fn swap_dbs(&mut self, a: u16, b: u16) {
+        for (_, guard) in &mut self.guards {
+            guard.swap_dbs(a, b);
+        }
+        self.record(Change::SwapDb(a, b));
     }
 
     fn usage(&mut self) -> u64 {
