@@ -22,8 +22,8 @@
 //!   its snapshot.
 //! - [`exec`]: runs a command against the store and picks the reply
 //!   (data commands and admin commands); holds each connection's session
-//!   (authentication, RESP version, name, failed logins, the open
-//!   transaction and watched keys) and runs EXEC through
+//!   (authentication, RESP version, name, failed logins, the selected
+//!   database, the open transaction and watched keys) and runs EXEC through
 //!   [`store::Keyspace`] under a transaction's held stripes.
 //! - [`protocol`]: all framing ([`protocol::framer`]) within one
 //!   [`protocol::Limits`]; the command table and the one login gate
@@ -34,8 +34,9 @@
 //! - [`auth`]: the password: read, refused when blank, kept as a keyed
 //!   hash.
 //! - [`stats`]: the counters behind STATS; rate-limited event logging.
-//! - [`store`]: 64 lock stripes of open-addressing tables, the global byte
-//!   count, expiry (checked on access, reclaimed by an active cycle),
+//! - [`store`]: 64 lock stripes of open-addressing tables holding the keys
+//!   of every numbered database (a [`store::Key`] carries its database),
+//!   the global byte count, expiry (checked on access, reclaimed by an active cycle),
 //!   sampled LRU eviction and the clock.
 //! - Leaves, used from several layers: [`flags`] (flag values and the
 //!   usage error), [`glob`] (Redis-style patterns for KEYS, SCAN and
@@ -49,7 +50,8 @@
 //! # Invariants that hold everywhere
 //!
 //! - Lock order: a thread holds at most one stripe lock at a time, except
-//!   MSET, RENAME, COPY, FLUSHALL and a transaction's EXEC, which
+//!   MSET, RENAME, COPY, FLUSHALL, FLUSHDB, SWAPDB and a transaction's
+//!   EXEC, which
 //!   write-lock all their stripes together, and MGET, which read-locks
 //!   them together, in ascending index order, waiting for no other lock
 //!   while holding them (EXEC reserves its bytes, evicting, before it

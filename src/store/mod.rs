@@ -2,8 +2,9 @@
 //! eviction under a memory limit.
 //!
 //! The store never sees a socket or a protocol: it takes validated keys
-//! ([`Key`]), byte values and the current time, and answers with plain
-//! values. Callers pass `now` explicitly (see [`Clock`]) so tests can drive
+//! ([`Key`], which carries its numbered database), byte values and the
+//! current time, and answers with plain values. Commands over a whole
+//! database (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB) take its index. Callers pass `now` explicitly (see [`Clock`]) so tests can drive
 //! time instead of sleeping. Expiry is checked on every access, so an
 //! expired key is gone for every operation at once; [`expire`] reclaims the
 //! ones nobody touches.
@@ -15,8 +16,8 @@
 //! only the read lock (the access tick is atomic); SET, DELETE and eviction
 //! take the write lock. A thread holds at most one stripe lock at any
 //! moment, with these exceptions: MSET (see [`multi`]) write-locks the
-//! stripes of all its keys together, in ascending index order, and so does
-//! FLUSHALL, for all 64 (no client sees part of a flush, and a journal's
+//! stripes of all its keys together, in ascending index order, and so do
+//! FLUSHALL, FLUSHDB and SWAPDB, for all 64 (no client sees part of a flush, and a journal's
 //! one record of it has no other change inside it), and so does a
 //! transaction's EXEC for the stripes of all its keys (see
 //! [`transaction`]), running every queued command on the guards it holds;
