@@ -2,10 +2,14 @@
 # Checks that Redis itself reads Blink-Store's append-only file, sourced by
 # scripts/clients/run.sh. A server with --aof and --appendfsync always is
 # driven through every kind of record (over RESP on TCP and on a Unix
-# socket, and over the text protocol), its keys, values and deadlines are
-# recorded, and it is stopped with SHUTDOWN. Then redis-check-aof must call
-# the file valid, redis-server 7 must load a copy of it (migrating the
-# single file into its appendonlydir) and hold exactly the recorded state,
+# socket, and over the text protocol), in several numbered databases (keys
+# in databases 0, 2, 5 and others, a MOVE, a COPY ... DB, a SWAPDB, a
+# FLUSHDB, a MULTI/EXEC that SELECTs inside), so that the log holds the
+# SELECT records that say which database each record is about. The keys,
+# values and deadlines of every database are recorded, and the server is
+# stopped with SHUTDOWN. Then redis-check-aof must call the file valid,
+# redis-server 7 must load a copy of it (migrating the single file into its
+# appendonlydir) and hold exactly the recorded state, database by database,
 # and so must Blink-Store restarted on the file. Last, that server compacts
 # the log (BGREWRITEAOF) and the same checks run on the compacted file.
 #
@@ -31,21 +35,35 @@ LOAD_DELAY_MS=3000
 # The volume part: keys vol:0 .. vol:N-1, every third one with a deadline,
 # every seventh one given one afterwards with PEXPIRE, every tenth deleted.
 VOLUME_KEYS=600
-# Keys the workload leaves, and how many of them have a deadline; see
-# aof_workload: 31 named keys over RESP (15 with a deadline), 2 binary
-# ones (1), 7 over text (3), and of VOLUME_KEYS 540 (231).
-AOF_KEYS=580
-AOF_DEADLINES=250
+# The numbered databases whose keys are recorded and compared: every one
+# that both servers have by default (Redis's databases 16, and
+# Blink-Store's --databases).
+AOF_DATABASES=16
+# Keys the workload leaves in each database that has any (database, keys,
+# how many of them have a deadline); see aof_workload. Database 0: 31 named
+# keys over RESP (15 with a deadline), 2 binary ones (1), 7 over text (3),
+# and of VOLUME_KEYS 540 (231). The others: what the databases part leaves,
+# and in database 5 one key set over text.
+AOF_DATABASE_KEYS='0 580 250
+2 6 3
+3 1 0
+4 3 1
+5 7 2
+6 1 0
+7 2 1'
 # The record kinds (command name and number of arguments) the workload
 # makes the server write, each at least once, and no others.
 AOF_RECORD_KINDS='DEL 2
 EXEC 1
 FLUSHALL 1
+FLUSHDB 1
 MULTI 1
 PERSIST 2
 PEXPIREAT 3
+SELECT 2
 SET 3
-SET 5'
+SET 5
+SWAPDB 3'
 
 # Commands run by `bash -c CMD NAME ARG...`, for expect_output (which runs
 # a program, not a function), with ARG as $1, $2.
@@ -66,22 +84,47 @@ cli() {
     timeout "$CMD_TIMEOUT" redis-cli -h 127.0.0.1 -p "${PORT[$name]}" "$@"
 }
 
-# dump_state NAME PREFIX: records what the server NAME holds: PREFIX.values
-# has one line per key, sorted, with the key, a tab and the value as
-# redis-cli --no-raw quotes it (every byte that is not printable escaped,
-# so a value is one line and two values print alike only when their bytes
-# are equal); PREFIX.pttl the key, a tab and its PTTL; PREFIX.time the Unix
-# milliseconds just after the PTTLs were read; PREFIX.dbsize its DBSIZE.
-# Keys have no spaces, quotes or newlines, which the workload ensures.
+# db_session NAME CMD KEYS [ARG...]: sends `CMD key` for every line
+# "database TAB key" of the file KEYS to the server NAME, in one redis-cli
+# session given ARGs, each database's keys behind a SELECT of it; prints
+# the replies to the CMDs, one a line, in the order of KEYS. Each reply
+# must be one line, which redis-cli --no-raw makes of any value.
+db_session() {
+    local name=$1 cmd=$2 keys=$3
+    shift 3
+    LC_ALL=C awk -F '\t' -v cmd="$cmd" '
+        $1 != db { print "SELECT " $1; db = $1 }
+        { print cmd " " $2 }' "$keys" >"$WORK/session.cmds"
+    cli "$name" "$@" <"$WORK/session.cmds" >"$WORK/session.replies" || return 1
+    paste "$WORK/session.cmds" "$WORK/session.replies" \
+        | LC_ALL=C awk -F '\t' '$1 !~ /^SELECT / { print $2 }'
+}
+
+# dump_state NAME PREFIX: records what the server NAME holds in each of
+# its first AOF_DATABASES databases: PREFIX.keys has one line per key, the
+# database, a tab and the key, sorted by database then key; PREFIX.values
+# the same and a tab and the value as redis-cli --no-raw quotes it (every
+# byte that is not printable escaped, so a value is one line and two values
+# print alike only when their bytes are equal); PREFIX.pttl the database
+# and key, a tab and its PTTL; PREFIX.time the Unix milliseconds just after
+# the PTTLs were read (all in one session); PREFIX.dbsize one line per
+# database, the database, a tab and its DBSIZE. Keys have no spaces,
+# quotes or newlines, which the workload ensures.
 dump_state() {
-    local name=$1 out=$2
-    cli "$name" --raw KEYS '*' | LC_ALL=C sort >"$out.keys" || return 1
-    sed 's/^/GET /' "$out.keys" | cli "$name" --no-raw >"$WORK/dump.values" || return 1
+    local name=$1 out=$2 db
+    for ((db = 0; db < AOF_DATABASES; db++)); do
+        # An empty database's KEYS prints one empty line.
+        cli "$name" -n "$db" --raw KEYS '*' | LC_ALL=C sort \
+            | LC_ALL=C awk -v db="$db" '$0 != "" { print db "\t" $0 }' || return 1
+    done >"$out.keys"
+    db_session "$name" GET "$out.keys" --no-raw >"$WORK/dump.values" || return 1
     paste "$out.keys" "$WORK/dump.values" >"$out.values"
-    sed 's/^/PTTL /' "$out.keys" | cli "$name" >"$WORK/dump.pttl" || return 1
+    db_session "$name" PTTL "$out.keys" >"$WORK/dump.pttl" || return 1
     date +%s%3N >"$out.time"
     paste "$out.keys" "$WORK/dump.pttl" >"$out.pttl"
-    cli "$name" DBSIZE >"$out.dbsize"
+    for ((db = 0; db < AOF_DATABASES; db++)); do
+        printf '%s\t%s\n' "$db" "$(cli "$name" -n "$db" DBSIZE)"
+    done >"$out.dbsize"
 }
 
 # binary_values_match NAME: the binary values read back raw from the server
@@ -103,23 +146,23 @@ binary_values_match() {
     return $rc
 }
 
-# same_state NAME: the server NAME holds what the expected state recorded:
-# the same DBSIZE, keys and values byte for byte, and the same deadlines
-# within PTTL_TOLERANCE_MS (-1, no deadline, exactly).
+# same_state NAME: the server NAME holds what the expected state recorded,
+# in each database: the same DBSIZE, keys and values byte for byte, and the
+# same deadlines within PTTL_TOLERANCE_MS (-1, no deadline, exactly).
 same_state() {
     local name=$1 exp=$WORK/expected-state got=$WORK/$1-state elapsed rc=0
     dump_state "$name" "$got" || {
         say "  MISMATCH: $name: redis-cli could not read its keys"
         return 1
     }
-    compare "$name: DBSIZE" "$exp.dbsize" "$got.dbsize" || rc=1
-    compare "$name: every key and its value, byte for byte" \
+    compare "$name: DBSIZE of every database" "$exp.dbsize" "$got.dbsize" || rc=1
+    compare "$name: every key of every database and its value, byte for byte" \
         "$exp.values" "$got.values" || rc=1
     elapsed=$(($(<"$got.time") - $(<"$exp.time")))
     LC_ALL=C awk -F '\t' -v elapsed="$elapsed" -v tol="$PTTL_TOLERANCE_MS" '
         function num(s) { return s ~ /^-?[0-9]+$/ }
-        NR == FNR { want[$1] = $2; next }
-        { got[$1] = $2 }
+        NR == FNR { want["db " $1 " " $2] = $3; next }
+        { got["db " $1 " " $2] = $3 }
         END {
             for (k in want) if (!(k in got))
                 printf "%s: PTTL %s recorded, key missing\n", k, want[k]
@@ -164,8 +207,8 @@ record_kinds() {
         { state = 0 }'
 }
 
-# aof_workload: drives the server "ours" through every record kind, then
-# records its state in $WORK/expected-state.*.
+# aof_workload: drives the server "ours" through every record kind, in
+# several databases, then records its state in $WORK/expected-state.*.
 aof_workload() {
     local p=${PORT[ours]} rc=0 now_s now_ms i
     now_s=$(date +%s)
@@ -318,7 +361,9 @@ OK
         printf 'SETEX text:persist 100 v\nPERSIST text:persist\n'
         printf 'SET text:del v\nDELETE text:del\n'
         printf 'INCR text:n\nINCRBY text:n 9\n'
-        printf 'GET text:bin\nQUIT\n'
+        printf 'GET text:bin\n'
+        # The text protocol's SELECT: the next record is database 5's.
+        printf 'SELECT 5\nSETEX text:db5 9900 v\nQUIT\n'
     } >"$WORK/text.txt"
     expect_output "OK
 APPEND 18
@@ -333,7 +378,9 @@ OK
 OK
 INCR 1
 INCRBY 10
-VALUE $(base64 -w0 "$WORK/text.dat")" \
+VALUE $(base64 -w0 "$WORK/text.dat")
+OK
+OK" \
         bash -c "$TEXT_CLIENT" text-client "$p" "$WORK/text.txt" || rc=1
 
     # Volume, deterministic so that the key counts are exact.
@@ -359,22 +406,125 @@ VALUE $(base64 -w0 "$WORK/text.dat")" \
     expect_output "errors: 0, replies: $(<"$WORK/volume.count")" \
         bash -c "$PIPE_SUMMARY" pipe "$p" <"$WORK/volume.resp" || rc=1
 
+    # Numbered databases, over RESP in one redis-cli session, which starts
+    # in database 0: keys in databases 2 and 5, the same name in two
+    # databases (plain), a MOVE of a key with a deadline and of one
+    # without, COPY ... DB of both kinds, a SWAPDB of two databases that
+    # have keys (and a write after it, to the database the connection
+    # still names), a FLUSHDB of one database and a write after it, and a
+    # MULTI/EXEC that starts in database 2 and SELECTs 7 and 5 inside,
+    # after which the connection is in database 5.
+    cat >"$WORK/databases.txt" <<EOF
+SELECT 2
+SET db2:plain two
+SET db2:ttl v EX 9800
+SET db2:gone v
+SET plain in-db-2
+SELECT 5
+SET db5:plain five
+SET db5:ttl v PX 9810000
+MSET db5:m1 1 db5:m2 2
+SELECT 0
+SET move:ttl v EX 9820
+MOVE move:ttl 2
+SET move:plain v
+MOVE move:plain 5
+COPY plain plain:copy DB 5
+COPY ex:key ex:copy DB 2
+SELECT 3
+SET db3:a v
+SET db3:b v EX 9830
+SELECT 4
+SET db4:a v
+SWAPDB 3 4
+SET db4:after-swap v
+SELECT 6
+SET flush:a v
+SET flush:b v EX 9840
+FLUSHDB
+SET flush:after v
+SELECT 2
+MULTI
+SET tx:db2 v
+DEL db2:gone
+SELECT 7
+SET tx:db7 v EX 9850
+INCR tx:counter
+SELECT 5
+DEL db5:m1
+EXEC
+SET tx:after v
+DBSIZE
+EOF
+    expect_output 'OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+(integer) 1
+OK
+(integer) 1
+(integer) 1
+(integer) 1
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+OK
+QUEUED
+QUEUED
+QUEUED
+QUEUED
+QUEUED
+QUEUED
+QUEUED
+1) OK
+2) (integer) 1
+3) OK
+4) OK
+5) (integer) 1
+6) OK
+7) (integer) 1
+OK
+(integer) 7' redis-cli -h 127.0.0.1 -p "$p" --no-raw <"$WORK/databases.txt" || rc=1
+
     # `short` (PX 100) is gone, reclaimed and logged as a DEL or not.
     sleep 0.5
     expect_output -2 redis-cli -h 127.0.0.1 -p "$p" PTTL short || rc=1
-    expect_output "$AOF_KEYS" redis-cli -h 127.0.0.1 -p "$p" DBSIZE || rc=1
 
     if ! dump_state ours "$WORK/expected-state"; then
         say "  MISMATCH: redis-cli could not read the keys to record"
         return 1
     fi
-    i=$(awk -F '\t' '$2 > 0' "$WORK/expected-state.pttl" | wc -l)
-    if [ "$i" -eq "$AOF_DEADLINES" ]; then
-        say "  ok: recorded $(wc -l <"$WORK/expected-state.keys") keys, $i with a deadline"
-    else
-        say "  MISMATCH: recorded $i keys with a deadline, not $AOF_DEADLINES"
-        rc=1
-    fi
+    say "  recorded $(wc -l <"$WORK/expected-state.keys") keys in $AOF_DATABASES databases"
+    # Every database's DBSIZE, 0 for those AOF_DATABASE_KEYS does not name.
+    for ((i = 0; i < AOF_DATABASES; i++)); do
+        printf '%s\t%s\n' "$i" "$(awk -v db="$i" '$1 == db { n = $2 } END { print n + 0 }' \
+            <<<"$AOF_DATABASE_KEYS")"
+    done >"$WORK/expected"
+    compare "DBSIZE of every database" "$WORK/expected" "$WORK/expected-state.dbsize" || rc=1
+    printf '%s\n' "$AOF_DATABASE_KEYS" >"$WORK/expected"
+    LC_ALL=C awk -F '\t' '
+        { keys[$1]++; if ($3 > 0) deadlines[$1]++ }
+        END { for (db in keys) print db, keys[db], deadlines[db] + 0 }' \
+        "$WORK/expected-state.pttl" | sort -n >"$WORK/counts"
+    compare "the keys of each database, and how many have a deadline" \
+        "$WORK/expected" "$WORK/counts" || rc=1
     binary_values_match ours || rc=1
     return $rc
 }
@@ -467,7 +617,7 @@ aof_restart() {
 
 # aof_compacted AOF: the restarted server compacts the log with
 # BGREWRITEAOF (its reply, then INFO until it is done), the log shrinks to
-# one SET per key, and after SHUTDOWN redis-check-aof and redis-server read
+# one SET per key, behind a SELECT of its database, and after SHUTDOWN redis-check-aof and redis-server read
 # it as they read the original.
 aof_compacted() {
     local aof=$1 rc=0 before i info
@@ -484,13 +634,13 @@ aof_compacted() {
         say "  ok: the rewrite finished: $before bytes to $(wc -c <"$aof")"
     else
         say "  MISMATCH: the rewrite did not finish well; INFO persistence and the log:"
-        sed 's/^/      | /' <<<"$info"
+        printf '%s\n' "$info" | sed 's/^/      | /'
         sed 's/^/      | /' "$WORK/restarted.log"
         return 1
     fi
     run_cmd redis-cli -h 127.0.0.1 -p "${PORT[restarted]}" SHUTDOWN
     wait_exit restarted || return 1
-    printf 'SET %s\n' 3 5 >"$WORK/expected"
+    printf '%s\n' 'SELECT 2' 'SET 3' 'SET 5' >"$WORK/expected"
     record_kinds "$aof" | sort -u >"$WORK/kinds"
     compare "the record kinds in the compacted log" "$WORK/expected" "$WORK/kinds" || rc=1
     aof_check "$aof" || rc=1

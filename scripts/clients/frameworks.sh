@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # The frameworks' own use of Redis, sourced by scripts/clients/run.sh:
-# redis-py's pipeline(), transaction() and Redis(db=...), Django's
-# RedisCache, Flask-Caching's RedisCache, and ioredis and node-redis, each
-# as an application calls them. Every check is one program of
+# redis-py's pipeline(), transaction(), Redis(db=...) and a redis:// URL
+# naming a database, Django's RedisCache, Flask-Caching's RedisCache (in
+# database 0 and in database 2), and ioredis and node-redis (select, and
+# node-redis's URL too), each as an application calls them. Every check is one program of
 # scripts/clients/frameworks/ and one of its checks, named together
 # ("django_cache.py set_many"); it runs against a fresh server and must
 # print exactly frameworks/expected/PROGRAM.CHECK.txt, which is what
@@ -18,25 +19,17 @@
 FRAMEWORKS_DIR=$CLIENTS_DIR/frameworks
 NODE_FRAMEWORKS=$REPO/target/node-frameworks
 
-# What Blink-Store does not have yet. The checks that need it are skipped
-# against Blink-Store, each with a SKIP line naming the feature, and run
-# against redis-server. When a feature lands, its line here becomes true
-# (or the variable is set in the environment to try it early).
-BLINK_HAS_TRANSACTIONS=${BLINK_HAS_TRANSACTIONS:-true} # MULTI, EXEC, DISCARD, WATCH, UNWATCH
-BLINK_HAS_DATABASES=${BLINK_HAS_DATABASES:-false}       # SELECT of a database other than 0
-
-# The checks that need neither.
+# Every check, in the order they run. The first ones need neither
+# transactions nor numbered databases.
 FRAMEWORK_CHECKS=(
     "django_cache.py cache"
     "flask_cache.py db0"
     "ioredis.js unlink"
     "node_redis.js unlink"
-)
-# The checks that need MULTI/EXEC/WATCH: redis-py's pipeline() is a
-# transaction unless told otherwise, and Django's set_many() uses it.
-# Against a server without MULTI these clients still send the queued
-# commands, which then run one at a time, and report the failed EXEC.
-FRAMEWORK_CHECKS_NEED_TRANSACTIONS=(
+    # MULTI/EXEC/WATCH: redis-py's pipeline() is a transaction unless told
+    # otherwise, and Django's set_many() uses it. Against a server without
+    # MULTI these clients still send the queued commands, which then run
+    # one at a time, and report the failed EXEC.
     "redis_py_features.py pipeline"
     "redis_py_features.py transaction"
     "django_cache.py set_many"
@@ -44,23 +37,18 @@ FRAMEWORK_CHECKS_NEED_TRANSACTIONS=(
     "ioredis.js watch"
     "node_redis.js multi"
     "node_redis.js watch"
-)
-# The checks that need SELECT n, n > 0. Against a server that refuses it,
-# redis-py and node-redis fail every call of that client, while ioredis
-# only emits an error event and goes on in database 0.
-FRAMEWORK_CHECKS_NEED_DATABASES=(
+    # SELECT n, n > 0, as a client option, a redis:// URL's path or a call.
+    # Against a server that refuses it, redis-py and node-redis fail every
+    # call of that client, while ioredis only emits an error event and goes
+    # on in database 0.
     "redis_py_features.py database"
     "flask_cache.py db2"
     "ioredis.js select"
     "node_redis.js select"
 )
 # Every check's name, for run.sh when no server can be built.
-FRAMEWORK_CHECK_NAMES=()
-for id in "${FRAMEWORK_CHECKS[@]}" "${FRAMEWORK_CHECKS_NEED_TRANSACTIONS[@]}" \
-    "${FRAMEWORK_CHECKS_NEED_DATABASES[@]}"; do
-    FRAMEWORK_CHECK_NAMES+=("frameworks: $id")
-done
-unset id
+# shellcheck disable=SC2034 # read by run.sh
+FRAMEWORK_CHECK_NAMES=("${FRAMEWORK_CHECKS[@]/#/frameworks: }")
 
 # frameworks_python_ready: PYTHON has every package of requirements.txt at
 # its pinned version.
@@ -158,18 +146,11 @@ framework_check() {
     return $rc
 }
 
-# framework_checks FEATURE HAVE ID...: runs each check, or, when FEATURE is
-# one that Blink-Store lacks (HAVE is false) and Blink-Store is under test,
-# skips it with a SKIP line naming the feature. A check whose runtime is
+# framework_checks ID...: runs each check. A check whose runtime is
 # missing is skipped (or, with CI=true, failed) with a NOTICE.
 framework_checks() {
-    local feature=$1 present=$2 id
-    shift 2
+    local id
     for id in "$@"; do
-        if [ "$SERVER_KIND" = blink ] && [ "$present" != true ]; then
-            skip_checks "needs $feature, which Blink-Store does not have yet" "frameworks: $id"
-            continue
-        fi
         case $id in
         redis_py_features.py*)
             if [ -z "$PYTHON" ]; then
@@ -199,9 +180,5 @@ framework_checks() {
 
 group_frameworks() {
     frameworks_versions
-    framework_checks "" true "${FRAMEWORK_CHECKS[@]}"
-    framework_checks "transactions (MULTI, EXEC, WATCH)" "$BLINK_HAS_TRANSACTIONS" \
-        "${FRAMEWORK_CHECKS_NEED_TRANSACTIONS[@]}"
-    framework_checks "numbered databases (SELECT 2, SELECT 3)" "$BLINK_HAS_DATABASES" \
-        "${FRAMEWORK_CHECKS_NEED_DATABASES[@]}"
+    framework_checks "${FRAMEWORK_CHECKS[@]}"
 }

@@ -16,9 +16,7 @@
 # (apt-get; redis-py, Django and Flask-Caching into a virtualenv in
 # target/client-venv; ioredis and node-redis with `npm ci` into
 # target/node-frameworks); otherwise a missing client's checks are skipped
-# with a NOTICE. The frameworks checks that need numbered databases, which
-# Blink-Store does not have yet, are skipped against it with a SKIP line
-# naming the feature (scripts/clients/frameworks.sh).
+# with a NOTICE.
 # BLINK_CLIENT_TEST_SERVER=redis runs every check against redis-server
 # instead, which shows that the expected outputs are Redis's; it skips
 # aof-redis, which is about Blink-Store's own file.

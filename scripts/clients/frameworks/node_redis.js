@@ -7,7 +7,9 @@
 // a WatchError when another client wrote a watched key, and unwatch().
 // unlink: unlink(), del(), and multi().execAsPipeline(), which sends its
 // commands without MULTI and EXEC. select: createClient({ database: 2 }),
-// which sends SELECT 2 on connecting, and select() on an open connection.
+// which sends SELECT 2 on connecting, select() on an open connection, and
+// createClient({ url }) with a URL whose path names database 2
+// (redis://127.0.0.1:P/2).
 'use strict';
 
 const { createClient } = require('redis');
@@ -113,6 +115,17 @@ async function select(port) {
   await show('createClient({ database: 2 }).dbSize()', () => db2.dbSize());
   await show('createClient({ database: 2 }).flushDb()', () => db2.flushDb());
   await show('get(session) in database 0 after it', () => r.get('session'));
+
+  // The path of a redis:// URL is the database number; the URL's host and
+  // port take the place of the socket's.
+  const url = await opened(port, { url: `redis://127.0.0.1:${port}/2` });
+  await show('createClient({ url: redis://127.0.0.1:P/2 }).set(cart, 2 items)', () =>
+    url.set('cart', '2 items'));
+  await show('createClient({ database: 2 }).get(cart)', () => db2.get('cart'));
+  await show('get(cart) in database 0', () => r.get('cart'));
+  await show('createClient({ url: redis://127.0.0.1:P/2 }).dbSize()', () => url.dbSize());
+  await show('dbSize() of database 0', () => r.dbSize());
+  url.destroy();
   db2.destroy();
   r.destroy();
 }

@@ -7,10 +7,13 @@ pipeline: redis-py's default pipeline(), which wraps its commands in
 MULTI ... EXEC. transaction: transaction() with WATCH, retried when another
 client writes the watched key, and a WatchError seen by hand.
 database: Redis(db=3), which sends SELECT 3 on every new connection, and
-what it does and does not share with database 0.
+what it does and does not share with database 0; then a client made from a
+URL whose path names database 2 (redis://127.0.0.1:P/2).
 """
 
-from common import client, main, show, within
+import redis
+
+from common import CONNECTION_OPTIONS, client, main, show, within
 
 
 def pipeline(port):
@@ -107,14 +110,30 @@ def database(port):
     show("Redis(db=0).set(session, in-db-0)", lambda: db0.set("session", "in-db-0"))
     show("Redis(db=3).get(session)", lambda: db3.get("session"))
     show("Redis(db=3).dbsize()", db3.dbsize)
+    show("Redis(db=3).set(cart, 2 items)", lambda: db3.set("cart", "2 items"))
+    show("Redis(db=3).dbsize() with cart", db3.dbsize)
+    show("Redis(db=0).dbsize()", db0.dbsize)
+    show("Redis(db=0).exists(cart)", lambda: db0.exists("cart"))
     # A new connection of the pool selects database 3 again.
     db3.connection_pool.disconnect()
     show("Redis(db=3).get(session) on a new connection", lambda: db3.get("session"))
     show("Redis(db=3).flushdb()", db3.flushdb)
     show("Redis(db=3).dbsize() after flushdb", db3.dbsize)
     show("Redis(db=0).get(session) after db 3's flushdb", lambda: db0.get("session"))
-    db3.connection_pool.disconnect()
-    db0.connection_pool.disconnect()
+
+    # The path of a redis:// URL is the database number.
+    url = redis.Redis.from_url(
+        f"redis://127.0.0.1:{port}/2", decode_responses=True, **CONNECTION_OPTIONS
+    )
+    db2 = client(port, db=2)
+    show("from_url(redis://127.0.0.1:P/2).get(session)", lambda: url.get("session"))
+    show("from_url(redis://127.0.0.1:P/2).set(session, in-db-2)",
+         lambda: url.set("session", "in-db-2"))
+    show("Redis(db=2).get(session)", lambda: db2.get("session"))
+    show("Redis(db=0).get(session)", lambda: db0.get("session"))
+    show("from_url(redis://127.0.0.1:P/2).dbsize()", url.dbsize)
+    for r in (db3, db0, db2, url):
+        r.connection_pool.disconnect()
 
 
 CHECKS = {"pipeline": pipeline, "transaction": transaction, "database": database}
