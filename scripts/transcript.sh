@@ -90,6 +90,10 @@ STAT aof_last_fsync_age_ms 0
 STAT aof_rewrite_in_progress 0
 STAT aof_last_bgrewrite_ok 1
 STAT aof_rewrites 0
+STAT pubsub_channels 0
+STAT pubsub_patterns 0
+STAT pubsub_subscribers 0
+STAT pubsub_slow_disconnected 0
 END
 EOF
 }

@@ -40,6 +40,10 @@ const STAT_NAMES: &[&str] = &[
     "aof_rewrite_in_progress",
     "aof_last_bgrewrite_ok",
     "aof_rewrites",
+    "pubsub_channels",
+    "pubsub_patterns",
+    "pubsub_subscribers",
+    "pubsub_slow_disconnected",
 ];
 
 /// The line a connection gets when every worker is busy.

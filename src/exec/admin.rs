@@ -81,9 +81,12 @@ pub fn execute<'s>(
         }
         Command::Reset => {
             // Back to the state of a new connection: no transaction, no
-            // watched key, database 0.
+            // watched key, database 0, no subscription.
             session.multi = None;
             session.select(0);
+            if let Some(client) = &session.client {
+                session.pubsub.clear(client);
+            }
             session.note_multi();
             session.watches.clear();
             session.set_protocol(2);
@@ -293,7 +296,8 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
             format!(
                 "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
-                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
+                 pubsub_patterns:{}\r\n",
                 stats.connections_total(),
                 stats.commands(),
                 stats.count(Event::Refused),
@@ -301,6 +305,8 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 store.evictions(),
                 stats.get_hits(),
                 stats.get_misses(),
+                ctx.pubsub.channel_count(),
+                ctx.pubsub.pattern_count(),
             ),
         ),
         ("persistence", persistence(ctx)),
@@ -490,6 +496,17 @@ fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
             u64::from(aof.map_or(true, |a| a.last_rewrite_ok)),
         ),
         ("aof_rewrites", aof.map_or(0, |a| a.rewrites)),
+        ("pubsub_channels", ctx.pubsub.channel_count() as u64),
+        ("pubsub_patterns", ctx.pubsub.pattern_count() as u64),
+        (
+            "pubsub_subscribers",
+            ctx.clients
+                .list(None)
+                .iter()
+                .filter(|c| c.subscribed())
+                .count() as u64,
+        ),
+        ("pubsub_slow_disconnected", ctx.pubsub.slow_disconnected()),
     ]
 }
 

@@ -66,6 +66,8 @@ pub struct Client {
     protocol: AtomicU8,
     /// The database it selected.
     db: AtomicU16,
+    /// Its channel and pattern subscriptions.
+    subscriptions: AtomicU64,
     flags: AtomicU8,
     /// Commands queued in its open transaction; -1 outside MULTI.
     multi: AtomicI64,
@@ -118,6 +120,22 @@ impl Client {
         self.db.store(db, Ordering::Relaxed);
     }
 
+    /// Notes how many channels and patterns it is subscribed to.
+    pub fn set_subscriptions(&self, channels: usize, patterns: usize) {
+        let both = (channels as u64) << 32 | (patterns as u64 & u64::from(u32::MAX));
+        self.subscriptions.store(both, Ordering::Relaxed);
+    }
+
+    /// Whether it has a channel or pattern subscription.
+    pub fn subscribed(&self) -> bool {
+        self.subscriptions.load(Ordering::Relaxed) != 0
+    }
+
+    /// Ends the connection, as CLIENT KILL does: its socket is shut down.
+    pub fn kill_connection(&self) {
+        (self.peer.kill)();
+    }
+
     pub fn set_flag(&self, no_touch: bool, on: bool) {
         let bit = if no_touch { NO_TOUCH } else { NO_EVICT };
         if on {
@@ -143,7 +161,10 @@ impl Client {
             .unwrap_or("NULL");
         // Redis's flags in its order: `x` in MULTI, `U` on a Unix socket,
         // `e` NO-EVICT, `T` NO-TOUCH; `N` only when there is none.
+        let subscriptions = self.subscriptions.load(Ordering::Relaxed);
+        let (sub, psub) = (subscriptions >> 32, subscriptions & u64::from(u32::MAX));
         let mut flags: String = [
+            (sub + psub > 0, 'P'),
             (multi >= 0, 'x'),
             (self.unix, 'U'),
             (bits & NO_EVICT != 0, 'e'),
@@ -158,8 +179,8 @@ impl Client {
         }
         let _ = writeln!(
             out,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 \
-             psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} \
+             psub={psub} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
              obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
              resp={} lib-name= lib-ver=",
             self.id,
@@ -216,6 +237,7 @@ impl Clients {
             command: AtomicUsize::new(NO_COMMAND),
             protocol: AtomicU8::new(2),
             db: AtomicU16::new(0),
+            subscriptions: AtomicU64::new(0),
             flags: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             name: Mutex::new(None),

@@ -14,10 +14,13 @@
 //!   INFO and KILL, and the idle timeout CONFIG SET changes.
 //! - [`transaction`]: MULTI's queue, WATCH, and EXEC run under the locks
 //!   of every stripe the transaction touches.
+//! - [`pubsub`]: the registry of channels and patterns, each subscriber's
+//!   outbox, and the publish/subscribe commands.
 
 mod admin;
 pub mod clients;
 mod data;
+pub mod pubsub;
 pub mod transaction;
 
 use std::sync::Arc;
@@ -25,10 +28,12 @@ use std::time::Duration;
 
 use crate::aof::Aof;
 use crate::config::Config;
-use crate::protocol::{Command, Limits, Reply};
+use crate::protocol::commands::Gate;
+use crate::protocol::{Command, Frame, Limits, Reply};
 use crate::stats::{LocalCounts, Stats};
 use crate::store::{Millis, Store, Watch};
 use clients::{Client, Clients};
+use pubsub::{PubSub, Subscriptions};
 
 pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
 
@@ -49,6 +54,10 @@ pub struct Context<'a> {
     /// Whether write commands may run (the append-only file is not
     /// failing).
     pub writable: bool,
+    /// Every channel and pattern subscription.
+    pub pubsub: &'a Arc<PubSub>,
+    /// The request came over RESP, not the text protocol.
+    pub resp: bool,
 }
 
 /// One connection's state.
@@ -80,6 +89,8 @@ pub struct Session {
     pub watches: Vec<Watch>,
     /// The numbered database this connection's keys belong to (SELECT).
     pub db: u16,
+    /// Its channels and patterns (SUBSCRIBE, PSUBSCRIBE).
+    pub pubsub: Subscriptions,
 }
 
 impl Session {
@@ -97,6 +108,17 @@ impl Session {
             multi: None,
             watches: Vec::new(),
             db: 0,
+            pubsub: Subscriptions::default(),
+        }
+    }
+
+    /// What this connection may run now (see [`Gate`]).
+    pub fn gate(&self, writable: bool) -> Gate {
+        Gate {
+            authenticated: self.authenticated,
+            writable,
+            subscribed: self.pubsub.count() > 0,
+            resp3: self.protocol == 3,
         }
     }
 
@@ -143,7 +165,32 @@ impl Session {
         if let Some(client) = &self.client {
             client.set_protocol(version);
         }
+        self.pubsub.set_protocol(version);
         self.protocol = version;
+    }
+
+    /// Runs a publish/subscribe command.
+    fn run_pubsub(&mut self, command: Command<'_>, ctx: &Context<'_>) -> Reply<'static> {
+        let Some(client) = self.client.clone() else {
+            // Only a registered connection can be sent messages.
+            return Reply::Error(crate::protocol::ClientError::UnknownCommand);
+        };
+        match command {
+            Command::Subscribe { patterns, names } => {
+                let style = (ctx.resp, self.protocol);
+                self.pubsub
+                    .subscribe(ctx.pubsub, &client, patterns, &names, style)
+            }
+            Command::Unsubscribe { patterns, names } => {
+                self.pubsub.unsubscribe(&client, patterns, &names)
+            }
+            Command::Publish { channel, message } => {
+                let receivers = ctx.pubsub.publish(channel, message);
+                Reply::Number("PUBLISH", receivers as i64)
+            }
+            Command::PubSub(query) => ctx.pubsub.query(&query),
+            _ => Reply::Error(crate::protocol::ClientError::UnknownCommand),
+        }
     }
 }
 
@@ -162,6 +209,15 @@ pub fn execute<'s>(
     in_db(&mut command, session.db);
     if let Command::Select(n) = command {
         session.run_select(n, ctx)
+    } else if is_pubsub(&command) {
+        session.run_pubsub(command, ctx)
+    } else if let (Command::Ping(message), true) = (&command, confined_ping(ctx, session)) {
+        // A subscribed RESP2 connection's PING is answered as a message.
+        let message = message.unwrap_or_default().to_vec();
+        Reply::Frame(Frame::Array(vec![
+            Frame::Bulk(b"pong".to_vec()),
+            Frame::Bulk(message),
+        ]))
     } else if is_admin(&command) {
         admin::execute(command, ctx, session, now, scratch, counts)
     } else if is_transaction(&command) {
@@ -209,6 +265,45 @@ fn is_admin(command: &Command<'_>) -> bool {
             | Command::LastSave
             | Command::Role
     )
+}
+
+/// Whether `command` works on the session, the server or its channels
+/// rather than on keys: inside EXEC it runs after the stripes are released.
+fn runs_unlocked(command: &Command<'_>) -> bool {
+    is_admin(command) || is_pubsub(command)
+}
+
+/// Runs a command [`runs_unlocked`] says needs no stripe.
+fn execute_unlocked<'s>(
+    command: Command<'_>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    now: Millis,
+    scratch: &'s mut Vec<u8>,
+    counts: &mut LocalCounts,
+) -> Reply<'s> {
+    if is_pubsub(&command) {
+        session.run_pubsub(command, ctx)
+    } else {
+        admin::execute(command, ctx, session, now, scratch, counts)
+    }
+}
+
+/// Whether `command` is one of [`pubsub`]'s.
+fn is_pubsub(command: &Command<'_>) -> bool {
+    matches!(
+        command,
+        Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. }
+            | Command::PubSub(_)
+    )
+}
+
+/// Whether a PING now is a subscribed RESP2 connection's, answered as a
+/// `pong` message rather than `+PONG`.
+fn confined_ping(ctx: &Context<'_>, session: &Session) -> bool {
+    ctx.resp && session.protocol == 2 && session.pubsub.count() > 0
 }
 
 /// Whether `command` is one of [`transaction`]'s.

@@ -56,7 +56,7 @@
 //! is aborted forgets its watches too, as Redis's EXEC does.
 
 use super::{data, Context, Session};
-use crate::protocol::commands::{self, Spec};
+use crate::protocol::commands::{self, Gate, Spec};
 use crate::protocol::framer::{Args, Request};
 use crate::protocol::{resp, ClientError, Command, KeyScope, Reply};
 use crate::stats::LocalCounts;
@@ -141,15 +141,13 @@ pub fn queue(
     max_bytes: usize,
     writable: bool,
 ) -> Reply<'static> {
-    let authenticated = session.authenticated;
+    let gate = session.gate(writable);
     let Some(queue) = session.multi.as_mut() else {
         return Reply::Error(ClientError::ExecWithoutMulti);
     };
     let admitted = match request {
         Request::Line(_) => Err(Reply::Error(ClientError::NotInTransaction)),
-        Request::Resp(args) => {
-            admit(&args, queue, max_bytes, authenticated, writable).map(|spec| (spec, args))
-        }
+        Request::Resp(args) => admit(&args, queue, max_bytes, gate).map(|spec| (spec, args)),
     };
     match admitted {
         Ok((spec, args)) => {
@@ -181,10 +179,9 @@ fn admit(
     args: &Args<'_>,
     queue: &Queue,
     max_bytes: usize,
-    authenticated: bool,
-    writable: bool,
+    gate: Gate,
 ) -> Result<&'static Spec, Reply<'static>> {
-    let spec = commands::admit_resp(args, authenticated, writable)?;
+    let spec = commands::admit_resp(args, gate)?;
     if NOT_QUEUED.contains(&spec.name) {
         return Err(Reply::Error(ClientError::NotInTransaction));
     }
@@ -257,7 +254,7 @@ fn exec(
         .iter()
         .map(|q| {
             let request = Request::Resp(q.args());
-            commands::parse(request, ctx.limits, session.authenticated, ctx.writable)
+            commands::parse(request, ctx.limits, session.gate(ctx.writable))
         })
         .collect();
     let store = ctx.store;
@@ -300,7 +297,7 @@ fn exec(
             // key's stripe does not depend on its database, so the
             // stripes held are still the right ones).
             Ok(Command::Select(n)) => session.run_select(n, ctx),
-            Ok(command) if super::is_admin(&command) => {
+            Ok(command) if super::runs_unlocked(&command) => {
                 later.push((body.len(), command));
                 continue;
             }
@@ -329,7 +326,7 @@ fn exec(
         for (at, command) in later {
             whole.extend_from_slice(&body[from..at]);
             from = at;
-            let reply = super::admin::execute(command, ctx, session, now, &mut scratch, counts);
+            let reply = super::execute_unlocked(command, ctx, session, now, &mut scratch, counts);
             let _ = resp::write_reply(&mut whole, &reply, session.protocol);
         }
         whole.extend_from_slice(&body[from..]);
@@ -345,7 +342,7 @@ fn exec(
 /// or none when it touches no key. Returns `false` when its keys are known
 /// only as it runs: it needs every stripe.
 fn mark_stripes(command: &mut Command<'_>, store: &Store, wanted: &mut [bool; 64]) -> bool {
-    if super::is_admin(command) {
+    if super::runs_unlocked(command) {
         // Run after the locks are released (see `exec`).
         return true;
     }

@@ -97,6 +97,8 @@ const SERVER: &[&str] = &["@slow", "@dangerous"];
 const STRING_WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
 const STRING_READ_SLOW: &[&str] = &["@read", "@string", "@slow"];
 const KEYSPACE_WRITE_FAST: &[&str] = &["@keyspace", "@write", "@fast"];
+const PUBSUB_FLAGS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
+const PUBSUB: &[&str] = &["@pubsub", "@slow"];
 const ADMIN_FAST: &[&str] = &["@admin", "@fast", "@dangerous"];
 const SCRIPT: &[&str] = &[
     "noscript",
@@ -173,6 +175,12 @@ pub static COMMANDS: &[Spec] = &[
     spec("dbsize", 1, READ, KEYSPACE_READ, NO_KEYS, Never, Some(resp::dbsize), Some(text::dbsize)),
     spec("flushall", -1, &["write"], SERVER, NO_KEYS, Never, Some(resp::flushall), Some(text::flushall)),
     spec("flushdb", -1, &["write"], SERVER, NO_KEYS, Never, Some(resp::flushdb), Some(text::flushdb)),
+    spec("subscribe", -2, PUBSUB_FLAGS, PUBSUB, NO_KEYS, Never, Some(resp::subscribe), Some(text::subscribe)),
+    spec("unsubscribe", -1, PUBSUB_FLAGS, PUBSUB, NO_KEYS, Never, Some(resp::unsubscribe), Some(text::unsubscribe)),
+    spec("psubscribe", -2, PUBSUB_FLAGS, PUBSUB, NO_KEYS, Never, Some(resp::psubscribe), Some(text::psubscribe)),
+    spec("punsubscribe", -1, PUBSUB_FLAGS, PUBSUB, NO_KEYS, Never, Some(resp::punsubscribe), Some(text::punsubscribe)),
+    spec("publish", 3, &["pubsub", "loading", "stale", "fast"], &["@pubsub", "@fast"], NO_KEYS, Never, Some(resp::publish), Some(text::publish)),
+    spec("pubsub", -2, &[], &["@slow"], NO_KEYS, Never, Some(resp::pubsub), None),
     spec("swapdb", 3, &["write", "fast"], &["@keyspace", "@write", "@fast", "@dangerous"], NO_KEYS, Never, Some(resp::swapdb), None),
     spec("move", 3, &["write", "fast"], KEYSPACE_WRITE_FAST, ONE_KEY, Never, Some(resp::move_key), None),
     spec("scan", -2, READ_SLOW, &["@read", "@keyspace", "@slow"], NO_KEYS, Never, Some(resp::scan), None),
@@ -300,17 +308,57 @@ pub enum Admission {
     NoAuth,
 }
 
-/// Parses a framed request into a command, through the login gate and,
-/// when the store may not be written (`writable` false: the append-only
-/// file is failing), the write gate, which refuses every write command
-/// before it runs, as Redis does. A refusal is the reply to send instead.
+/// What a connection may run now: the state the gates below read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gate {
+    /// Authenticated, or no password is set (the login gate).
+    pub authenticated: bool,
+    /// The store may be written: the append-only file is not failing
+    /// (the write gate).
+    pub writable: bool,
+    /// The connection has a channel or pattern subscription (the
+    /// subscription gate).
+    pub subscribed: bool,
+    /// Its RESP replies are RESP3, whose subscribed connections may run
+    /// anything.
+    pub resp3: bool,
+}
+
+impl Gate {
+    /// Every gate open: an authenticated, unsubscribed RESP2 connection
+    /// to a store that may be written.
+    pub const OPEN: Gate = Gate {
+        authenticated: true,
+        writable: true,
+        subscribed: false,
+        resp3: false,
+    };
+}
+
+/// What a subscribed connection may still run, over the text protocol
+/// and RESP2, as in Redis.
+const WHILE_SUBSCRIBED: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+
+/// Parses a framed request into a command, through the login gate; when
+/// the store may not be written (the append-only file is failing), the
+/// write gate, which refuses every write command before it runs, as Redis
+/// does; and on a subscribed connection the subscription gate, which lets
+/// only (un)subscribing, PING, QUIT and RESET through. A refusal is the
+/// reply to send instead.
 pub fn parse<'a>(
     request: Request<'a>,
     limits: &Limits,
-    authenticated: bool,
-    writable: bool,
+    gate: Gate,
 ) -> Result<Command<'a>, Reply<'static>> {
-    parse_row(request, limits, authenticated, writable).map(|(_, command)| command)
+    parse_row(request, limits, gate).map(|(_, command)| command)
 }
 
 /// As [`parse`], with the command's row in [`COMMANDS`] (what CLIENT LIST
@@ -318,11 +366,10 @@ pub fn parse<'a>(
 pub fn parse_row<'a>(
     request: Request<'a>,
     limits: &Limits,
-    authenticated: bool,
-    writable: bool,
+    gate: Gate,
 ) -> Result<(usize, Command<'a>), Reply<'static>> {
     let write_gate = |spec: &Spec| {
-        if spec.writes() && !writable {
+        if spec.writes() && !gate.writable {
             Err(Reply::Error(ClientError::NotDurable))
         } else {
             Ok(())
@@ -337,13 +384,14 @@ pub fn parse_row<'a>(
                 Admission::NoAuth => Reply::Error(ClientError::NoAuth),
                 _ => Reply::Error(ClientError::UnknownCommand),
             };
-            let spec = admit(spec, Framing::Text, 0, authenticated).map_err(refusal)?;
+            let spec = admit(spec, Framing::Text, 0, gate.authenticated).map_err(refusal)?;
             write_gate(spec)?;
+            subscription_gate(spec, Framing::Text, gate)?;
             let parse = spec.text.ok_or(Reply::Error(ClientError::UnknownCommand))?;
             Ok((row(spec), parse(&mut words, limits).map_err(Reply::Error)?))
         }
         Request::Resp(args) => {
-            let spec = admit_resp(&args, authenticated, writable)?;
+            let spec = admit_resp(&args, gate)?;
             let parse = spec.resp.ok_or_else(|| resp::unknown_command(&args))?;
             Ok((row(spec), parse(&args, limits)?))
         }
@@ -356,22 +404,30 @@ pub fn parse_row<'a>(
 /// not be written, that does not write. A refusal is the reply to send.
 /// A transaction's queue checks this much of a command when it is queued,
 /// as Redis does; the rest is parsed when EXEC runs it.
-pub fn admit_resp(
-    args: &Args<'_>,
-    authenticated: bool,
-    writable: bool,
-) -> Result<&'static Spec, Reply<'static>> {
+pub fn admit_resp(args: &Args<'_>, gate: Gate) -> Result<&'static Spec, Reply<'static>> {
     let spec = lookup(args.get(0), Framing::Resp);
-    let spec = match admit(spec, Framing::Resp, args.len(), authenticated) {
+    let spec = match admit(spec, Framing::Resp, args.len(), gate.authenticated) {
         Ok(spec) => spec,
         Err(Admission::Unknown) => return Err(resp::unknown_command(args)),
         Err(Admission::Arity(name)) => return Err(Reply::Error(ClientError::WrongArguments(name))),
         Err(Admission::NoAuth) => return Err(Reply::Error(ClientError::NoAuth)),
     };
-    if spec.writes() && !writable {
+    if spec.writes() && !gate.writable {
         return Err(Reply::Error(ClientError::NotDurable));
     }
+    subscription_gate(spec, Framing::Resp, gate)?;
     Ok(spec)
+}
+
+/// The subscription gate: on a subscribed connection, over the text
+/// protocol or RESP2, only the commands of [`WHILE_SUBSCRIBED`] run.
+fn subscription_gate(spec: &Spec, framing: Framing, gate: Gate) -> Result<(), Reply<'static>> {
+    let confined = gate.subscribed && (framing == Framing::Text || !gate.resp3);
+    if confined && !WHILE_SUBSCRIBED.contains(&spec.name) {
+        Err(Reply::Error(ClientError::OnlyPubSub(spec.name)))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -159,6 +159,66 @@ pub enum Command<'a> {
     Watch(Vec<Key<'a>>),
     /// UNWATCH: forget every watched key.
     Unwatch,
+    /// SUBSCRIBE channel ... and PSUBSCRIBE pattern ... (`patterns`).
+    Subscribe {
+        patterns: bool,
+        names: Vec<&'a [u8]>,
+    },
+    /// UNSUBSCRIBE and PUNSUBSCRIBE (`patterns`): the ones named, or every
+    /// one when none is.
+    Unsubscribe {
+        patterns: bool,
+        names: Vec<&'a [u8]>,
+    },
+    /// PUBLISH channel message.
+    Publish {
+        channel: &'a [u8],
+        message: &'a [u8],
+    },
+    /// PUBSUB CHANNELS|NUMSUB|NUMPAT.
+    PubSub(PubSubQuery<'a>),
+}
+
+/// PUBSUB subcommands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PubSubQuery<'a> {
+    /// The channels with a subscriber, those matching the pattern if given.
+    Channels(Option<&'a [u8]>),
+    /// Each channel and its number of subscribers.
+    NumSub(Vec<&'a [u8]>),
+    /// Pattern subscriptions, over every connection.
+    NumPat,
+}
+
+/// What a (P)(UN)SUBSCRIBE confirms, once per channel or pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionKind {
+    Subscribe,
+    Unsubscribe,
+    PSubscribe,
+    PUnsubscribe,
+}
+
+impl SubscriptionKind {
+    /// As Redis names it in a confirmation: lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            SubscriptionKind::Subscribe => "subscribe",
+            SubscriptionKind::Unsubscribe => "unsubscribe",
+            SubscriptionKind::PSubscribe => "psubscribe",
+            SubscriptionKind::PUnsubscribe => "punsubscribe",
+        }
+    }
+}
+
+/// One confirmation of a (P)(UN)SUBSCRIBE: the channel or pattern
+/// (`None` for an UNSUBSCRIBE of all when there was none) and how many
+/// subscriptions the connection has after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirmation {
+    pub kind: SubscriptionKind,
+    pub name: Option<Vec<u8>>,
+    pub count: usize,
 }
 
 /// A database index as Redis reads one: an integer that fits in 32 bits
@@ -254,7 +314,11 @@ impl<'a> Command<'a> {
             | Command::Multi
             | Command::Exec
             | Command::Discard
-            | Command::Unwatch => {}
+            | Command::Unwatch
+            | Command::Subscribe { .. }
+            | Command::Unsubscribe { .. }
+            | Command::Publish { .. }
+            | Command::PubSub(_) => {}
         }
         KeyScope::Named
     }
@@ -491,6 +555,9 @@ pub enum Reply<'a> {
     },
     /// EXEC aborted by a watched key: RESP2 `*-1`, RESP3 `_`.
     NullArray,
+    /// The confirmations of a (P)(UN)SUBSCRIBE, one reply each: RESP2
+    /// arrays, RESP3 pushes, text lines `SUBSCRIBE channel count`.
+    Subscription(Vec<Confirmation>),
     /// No reply: the connection is to be closed.
     Quit,
     /// No reply: the server is to shut down (SHUTDOWN).
@@ -669,6 +736,9 @@ pub enum ClientError {
     QueueFull,
     /// WATCH past the number of keys one connection may watch.
     TooManyWatched,
+    /// The named command, sent by a subscribed connection that may only
+    /// (un)subscribe, PING, QUIT and RESET (RESP2, and the text protocol).
+    OnlyPubSub(&'static str),
 }
 
 impl ClientError {
@@ -764,6 +834,10 @@ impl fmt::Display for ClientError {
             }
             ClientError::QueueFull => f.write_str("transaction queue is full"),
             ClientError::TooManyWatched => f.write_str("too many watched keys"),
+            ClientError::OnlyPubSub(_) => f.write_str(
+                "only SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PING and QUIT are \
+                 allowed while subscribed",
+            ),
         }
     }
 }

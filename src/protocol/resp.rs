@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use super::framer::Args;
 use super::{
     db_number, parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn,
-    ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, Reply, SetCommand, SetReply,
-    Setting, When, MAX_CLIENT_NAME,
+    ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, PubSubQuery, Reply,
+    SetCommand, SetReply, Setting, When, MAX_CLIENT_NAME,
 };
 use crate::config::MAX_EVICTION_SAMPLES;
 use crate::flags::parse_size;
@@ -258,6 +258,58 @@ pub fn swapdb<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
         db_number(args.get(i)).map_err(|_| Reply::Error(ClientError::InvalidDbIndex(which)))
     };
     Ok(Command::SwapDb(index(1, "first")?, index(2, "second")?))
+}
+
+pub fn subscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let names = args.from(1).collect();
+    Ok(Command::Subscribe {
+        patterns: false,
+        names,
+    })
+}
+
+pub fn psubscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let names = args.from(1).collect();
+    Ok(Command::Subscribe {
+        patterns: true,
+        names,
+    })
+}
+
+pub fn unsubscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let names = args.from(1).collect();
+    Ok(Command::Unsubscribe {
+        patterns: false,
+        names,
+    })
+}
+
+pub fn punsubscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let names = args.from(1).collect();
+    Ok(Command::Unsubscribe {
+        patterns: true,
+        names,
+    })
+}
+
+pub fn publish<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(Command::Publish {
+        channel: args.get(1),
+        message: args.get(2),
+    })
+}
+
+/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT.
+pub fn pubsub<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let sub = args.get(1);
+    let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
+    let query = match args.len() {
+        2 | 3 if is(b"CHANNELS") => PubSubQuery::Channels((args.len() == 3).then(|| args.get(2))),
+        _ if is(b"NUMSUB") => PubSubQuery::NumSub(args.from(2).collect()),
+        2 if is(b"NUMPAT") => PubSubQuery::NumPat,
+        _ => return Err(unknown_subcommand(sub, "PUBSUB")),
+    };
+    Ok(Command::PubSub(query))
 }
 
 pub fn del<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
@@ -1032,6 +1084,10 @@ fn error_text(e: &ClientError) -> String {
              configured for the default user. Are you sure your configuration is correct?"
             .to_string(),
         ClientError::UnsupportedProtocol => "NOPROTO unsupported protocol version".to_string(),
+        ClientError::OnlyPubSub(name) => format!(
+            "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+             RESET are allowed in this context"
+        ),
         // Its text carries its own code, as Redis's MISCONF does.
         ClientError::NotDurable => ClientError::NotDurable.to_string(),
         ClientError::ExecAbort => ClientError::ExecAbort.to_string(),
@@ -1073,6 +1129,18 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
             out.write_all(body)
         }
         Reply::NullArray => out.write_all(if version >= 3 { b"_\r\n" } else { b"*-1\r\n" }),
+        Reply::Subscription(confirmations) => {
+            for c in confirmations {
+                push_header(out, 3, version)?;
+                bulk(out, c.kind.name().as_bytes())?;
+                match &c.name {
+                    Some(name) => bulk(out, name)?,
+                    None => null(out, version)?,
+                }
+                number_line(out, b':', c.count as i64)?;
+            }
+            Ok(())
+        }
         Reply::Stats(_) => out.write_all(b"-ERR unknown command\r\n"),
         Reply::Error(e) => write!(out, "-{}\r\n", error_text(e)),
         Reply::ErrorText(text) => {
@@ -1084,6 +1152,36 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
             out.write_all(b"\r\n")
         }
     }
+}
+
+/// The header of an out-of-band reply of `len` items: a RESP3 push
+/// (`>`), a plain array in RESP2.
+fn push_header<W: Write>(out: &mut W, len: i64, version: u8) -> io::Result<()> {
+    number_line(out, if version >= 3 { b'>' } else { b'*' }, len)
+}
+
+/// Appends a published message as a subscriber of RESP `version` reads
+/// it: `message channel payload`, or `pmessage pattern channel payload`
+/// when it matched `pattern`.
+pub fn write_message(
+    out: &mut Vec<u8>,
+    version: u8,
+    pattern: Option<&[u8]>,
+    channel: &[u8],
+    payload: &[u8],
+) {
+    // Into a vector, writing cannot fail.
+    let _ = match pattern {
+        None => push_header(out, 3, version)
+            .and_then(|()| bulk(out, b"message"))
+            .and_then(|()| bulk(out, channel))
+            .and_then(|()| bulk(out, payload)),
+        Some(pattern) => push_header(out, 4, version)
+            .and_then(|()| bulk(out, b"pmessage"))
+            .and_then(|()| bulk(out, pattern))
+            .and_then(|()| bulk(out, channel))
+            .and_then(|()| bulk(out, payload)),
+    };
 }
 
 fn bulk<W: Write>(out: &mut W, value: &[u8]) -> io::Result<()> {
@@ -1160,7 +1258,7 @@ mod tests {
         let data: &'static [u8] = Box::leak(data.into_boxed_slice());
         let bounds: &'static [(usize, usize)] = Box::leak(bounds.into_boxed_slice());
         let request = Request::Resp(Args::new(data, bounds));
-        super::super::commands::parse(request, &LIMITS, true, true)
+        super::super::commands::parse(request, &LIMITS, super::super::commands::Gate::OPEN)
     }
 
     fn wire(reply: &Reply<'_>, version: u8) -> Vec<u8> {

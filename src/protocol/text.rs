@@ -141,6 +141,58 @@ pub fn select<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientEr
     w.end("select", Command::Select(index))
 }
 
+/// SUBSCRIBE channel ...: a `SUBSCRIBE channel count` line each.
+pub fn subscribe<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    subscription(w, "subscribe", true, false)
+}
+
+/// PSUBSCRIBE pattern ...
+pub fn psubscribe<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    subscription(w, "psubscribe", true, true)
+}
+
+/// UNSUBSCRIBE [channel ...]
+pub fn unsubscribe<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    subscription(w, "unsubscribe", false, false)
+}
+
+/// PUNSUBSCRIBE [pattern ...]
+pub fn punsubscribe<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
+    subscription(w, "punsubscribe", false, true)
+}
+
+/// The words of a (P)(UN)SUBSCRIBE, at least one for a subscription.
+fn subscription<'a>(
+    w: &mut Words<'a>,
+    name: &'static str,
+    subscribe: bool,
+    patterns: bool,
+) -> Result<Command<'a>, ClientError> {
+    let mut names = Vec::new();
+    loop {
+        match w.next_word() {
+            [] => break,
+            word => names.push(word),
+        }
+    }
+    if subscribe && names.is_empty() {
+        return Err(ClientError::WrongArguments(name));
+    }
+    Ok(if subscribe {
+        Command::Subscribe { patterns, names }
+    } else {
+        Command::Unsubscribe { patterns, names }
+    })
+}
+
+/// PUBLISH channel message: the message is the rest of the line, as SET's
+/// value. `PUBLISH <receivers>`.
+pub fn publish<'a>(w: &mut Words<'a>, limits: &Limits) -> Result<Command<'a>, ClientError> {
+    let channel = w.word("publish")?;
+    let message = w.value(limits)?;
+    Ok(Command::Publish { channel, message })
+}
+
 /// FLUSHDB: `OK`; every key of the connection's database is removed.
 pub fn flushdb<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
     w.end("flushdb", Command::FlushDb)
@@ -465,6 +517,17 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
         | Reply::ErrorText(_)
         | Reply::Transaction { .. }
         | Reply::NullArray => out.write_all(b"ERROR unknown command\n"),
+        Reply::Subscription(confirmations) => {
+            for c in confirmations {
+                out.write_all(c.kind.name().to_ascii_uppercase().as_bytes())?;
+                if let Some(name) = &c.name {
+                    out.write_all(b" ")?;
+                    out.write_all(name)?;
+                }
+                writeln!(out, " {}", c.count)?;
+            }
+            Ok(())
+        }
         Reply::Stats(stats) => {
             for (name, value) in stats {
                 writeln!(out, "STAT {name} {value}")?;
@@ -475,6 +538,29 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
         Reply::Error(ClientError::NotDurable) => out.write_all(b"ERROR persistence failed\n"),
         Reply::Error(e) => writeln!(out, "ERROR {e}"),
         Reply::Quit | Reply::Shutdown => Ok(()),
+    }
+}
+
+/// Appends a published message as a text subscriber reads it: `MESSAGE
+/// channel base64`, or `PMESSAGE pattern channel base64` when it matched
+/// `pattern`. A channel a text client named holds no blank or line break;
+/// one only a RESP client named might, and is written as it is.
+pub fn write_message(out: &mut Vec<u8>, pattern: Option<&[u8]>, channel: &[u8], payload: &[u8]) {
+    match pattern {
+        None => out.extend_from_slice(b"MESSAGE "),
+        Some(pattern) => {
+            out.extend_from_slice(b"PMESSAGE ");
+            out.extend_from_slice(pattern);
+            out.push(b' ');
+        }
+    }
+    out.extend_from_slice(channel);
+    out.push(b' ');
+    let mut encoder = EncoderWriter::new(&mut *out, &STANDARD);
+    // Into a vector, writing cannot fail.
+    let _ = encoder.write_all(payload);
+    if let Ok(out) = encoder.finish() {
+        out.push(b'\n');
     }
 }
 
@@ -512,7 +598,11 @@ mod tests {
 
     /// Parses one request line as an authenticated connection would.
     fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<Command<'a>, ClientError> {
-        match super::super::commands::parse(Request::Line(line), limits, true, true) {
+        match super::super::commands::parse(
+            Request::Line(line),
+            limits,
+            super::super::commands::Gate::OPEN,
+        ) {
             Ok(command) => Ok(command),
             Err(Reply::Error(e)) => Err(e),
             Err(other) => panic!("not a text error: {other:?}"),

@@ -42,6 +42,18 @@
 //! executed: a client that died mid-write leaves no truncated value behind.
 //! Any I/O error ends this connection only.
 //!
+//! ## Subscribers
+//!
+//! Once a connection subscribes, every byte it is sent goes through its
+//! outbox ([`crate::exec::pubsub`]): the flush appends the replies there
+//! instead of writing them, and a writer thread of the connection's own
+//! writes the outbox to a clone of the socket, with the same write
+//! deadline, while this loop goes on reading. After a SUBSCRIBE's
+//! confirmations are in the outbox, the loop enters the new subscriptions
+//! in the registry, so no message can overtake them. A subscribed
+//! connection has no idle timeout. When the connection ends it leaves the
+//! registry, and the writer sends what is queued before it is joined.
+//!
 //! ## Passwords
 //!
 //! After a request that may carry a password (AUTH, PASS, HELLO), the
@@ -56,12 +68,14 @@ use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use parking_lot::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
 use crate::aof::{self, Aof};
 use crate::exec::clients::Peer;
+use crate::exec::pubsub::{PubSub, Subscriber};
 use crate::exec::{execute, transaction, Context, Session};
 use crate::protocol::commands::{self, carries_password};
 use crate::protocol::framer::{FrameError, Framer, Request, Step};
@@ -113,6 +127,9 @@ pub trait Socket: Read + Write + Copy {
     /// it: a clone of the socket, shut down both ways; and whether it is
     /// a Unix socket.
     fn peer(self) -> io::Result<(Peer, bool)>;
+    /// A clone of the socket that another thread may write to (a
+    /// subscriber's writer).
+    fn writer(self) -> io::Result<Box<dyn Write + Send>>;
 }
 
 /// The socket's file descriptor, as CLIENT LIST shows it.
@@ -147,6 +164,10 @@ impl Socket for &TcpStream {
         };
         Ok((peer, false))
     }
+
+    fn writer(self) -> io::Result<Box<dyn Write + Send>> {
+        Ok(Box::new(self.try_clone()?))
+    }
 }
 
 #[cfg(unix)]
@@ -174,6 +195,10 @@ impl Socket for &UnixStream {
             }),
         };
         Ok((peer, true))
+    }
+
+    fn writer(self) -> io::Result<Box<dyn Write + Send>> {
+        Ok(Box::new(self.try_clone()?))
     }
 }
 
@@ -235,6 +260,14 @@ impl Socket for Stream<'_> {
             Stream::Unix(s) => s.peer(),
         }
     }
+
+    fn writer(self) -> io::Result<Box<dyn Write + Send>> {
+        match self {
+            Stream::Tcp(s) => s.writer(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.writer(),
+        }
+    }
 }
 
 /// The socket as the `BufReader` reads it: when asked, it overwrites the
@@ -265,6 +298,16 @@ struct Output<S> {
     /// The replies in `buf` to requests that changed the store, in order.
     /// Always empty without `--aof`.
     journaled: Vec<Journaled>,
+    /// Once the connection has subscribed: its outbox, which every flush
+    /// goes to, the registry, and the writer thread.
+    subscribed: Option<Subscribed>,
+}
+
+/// A subscribed connection's way out: see the module documentation.
+struct Subscribed {
+    subscriber: Arc<Subscriber>,
+    registry: Arc<PubSub>,
+    writer: JoinHandle<()>,
 }
 
 /// A buffered reply to a request that changed the store.
@@ -284,10 +327,56 @@ impl<S: Socket> Output<S> {
     /// durable. On failure the rest is dropped.
     fn flush(&mut self) -> Result<(), End> {
         self.await_durable();
-        let result = send_all(self.socket, &self.buf, self.write_timeout);
+        let result = match &self.subscribed {
+            None => send_all(&mut self.socket, &self.buf, self.write_timeout),
+            Some(_) if self.buf.is_empty() => Ok(()),
+            Some(to) => to
+                .subscriber
+                .send(&self.buf, Instant::now(), &to.registry)
+                .map_err(|_| End::Write),
+        };
         self.buf.clear();
         self.buf.shrink_to(KEPT_BUFFER);
         result
+    }
+
+    /// From now on, sends everything through `subscriber`'s outbox,
+    /// written out by a thread of its own.
+    fn subscribe(
+        &mut self,
+        subscriber: &Arc<Subscriber>,
+        registry: &Arc<PubSub>,
+    ) -> Result<(), End> {
+        let mut socket = self.socket.writer()?;
+        let timeout = self.write_timeout;
+        let outbox = Arc::clone(subscriber);
+        let writer = std::thread::Builder::new()
+            .name("subscriber-writer".into())
+            .spawn(move || {
+                let mut piece = Vec::new();
+                while outbox.outbox.take(&mut piece) {
+                    if send_all(&mut socket, &piece, timeout).is_err() {
+                        outbox.cut();
+                        return;
+                    }
+                    outbox.outbox.delivered(piece.len());
+                }
+            })?;
+        self.subscribed = Some(Subscribed {
+            subscriber: Arc::clone(subscriber),
+            registry: Arc::clone(registry),
+            writer,
+        });
+        Ok(())
+    }
+
+    /// Closes the outbox, if any, and waits until the writer has sent
+    /// what it holds (or given up at the write deadline).
+    fn finish_writer(&mut self) {
+        if let Some(subscribed) = self.subscribed.take() {
+            subscribed.subscriber.outbox.close();
+            let _ = subscribed.writer.join();
+        }
     }
 
     /// Waits until the newest change behind a buffered reply is durable;
@@ -318,7 +407,7 @@ impl<S: Socket> Output<S> {
 
 /// Writes all of `data`, giving up once no byte has been accepted for
 /// `timeout`.
-fn send_all<S: Socket>(mut socket: S, mut data: &[u8], timeout: Duration) -> Result<(), End> {
+fn send_all(socket: &mut impl Write, mut data: &[u8], timeout: Duration) -> Result<(), End> {
     let mut progress = Instant::now();
     while !data.is_empty() {
         match socket.write(data) {
@@ -377,6 +466,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         write_timeout: shared.config.write_timeout,
         aof: shared.aof.clone(),
         journaled: Vec::new(),
+        subscribed: None,
     };
     let started = Instant::now();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
@@ -405,6 +495,9 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         read_timeout: None,
     };
     let end = connection.run(&mut reader, &mut out, socket);
+    // Leave every channel, then let the writer send what is queued.
+    drop(std::mem::take(&mut connection.answer.session.pubsub));
+    out.finish_writer();
     shared.stats.add(&mut connection.answer.counts);
     let event = match end {
         End::Closed => None,
@@ -530,6 +623,7 @@ impl Connection<'_> {
                 }
                 Next::Abort => {
                     out.flush()?;
+                    out.finish_writer();
                     drain(reader, socket);
                     return Ok(());
                 }
@@ -586,6 +680,9 @@ impl Connection<'_> {
         let mut best = if self.framer.in_request() {
             let deadline = self.partial_since + config.request_timeout;
             (Some(deadline.saturating_duration_since(now)), End::Request)
+        } else if self.answer.session.pubsub.count() > 0 {
+            // As in Redis, a subscriber may wait for messages forever.
+            (None, End::Idle)
         } else {
             (self.answer.shared.clients.idle_timeout(), End::Idle)
         };
@@ -613,7 +710,6 @@ impl Answer<'_> {
             .aof
             .as_ref()
             .map_or(true, |aof| !aof.refuses_writes());
-        let authenticated = self.session.authenticated;
         let now = match self.now {
             Some(now) => now,
             None => {
@@ -635,7 +731,7 @@ impl Answer<'_> {
                 writable,
             ))
         } else {
-            commands::parse_row(request, &shared.limits, authenticated, writable)
+            commands::parse_row(request, &shared.limits, self.session.gate(writable))
         };
         let reply = match parsed {
             Err(refusal) => {
@@ -654,6 +750,8 @@ impl Answer<'_> {
                     clients: &shared.clients,
                     limits: &shared.limits,
                     writable,
+                    pubsub: &shared.pubsub,
+                    resp,
                 };
                 execute(
                     command,
@@ -692,6 +790,17 @@ impl Answer<'_> {
         }
         if self.scratch.capacity() > KEPT_BUFFER {
             self.scratch = Vec::new();
+        }
+        if self.session.pubsub.has_unregistered() {
+            // The confirmations go out before any message can (see the
+            // module documentation).
+            if out.subscribed.is_none() {
+                if let Some(subscriber) = self.session.pubsub.outbox() {
+                    out.subscribe(subscriber, &shared.pubsub)?;
+                }
+            }
+            out.flush()?;
+            self.session.pubsub.register();
         }
         Ok(next)
     }

@@ -37,6 +37,7 @@ use threadpool::ThreadPool;
 use crate::aof::{Aof, AofError};
 use crate::config::Config;
 use crate::exec::clients::Clients;
+use crate::exec::pubsub::PubSub;
 use crate::protocol::Limits;
 use crate::stats::Stats;
 use crate::store::{Clock, Store, StoreConfig, ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
@@ -73,6 +74,8 @@ pub struct Shared {
     /// requests (never while it waits for one), and exclusively by
     /// SHUTDOWN, which so waits for the requests in flight to be answered.
     pub in_flight: RwLock<()>,
+    /// Every channel and pattern subscription.
+    pub pubsub: Arc<PubSub>,
 }
 
 impl Shared {
@@ -209,6 +212,7 @@ impl Server {
             clients: Clients::new(config.idle_timeout),
             aof,
             in_flight: RwLock::new(()),
+            pubsub: Arc::default(),
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))
