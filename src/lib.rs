@@ -23,11 +23,13 @@
 //! - [`exec`]: runs a command against the store and picks the reply
 //!   (data commands and admin commands); holds each connection's session
 //!   (authentication, RESP version, name, failed logins, the selected
-//!   database, the open transaction and watched keys) and runs EXEC through
-//!   [`store::Keyspace`] under a transaction's held stripes.
+//!   database, the open transaction and watched keys, its subscriptions)
+//!   and runs EXEC through [`store::Keyspace`] under a transaction's held
+//!   stripes; keeps the publish/subscribe registry and each subscriber's
+//!   outbox, which the connection loop writes out.
 //! - [`protocol`]: all framing ([`protocol::framer`]) within one
-//!   [`protocol::Limits`]; the command table and the one login gate
-//!   ([`protocol::commands`]); the typed [`protocol::Command`] and
+//!   [`protocol::Limits`]; the command table and the gates a request
+//!   passes (login, write, subscription) ([`protocol::commands`]); the typed [`protocol::Command`] and
 //!   [`protocol::Reply`], and each protocol's parsers and reply writers
 //!   ([`protocol::text`], [`protocol::resp`]).
 //! - [`config`]: the server's settings and their defaults.

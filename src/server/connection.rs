@@ -333,7 +333,7 @@ impl<S: Socket> Output<S> {
             Some(to) => to
                 .subscriber
                 .send(&self.buf, Instant::now(), &to.registry)
-                .map_err(|_| End::Write),
+                .map_err(|_| End::Closed),
         };
         self.buf.clear();
         self.buf.shrink_to(KEPT_BUFFER);
