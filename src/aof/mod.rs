@@ -337,7 +337,7 @@ impl Aof {
         let file = FileDisk::open(path).map_err(io)?;
         let len = file.size().map_err(io)?;
         let aof = Aof::start(Arc::new(file), len, config, wall, Some(lock)).map_err(io)?;
-        store.set_journal(aof.clone());
+        store.add_journal(aof.clone());
         if evicted > 0 {
             // The log still holds the evicted keys: a later start with more
             // room would bring them back. A compaction makes it hold what

@@ -25,7 +25,7 @@ fn logged_store(disk: &Arc<MemoryDisk>, fsync: Fsync) -> (Arc<Store>, Arc<Aof>, 
     let wall = WallClock::new(clock.now());
     let aof = Aof::start(disk.clone(), 0, &config, wall, None).expect("the log starts");
     let mut store = Store::new(StoreConfig::new(1 << 30, 5));
-    store.set_journal(aof.clone());
+    store.add_journal(aof.clone());
     (Arc::new(store), aof, clock)
 }
 

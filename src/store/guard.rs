@@ -90,23 +90,28 @@ pub(super) struct WriteGuard<'s> {
 
 impl<'s> WriteGuard<'s> {
     pub(super) fn new(store: &'s Store, stripe: &'s Stripe) -> WriteGuard<'s> {
-        WriteGuard::recording_into(store, stripe, store.journal.as_deref())
+        let mut guard = WriteGuard::unrecorded(store, stripe);
+        // Asked once the lock is held: see `Journal::wants`.
+        guard.journal = store.journal();
+        guard
     }
 
-    /// As [`WriteGuard::new`], its changes recorded into `journal`
-    /// instead of the store's.
-    pub(super) fn recording_into(
-        store: &'s Store,
-        stripe: &'s Stripe,
-        journal: Option<&'s dyn Journal>,
-    ) -> WriteGuard<'s> {
+    /// As [`WriteGuard::new`], recording nothing until told where
+    /// ([`WriteGuard::record_into`]).
+    pub(super) fn unrecorded(store: &'s Store, stripe: &'s Stripe) -> WriteGuard<'s> {
         WriteGuard {
             store,
             stripe,
             table: stripe.table.write(),
-            journal,
+            journal: None,
             freed: Vec::new(),
         }
+    }
+
+    /// From now on, records this guard's changes into `journal` instead of
+    /// the store's (a transaction's block).
+    pub(super) fn record_into(&mut self, journal: Option<&'s dyn Journal>) {
+        self.journal = journal;
     }
 
     /// Hands `change` to this guard's journal, if any.

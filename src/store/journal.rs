@@ -1,18 +1,23 @@
-//! The hook through which the store hands each change to a log, and the
+//! The hook through which the store hands each change to whoever must see
+//! it (the append-only file, client-side caching's invalidations), and the
 //! changes it hands on.
 //!
-//! The store never sees a file: with a [`Journal`] attached
-//! ([`super::Store::set_journal`]), every [`super::guard::WriteGuard`]
+//! The store never sees a file or a client: with a [`Journal`] attached
+//! ([`super::Store::add_journal`]; several may be), every [`super::guard::WriteGuard`]
 //! method that changes a table describes the change as a [`Change`] and
 //! passes it to [`Journal::record`] under the stripe's write lock, so the
 //! changes of one key reach the journal in the order the stripe applied
 //! them. A change that spans stripes (MSET, MSETNX, RENAME, FLUSHALL, a
 //! transaction) is recorded once,
 //! while every stripe it touches is locked, so no other change can fall
-//! inside it. Without a journal the hook is one `Option` check.
+//! inside it. Without a journal the hook is a check of an empty list; a
+//! journal that wants nothing for now ([`Journal::wants`]) costs one call
+//! per lock taken.
 //!
 //! `record` runs under stripe locks: an implementation must be quick (a
 //! copy into a buffer) and must never take a stripe lock itself.
+
+use std::sync::Arc;
 
 use super::clock::Millis;
 use super::Key;
@@ -50,4 +55,36 @@ pub enum Change<'a> {
 /// Where the store hands its changes. See the module documentation.
 pub trait Journal: Send + Sync {
     fn record(&self, change: Change<'_>);
+
+    /// Whether it wants changes now; a journal that does not is not
+    /// handed any (nor does a transaction keep its changes for it). Read
+    /// once a write holds its lock, so a journal that starts wanting is
+    /// handed every change made under a lock taken after that.
+    fn wants(&self) -> bool {
+        true
+    }
+}
+
+/// Every journal attached to a store, as one.
+#[derive(Default)]
+pub(super) struct Journals(Vec<Arc<dyn Journal>>);
+
+impl Journals {
+    pub(super) fn add(&mut self, journal: Arc<dyn Journal>) {
+        self.0.push(journal);
+    }
+}
+
+impl Journal for Journals {
+    fn record(&self, change: Change<'_>) {
+        for journal in &self.0 {
+            if journal.wants() {
+                journal.record(change);
+            }
+        }
+    }
+
+    fn wants(&self) -> bool {
+        self.0.iter().any(|j| j.wants())
+    }
 }

@@ -85,6 +85,7 @@ pub use multi::{Transfer, Transferred, UpdateError, SCAN_PARTITIONS};
 pub use table::MAX_KEY_LEN;
 
 pub use guard::DeadlineOutcome;
+use journal::Journals;
 pub use journal::{Change, Journal};
 pub use transaction::{Block, Held, Keyspace, Watch};
 
@@ -305,7 +306,7 @@ pub struct Store {
     rng: AtomicU64,
     hasher: KeyHasher,
     /// Where changes are handed on, if anywhere (see [`journal`]).
-    journal: Option<Arc<dyn Journal>>,
+    journals: Journals,
 }
 
 impl Store {
@@ -328,20 +329,29 @@ impl Store {
                 Some(seed) => KeyHasher::Seeded(seed),
                 None => KeyHasher::Random(RandomState::new()),
             },
-            journal: None,
+            journals: Journals::default(),
         }
     }
 
-    /// From now on, hands every change to `journal` (see [`journal`]).
-    /// Attached after a replay, so that replaying logs nothing.
-    pub fn set_journal(&mut self, journal: Arc<dyn Journal>) {
-        self.journal = Some(journal);
+    /// From now on, hands every change to `journal` too (see [`journal`]).
+    /// The log is attached after a replay, so that replaying logs nothing.
+    pub fn add_journal(&mut self, journal: Arc<dyn Journal>) {
+        self.journals.add(journal);
     }
 
-    /// Hands `change` to the journal, if there is one; call it under the
+    /// The journals, when one of them wants changes now. Call it holding
+    /// the lock of every stripe the change will touch (see
+    /// [`Journal::wants`]).
+    fn journal(&self) -> Option<&dyn Journal> {
+        self.journals
+            .wants()
+            .then_some(&self.journals as &dyn Journal)
+    }
+
+    /// Hands `change` to the journals that want it; call it under the
     /// lock of every stripe the change touched.
     fn record(&self, change: Change<'_>) {
-        if let Some(journal) = &self.journal {
+        if let Some(journal) = self.journal() {
             journal.record(change);
         }
     }

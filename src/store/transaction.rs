@@ -473,6 +473,9 @@ pub struct Held<'s> {
     pool: Reservation<'s>,
     /// Where the guards record, with a journal.
     block: &'s Block,
+    /// A journal wanted changes when the locks were taken: the guards
+    /// record into `block`, handed to the journals when this is dropped.
+    recording: bool,
     /// Tables a flush let go, freed after the locks (declared after
     /// `guards`, so dropped after them).
     flushed: Vec<Table>,
@@ -523,22 +526,22 @@ impl Store {
             return Err(StoreError::OutOfMemory);
         }
         let pool = self.reserve(bytes, now)?;
-        let journal = self.journal.is_some().then_some(block as &dyn Journal);
-        let guards = stripes
+        let mut guards: Vec<(usize, WriteGuard<'s>)> = stripes
             .iter()
             .filter(|&&i| i < STRIPES)
-            .map(|&i| {
-                (
-                    i,
-                    WriteGuard::recording_into(self, &self.stripes[i], journal),
-                )
-            })
+            .map(|&i| (i, WriteGuard::unrecorded(self, &self.stripes[i])))
             .collect();
+        // Asked once the locks are held: see `Journal::wants`.
+        let recording = self.journal().is_some();
+        for (_, guard) in &mut guards {
+            guard.record_into(recording.then_some(block as &dyn Journal));
+        }
         Ok(Held {
             store: self,
             guards,
             pool,
             block,
+            recording,
             flushed: Vec::new(),
         })
     }
@@ -582,7 +585,7 @@ impl<'s> Held<'s> {
 
     /// Records a change that spans stripes, with a journal.
     fn record(&self, change: Change<'_>) {
-        if self.store.journal.is_some() {
+        if self.recording {
             self.block.record(change);
         }
     }
