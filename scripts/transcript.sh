@@ -94,6 +94,8 @@ STAT pubsub_channels 0
 STAT pubsub_patterns 0
 STAT pubsub_subscribers 0
 STAT pubsub_slow_disconnected 0
+STAT tracking_clients 0
+STAT tracking_keys 0
 END
 EOF
 }

@@ -15,7 +15,8 @@ use crate::auth::{password_text, Password, PASSWORD_ENV};
 use crate::config::{
     AofConfig, Config, Fsync, DEFAULT_DATABASES, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
     DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS,
-    DEFAULT_WRITE_TIMEOUT, MAX_DATABASES, MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
+    DEFAULT_TRACKING_TABLE_MAX_KEYS, DEFAULT_WRITE_TIMEOUT, MAX_DATABASES, MAX_EVICTION_SAMPLES,
+    MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::flags::{
     no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, UsageError,
@@ -135,6 +136,8 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
             "--databases must be between 1 and {MAX_DATABASES}"
         )));
     }
+    let tracking_table_max_keys = opt_number(&mut args, "--tracking-table-max-keys")?
+        .unwrap_or(defaults.tracking_table_max_keys);
     let log_level = opt_value(&mut args, "--log-level", parse_level)?;
     let password_file: Option<PathBuf> = args.opt_value_from_os_str("--password-file", |s| {
         Ok::<_, std::convert::Infallible>(PathBuf::from(s))
@@ -201,6 +204,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
         max_request_size,
         eviction_samples,
         databases,
+        tracking_table_max_keys,
         log_level,
         password: read_password(password_file)?,
         allow_unauthenticated,
@@ -333,6 +337,10 @@ Flags:
   --eviction-samples K     entries sampled per eviction (default {DEFAULT_SAMPLES}, 1 to {MAX_EVICTION_SAMPLES})
   --databases N            numbered databases, SELECT 0 to N-1 (default {DEFAULT_DATABASES},
                            at most {MAX_DATABASES})
+  --tracking-table-max-keys N
+                           most keys client-side caching remembers readers of;
+                           past it the oldest are invalidated early (default
+                           {DEFAULT_TRACKING_TABLE_MAX_KEYS}; 0 = no limit)
   --log-level LEVEL        error, warn, info, debug or trace (default info,
                            or RUST_LOG when this flag is absent)
   --password-file PATH     require the password on the file's first line

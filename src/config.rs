@@ -63,6 +63,10 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--unix-perm`: only the server's user may connect.
 pub const DEFAULT_UNIX_PERM: u32 = 0o700;
 
+/// Keys client-side caching notes at most, Redis's default
+/// (`tracking-table-max-keys`).
+pub const DEFAULT_TRACKING_TABLE_MAX_KEYS: usize = 1_000_000;
+
 /// Numbered databases (SELECT 0 to N-1), Redis's default.
 pub const DEFAULT_DATABASES: usize = 16;
 
@@ -138,6 +142,8 @@ pub struct Config {
     pub eviction_samples: usize,
     /// Numbered databases: SELECT takes 0 to `databases - 1`.
     pub databases: usize,
+    /// Most keys client-side caching notes at once (0: no limit).
+    pub tracking_table_max_keys: usize,
     /// Log level; `None` leaves it to `RUST_LOG`, then `info`.
     pub log_level: Option<LevelFilter>,
     /// The password clients must give, if any.
@@ -169,6 +175,7 @@ impl Default for Config {
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             eviction_samples: DEFAULT_SAMPLES,
             databases: DEFAULT_DATABASES,
+            tracking_table_max_keys: DEFAULT_TRACKING_TABLE_MAX_KEYS,
             log_level: None,
             password: None,
             allow_unauthenticated: false,

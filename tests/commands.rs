@@ -44,6 +44,8 @@ const STAT_NAMES: &[&str] = &[
     "pubsub_patterns",
     "pubsub_subscribers",
     "pubsub_slow_disconnected",
+    "tracking_clients",
+    "tracking_keys",
 ];
 
 /// The line a connection gets when every worker is busy.

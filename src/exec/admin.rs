@@ -7,12 +7,15 @@
 use std::time::Duration;
 
 use super::clients::Match;
+use super::tracking::{Options, State};
 use super::{clamp, Context, Session, REDIS_VERSION};
 use crate::aof::Aof;
 use crate::config::{Fsync, DEFAULT_FSYNC};
 use crate::glob::glob_match;
 use crate::protocol::commands::{lookup, resp_commands, Framing, Spec};
-use crate::protocol::{ClientCommand, ClientError, Command, Frame, Reply, Setting};
+use crate::protocol::{
+    ClientCommand, ClientError, Command, Frame, Reply, Setting, TrackingOptions,
+};
 use crate::stats::{Event, LocalCounts};
 use crate::store::{Millis, Store};
 
@@ -81,9 +84,10 @@ pub fn execute<'s>(
         }
         Command::Reset => {
             // Back to the state of a new connection: no transaction, no
-            // watched key, database 0, no subscription.
+            // watched key, database 0, no subscription, no tracking.
             session.multi = None;
             session.select(0);
+            session.tracking = None;
             if let Some(client) = &session.client {
                 session.pubsub.clear(client);
             }
@@ -120,6 +124,53 @@ pub fn execute<'s>(
 }
 
 /// CLIENT and its subcommands.
+/// CLIENT CACHING outside OPTIN and OPTOUT, in Redis's words.
+const CACHING_WITHOUT_MODE: &str = "ERR CLIENT CACHING can be called only when the client is \
+                                    in tracking mode with OPTIN or OPTOUT mode enabled";
+
+/// An error reply in Redis's own words (with its code).
+fn error(text: &str) -> Reply<'static> {
+    Reply::ErrorText(text.as_bytes().to_vec())
+}
+
+/// CLIENT TRACKING ON with `options`, checked in Redis's order.
+fn track(options: TrackingOptions<'_>, ctx: &Context<'_>, session: &mut Session) -> Reply<'static> {
+    if !options.prefixes.is_empty() && !options.bcast {
+        return error("ERR PREFIX option requires BCAST mode to be enabled");
+    }
+    if options.optin && options.optout {
+        return error("ERR You can't use both OPTIN and OPTOUT");
+    }
+    if options.bcast && (options.optin || options.optout) {
+        return error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+    }
+    let redirect = match options.redirect {
+        None => None,
+        Some(id) => match u64::try_from(id) {
+            Ok(id) if !ctx.clients.list(Some(&[id])).is_empty() => Some(id),
+            _ => return error("ERR The client ID you want redirect to does not exist"),
+        },
+    };
+    let Some(client) = session.client.clone() else {
+        return error("ERR this connection cannot be tracked");
+    };
+    let options = Options {
+        redirect,
+        bcast: options.bcast,
+        prefixes: options.prefixes.iter().map(|p| p.to_vec()).collect(),
+        optin: options.optin,
+        optout: options.optout,
+        noloop: options.noloop,
+    };
+    // Pushes need RESP3; a RESP2 connection is told through a redirect
+    // only, as in Redis.
+    let own = (redirect.is_none() && session.protocol == 3)
+        .then(|| session.pubsub.outbox_for(ctx.pubsub, &client, (true, 3)));
+    session.tracking = None;
+    session.tracking = Some(State::enable(ctx.tracking, session.id, options, own));
+    Reply::Ok
+}
+
 fn execute_client<'s>(
     client: ClientCommand<'_>,
     ctx: &Context<'_>,
@@ -156,6 +207,58 @@ fn execute_client<'s>(
                 client.describe(now, Some("client|info"), &mut text);
             }
             Reply::Frame(Frame::Verbatim(text))
+        }
+        ClientCommand::Tracking(None) => {
+            session.tracking = None;
+            Reply::Ok
+        }
+        ClientCommand::Tracking(Some(options)) => track(options, ctx, session),
+        ClientCommand::Caching(yes) => {
+            let Some(state) = &mut session.tracking else {
+                return error(CACHING_WITHOUT_MODE);
+            };
+            match (state.options.optin, state.options.optout, yes) {
+                (true, _, true) | (_, true, false) => {
+                    state.caching = Some(yes);
+                    Reply::Ok
+                }
+                (_, true, true) => error(
+                    "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+                ),
+                (true, _, false) => error(
+                    "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+                ),
+                _ => error(CACHING_WITHOUT_MODE),
+            }
+        }
+        ClientCommand::GetRedir => {
+            let redirect = session
+                .tracking
+                .as_ref()
+                .map_or(-1, |t| t.options.redirect.map_or(0, clamp));
+            Reply::Number("GETREDIR", redirect)
+        }
+        ClientCommand::TrackingInfo => {
+            let (flags, redirect, prefixes) = match &session.tracking {
+                None => (vec!["off"], -1, Vec::new()),
+                Some(state) => (
+                    state.flags(),
+                    state.options.redirect.map_or(0, clamp),
+                    state.options.prefixes.clone(),
+                ),
+            };
+            let text = |s: &'static str| Frame::Bulk(s.as_bytes().to_vec());
+            Reply::Frame(Frame::Map(vec![
+                (
+                    text("flags"),
+                    Frame::Array(flags.into_iter().map(Frame::Simple).collect()),
+                ),
+                (text("redirect"), Frame::Integer(redirect)),
+                (
+                    text("prefixes"),
+                    Frame::Array(prefixes.into_iter().map(Frame::Bulk).collect()),
+                ),
+            ]))
         }
         ClientCommand::Kill(filter) => {
             let what = Match {
@@ -278,9 +381,10 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
         (
             "clients",
             format!(
-                "connected_clients:{}\r\nmaxclients:{}\r\n",
+                "connected_clients:{}\r\nmaxclients:{}\r\ntracking_clients:{}\r\n",
                 stats.connections_current(),
-                config.threads
+                config.threads,
+                ctx.tracking.clients(),
             ),
         ),
         (
@@ -297,7 +401,8 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
                  keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
-                 pubsub_patterns:{}\r\n",
+                 pubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
+                 tracking_total_prefixes:{}\r\n",
                 stats.connections_total(),
                 stats.commands(),
                 stats.count(Event::Refused),
@@ -307,6 +412,9 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 stats.get_misses(),
                 ctx.pubsub.channel_count(),
                 ctx.pubsub.pattern_count(),
+                ctx.tracking.keys(),
+                ctx.tracking.items(),
+                ctx.tracking.prefixes(),
             ),
         ),
         ("persistence", persistence(ctx)),
@@ -507,6 +615,8 @@ fn snapshot(ctx: &Context<'_>) -> Vec<(&'static str, u64)> {
                 .count() as u64,
         ),
         ("pubsub_slow_disconnected", ctx.pubsub.slow_disconnected()),
+        ("tracking_clients", ctx.tracking.clients() as u64),
+        ("tracking_keys", ctx.tracking.keys() as u64),
     ]
 }
 

@@ -16,11 +16,14 @@
 //!   of every stripe the transaction touches.
 //! - [`pubsub`]: the registry of channels and patterns, each subscriber's
 //!   outbox, and the publish/subscribe commands.
+//! - [`tracking`]: client-side caching: which connections read which keys,
+//!   and the invalidations pushed to them, as one of the store's journals.
 
 mod admin;
 pub mod clients;
 mod data;
 pub mod pubsub;
+pub mod tracking;
 pub mod transaction;
 
 use std::sync::Arc;
@@ -34,6 +37,7 @@ use crate::stats::{LocalCounts, Stats};
 use crate::store::{Millis, Store, Watch};
 use clients::{Client, Clients};
 use pubsub::{PubSub, Subscriptions};
+use tracking::Tracking;
 
 pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
 
@@ -41,7 +45,9 @@ pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
 /// HELLO and INFO so that clients enable the features they expect.
 pub const REDIS_VERSION: &str = "7.2.0";
 
-/// What commands run against: shared by every connection.
+/// What commands run against: shared by every connection, but for the
+/// two fields that describe the request at hand.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub store: &'a Store,
     pub stats: &'a Stats,
@@ -56,8 +62,13 @@ pub struct Context<'a> {
     pub writable: bool,
     /// Every channel and pattern subscription.
     pub pubsub: &'a Arc<PubSub>,
+    /// Client-side caching's registry.
+    pub tracking: &'a Arc<Tracking>,
     /// The request came over RESP, not the text protocol.
     pub resp: bool,
+    /// The command only reads keys (its table row says `readonly`): a
+    /// tracking connection notes them.
+    pub reads: bool,
 }
 
 /// One connection's state.
@@ -91,6 +102,8 @@ pub struct Session {
     pub db: u16,
     /// Its channels and patterns (SUBSCRIBE, PSUBSCRIBE).
     pub pubsub: Subscriptions,
+    /// CLIENT TRACKING, while on.
+    pub tracking: Option<tracking::State>,
 }
 
 impl Session {
@@ -109,6 +122,27 @@ impl Session {
             watches: Vec::new(),
             db: 0,
             pubsub: Subscriptions::default(),
+            tracking: None,
+        }
+    }
+
+    /// Notes the keys a tracking connection's read is about to read
+    /// (before it runs: see [`tracking`]), and spends CLIENT CACHING's
+    /// word, which counts for one command.
+    fn note_reads(&mut self, command: &mut Command<'_>, ctx: &Context<'_>) {
+        let Some(state) = &mut self.tracking else {
+            return;
+        };
+        if ctx.reads && state.notes_reads() {
+            let id = self.id;
+            command.keys_mut(&mut |key| ctx.tracking.note(id, *key));
+        }
+        let caching = matches!(
+            command,
+            Command::Client(crate::protocol::ClientCommand::Caching(_))
+        );
+        if !caching {
+            state.caching = None;
         }
     }
 
@@ -206,7 +240,9 @@ pub fn execute<'s>(
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
     counts.commands += 1;
+    tracking::running(session.id);
     in_db(&mut command, session.db);
+    session.note_reads(&mut command, ctx);
     if let Command::Select(n) = command {
         session.run_select(n, ctx)
     } else if is_pubsub(&command) {

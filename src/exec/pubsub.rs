@@ -231,6 +231,15 @@ impl Subscriber {
     fn style(&self) -> Style {
         Style::from_u8(self.style.load(Ordering::Relaxed))
     }
+
+    /// The RESP version its pushes are written in (2 for a text
+    /// subscriber, which reads no RESP).
+    pub fn version(&self) -> u8 {
+        match self.style() {
+            Style::Resp3 => 3,
+            Style::Text | Style::Resp2 => 2,
+        }
+    }
 }
 
 /// Every subscription of every connection.
@@ -323,6 +332,12 @@ impl PubSub {
             }
             PubSubQuery::NumPat => Reply::Frame(Frame::Integer(self.pattern_count() as i64)),
         }
+    }
+
+    /// The connection `id` if it subscribes to `channel`.
+    pub fn subscriber_of(&self, channel: &[u8], id: u64) -> Option<Arc<Subscriber>> {
+        let channels = self.channels.read();
+        channels.get(channel)?.iter().find(|s| s.id == id).cloned()
     }
 
     /// Channels with at least one subscriber.
@@ -447,16 +462,15 @@ impl Subscriptions {
         }
     }
 
-    /// (P)SUBSCRIBE `names` for the connection `client`, whose messages
-    /// are to be framed as `resp` in RESP `protocol` or as text.
-    pub fn subscribe(
+    /// This connection's outbox, made now if it has none: everything it
+    /// is sent goes through it from then on. `style` is how messages are
+    /// framed for it: `(resp, protocol)`.
+    pub fn outbox_for(
         &mut self,
         registry: &Arc<PubSub>,
         client: &Arc<Client>,
-        patterns: bool,
-        names: &[&[u8]],
         style: (bool, u8),
-    ) -> Reply<'static> {
+    ) -> Arc<Subscriber> {
         let style = Style::of(style.0, style.1);
         let (subscriber, _) = self.subscriber.get_or_insert_with(|| {
             let subscriber = Subscriber {
@@ -468,6 +482,20 @@ impl Subscriptions {
             (Arc::new(subscriber), Arc::clone(registry))
         });
         subscriber.style.store(style as u8, Ordering::Relaxed);
+        Arc::clone(subscriber)
+    }
+
+    /// (P)SUBSCRIBE `names` for the connection `client`, whose messages
+    /// are to be framed as `resp` in RESP `protocol` or as text.
+    pub fn subscribe(
+        &mut self,
+        registry: &Arc<PubSub>,
+        client: &Arc<Client>,
+        patterns: bool,
+        names: &[&[u8]],
+        style: (bool, u8),
+    ) -> Reply<'static> {
+        self.outbox_for(registry, client, style);
         let kind = if patterns {
             SubscriptionKind::PSubscribe
         } else {

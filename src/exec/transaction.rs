@@ -56,7 +56,7 @@
 //! is aborted forgets its watches too, as Redis's EXEC does.
 
 use super::{data, Context, Session};
-use crate::protocol::commands::{self, Gate, Spec};
+use crate::protocol::commands::{self, Gate, Spec, COMMANDS};
 use crate::protocol::framer::{Args, Request};
 use crate::protocol::{resp, ClientError, Command, KeyScope, Reply};
 use crate::stats::LocalCounts;
@@ -249,17 +249,17 @@ fn exec(
     if queue.aborted {
         return Reply::Error(ClientError::ExecAbort);
     }
-    let mut parsed: Vec<Result<Command<'_>, Reply<'static>>> = queue
+    let mut parsed: Vec<Result<(usize, Command<'_>), Reply<'static>>> = queue
         .commands
         .iter()
         .map(|q| {
             let request = Request::Resp(q.args());
-            commands::parse(request, ctx.limits, session.gate(ctx.writable))
+            commands::parse_row(request, ctx.limits, session.gate(ctx.writable))
         })
         .collect();
     let store = ctx.store;
     let mut wanted = [false; 64];
-    for command in parsed.iter_mut().flatten() {
+    for (_, command) in parsed.iter_mut().flatten() {
         if !mark_stripes(command, store, &mut wanted) {
             wanted = [true; 64];
         }
@@ -289,20 +289,21 @@ fn exec(
     let touch = !session.no_touch;
     for command in parsed {
         counts.commands += 1;
-        let reply = match command {
+        let reply = match command.map(|(row, command)| (COMMANDS[row].reads(), command)) {
             Err(refusal) => refusal,
             // UNWATCH queued: EXEC has already forgotten the watches.
-            Ok(Command::Unwatch) => Reply::Ok,
+            Ok((_, Command::Unwatch)) => Reply::Ok,
             // The commands after it run in the database it selects (a
             // key's stripe does not depend on its database, so the
             // stripes held are still the right ones).
-            Ok(Command::Select(n)) => session.run_select(n, ctx),
-            Ok(command) if super::runs_unlocked(&command) => {
+            Ok((_, Command::Select(n))) => session.run_select(n, ctx),
+            Ok((_, command)) if super::runs_unlocked(&command) => {
                 later.push((body.len(), command));
                 continue;
             }
-            Ok(mut command) => {
+            Ok((reads, mut command)) => {
                 super::in_db(&mut command, session.db);
+                session.note_reads(&mut command, &Context { reads, ..*ctx });
                 let db = session.db;
                 data::execute(
                     command,

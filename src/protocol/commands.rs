@@ -73,6 +73,12 @@ impl Spec {
         self.flags.contains(&"write")
     }
 
+    /// Whether it only reads keys (Redis's `readonly`): what client-side
+    /// caching notes.
+    pub fn reads(&self) -> bool {
+        self.flags.contains(&"readonly")
+    }
+
     fn parser_for(&self, framing: Framing) -> bool {
         match framing {
             Framing::Text => self.text.is_some(),

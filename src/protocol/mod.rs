@@ -339,6 +339,25 @@ pub enum ClientCommand<'a> {
     Kill(KillFilter<'a>),
     NoEvict(bool),
     NoTouch(bool),
+    /// CLIENT TRACKING OFF, or ON with its options.
+    Tracking(Option<TrackingOptions<'a>>),
+    /// CLIENT CACHING YES|NO: whether the next command's reads are
+    /// tracked (OPTIN, OPTOUT).
+    Caching(bool),
+    GetRedir,
+    TrackingInfo,
+}
+
+/// CLIENT TRACKING ON's options, parsed but not yet checked against each
+/// other (which is Redis's order of errors).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrackingOptions<'a> {
+    pub redirect: Option<i64>,
+    pub prefixes: Vec<&'a [u8]>,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
 }
 
 /// Which connections CLIENT KILL ends: those that match every filter

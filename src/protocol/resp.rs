@@ -13,7 +13,7 @@ use super::framer::Args;
 use super::{
     db_number, parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn,
     ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, PubSubQuery, Reply,
-    SetCommand, SetReply, Setting, When, MAX_CLIENT_NAME,
+    SetCommand, SetReply, Setting, TrackingOptions, When, MAX_CLIENT_NAME,
 };
 use crate::config::MAX_EVICTION_SAMPLES;
 use crate::flags::parse_size;
@@ -732,6 +732,18 @@ pub fn client<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     } else if is(b"NO-TOUCH") {
         arity(n == 3, "client|no-touch")?;
         ClientCommand::NoTouch(on_off(args.get(2))?)
+    } else if is(b"TRACKING") {
+        arity(n >= 3, "client|tracking")?;
+        ClientCommand::Tracking(tracking_options(args)?)
+    } else if is(b"CACHING") {
+        arity(n == 3, "client|caching")?;
+        ClientCommand::Caching(on_off_word(args.get(2), b"yes", b"no")?)
+    } else if is(b"GETREDIR") {
+        arity(n == 2, "client|getredir")?;
+        ClientCommand::GetRedir
+    } else if is(b"TRACKINGINFO") {
+        arity(n == 2, "client|trackinginfo")?;
+        ClientCommand::TrackingInfo
     } else {
         return Err(unknown_subcommand(sub, "CLIENT"));
     };
@@ -824,6 +836,38 @@ fn kill_filter<'a>(args: &Args<'a>) -> Result<KillFilter<'a>, Reply<'static>> {
         }
     }
     Ok(filter)
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP]: `None` for OFF.
+fn tracking_options<'a>(args: &Args<'a>) -> Result<Option<TrackingOptions<'a>>, Reply<'static>> {
+    let on = on_off(args.get(2))?;
+    let mut options = TrackingOptions::default();
+    let mut i = 3;
+    while i < args.len() {
+        let option = args.get(i);
+        let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+        let has_value = i + 1 < args.len();
+        if is(b"REDIRECT") && has_value {
+            i += 1;
+            options.redirect = Some(integer(args.get(i))?);
+        } else if is(b"PREFIX") && has_value {
+            i += 1;
+            options.prefixes.push(args.get(i));
+        } else if is(b"BCAST") {
+            options.bcast = true;
+        } else if is(b"OPTIN") {
+            options.optin = true;
+        } else if is(b"OPTOUT") {
+            options.optout = true;
+        } else if is(b"NOLOOP") {
+            options.noloop = true;
+        } else {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+        i += 1;
+    }
+    Ok(on.then_some(options))
 }
 
 fn on_off(word: &[u8]) -> Result<bool, Reply<'static>> {
@@ -1181,6 +1225,25 @@ pub fn write_message(
             .and_then(|()| bulk(out, pattern))
             .and_then(|()| bulk(out, channel))
             .and_then(|()| bulk(out, payload)),
+    };
+}
+
+/// Appends client-side caching's invalidation of `key` (`None`:
+/// everything) in RESP `version`: an `invalidate` push to the tracking
+/// connection itself, or, `redirected`, a `message` on
+/// `__redis__:invalidate` to the connection it redirects to.
+pub fn write_invalidation(out: &mut Vec<u8>, version: u8, redirected: bool, key: Option<&[u8]>) {
+    // Into a vector, writing cannot fail.
+    let _ = if redirected {
+        push_header(out, 3, version)
+            .and_then(|()| bulk(out, b"message"))
+            .and_then(|()| bulk(out, b"__redis__:invalidate"))
+    } else {
+        push_header(out, 2, version).and_then(|()| bulk(out, b"invalidate"))
+    };
+    let _ = match key {
+        Some(key) => out.write_all(b"*1\r\n").and_then(|()| bulk(out, key)),
+        None => out.write_all(if version >= 3 { b"_\r\n" } else { b"*-1\r\n" }),
     };
 }
 

@@ -77,7 +77,7 @@ use crate::aof::{self, Aof};
 use crate::exec::clients::Peer;
 use crate::exec::pubsub::{PubSub, Subscriber};
 use crate::exec::{execute, transaction, Context, Session};
-use crate::protocol::commands::{self, carries_password};
+use crate::protocol::commands::{self, carries_password, COMMANDS};
 use crate::protocol::framer::{FrameError, Framer, Request, Step};
 use crate::protocol::{resp, text, ClientError, Reply};
 use crate::stats::{Event, LocalCounts};
@@ -495,7 +495,9 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         read_timeout: None,
     };
     let end = connection.run(&mut reader, &mut out, socket);
-    // Leave every channel, then let the writer send what is queued.
+    // Stop being told of changes, leave every channel, then let the
+    // writer send what is queued.
+    connection.answer.session.tracking = None;
     drop(std::mem::take(&mut connection.answer.session.pubsub));
     out.finish_writer();
     shared.stats.add(&mut connection.answer.counts);
@@ -751,7 +753,9 @@ impl Answer<'_> {
                     limits: &shared.limits,
                     writable,
                     pubsub: &shared.pubsub,
+                    tracking: &shared.tracking,
                     resp,
+                    reads: COMMANDS[row].reads(),
                 };
                 execute(
                     command,
@@ -791,14 +795,15 @@ impl Answer<'_> {
         if self.scratch.capacity() > KEPT_BUFFER {
             self.scratch = Vec::new();
         }
+        if out.subscribed.is_none() {
+            // Subscribed or tracking: from now on through the outbox.
+            if let Some(subscriber) = self.session.pubsub.outbox() {
+                out.subscribe(subscriber, &shared.pubsub)?;
+            }
+        }
         if self.session.pubsub.has_unregistered() {
             // The confirmations go out before any message can (see the
             // module documentation).
-            if out.subscribed.is_none() {
-                if let Some(subscriber) = self.session.pubsub.outbox() {
-                    out.subscribe(subscriber, &shared.pubsub)?;
-                }
-            }
             out.flush()?;
             self.session.pubsub.register();
         }

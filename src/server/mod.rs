@@ -38,6 +38,7 @@ use crate::aof::{Aof, AofError};
 use crate::config::Config;
 use crate::exec::clients::Clients;
 use crate::exec::pubsub::PubSub;
+use crate::exec::tracking::Tracking;
 use crate::protocol::Limits;
 use crate::stats::Stats;
 use crate::store::{Clock, Store, StoreConfig, ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
@@ -76,6 +77,8 @@ pub struct Shared {
     pub in_flight: RwLock<()>,
     /// Every channel and pattern subscription.
     pub pubsub: Arc<PubSub>,
+    /// Client-side caching: which connections read which keys.
+    pub tracking: Arc<Tracking>,
 }
 
 impl Shared {
@@ -202,6 +205,12 @@ impl Server {
             }
             None => None,
         };
+        let pubsub = Arc::new(PubSub::default());
+        let tracking = Arc::new(Tracking::new(
+            config.tracking_table_max_keys,
+            Arc::clone(&pubsub),
+        ));
+        store.add_journal(Arc::clone(&tracking) as Arc<dyn crate::store::Journal>);
         let shared = Arc::new(Shared {
             store,
             clock,
@@ -212,7 +221,8 @@ impl Server {
             clients: Clients::new(config.idle_timeout),
             aof,
             in_flight: RwLock::new(()),
-            pubsub: Arc::default(),
+            pubsub,
+            tracking,
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))
