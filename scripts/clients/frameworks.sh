@@ -2,12 +2,15 @@
 # The frameworks' own use of Redis, sourced by scripts/clients/run.sh:
 # redis-py's pipeline(), transaction(), Redis(db=...) and a redis:// URL
 # naming a database, Django's RedisCache, Flask-Caching's RedisCache (in
-# database 0 and in database 2), and ioredis and node-redis (select, and
-# node-redis's URL too), each as an application calls them. Every check is one program of
-# scripts/clients/frameworks/ and one of its checks, named together
-# ("django_cache.py set_many"); it runs against a fresh server and must
-# print exactly frameworks/expected/PROGRAM.CHECK.txt, which is what
-# redis-server answers (BLINK_CLIENT_TEST_SERVER=redis shows it).
+# database 0 and in database 2), ioredis and node-redis (select, and
+# node-redis's URL too), and publish/subscribe through redis-py's pubsub()
+# (RESP2 and RESP3), ioredis's subscriber mode and node-redis's listeners
+# on a duplicate() (RESP2 and RESP3), each as an application calls them.
+# Every check is one program of scripts/clients/frameworks/ and one of its
+# checks, named together ("django_cache.py set_many"); it runs against a
+# fresh server and must print exactly
+# frameworks/expected/PROGRAM.CHECK.txt, which is what redis-server
+# answers (BLINK_CLIENT_TEST_SERVER=redis shows it).
 #
 # The versions are pinned so that every run tests the same code:
 # frameworks/requirements.txt for Django and Flask-Caching, installed with
@@ -45,6 +48,14 @@ FRAMEWORK_CHECKS=(
     "flask_cache.py db2"
     "ioredis.js select"
     "node_redis.js select"
+    # Publish/subscribe: each subscriber waits for the confirmation of its
+    # subscriptions before another client publishes, and prints what it
+    # received in order.
+    "redis_py_pubsub.py resp2"
+    "redis_py_pubsub.py resp3"
+    "ioredis.js pubsub"
+    "node_redis.js pubsub"
+    "node_redis.js pubsub_resp3"
 )
 # Every check's name, for run.sh when no server can be built.
 # shellcheck disable=SC2034 # read by run.sh
@@ -152,7 +163,7 @@ framework_checks() {
     local id
     for id in "$@"; do
         case $id in
-        redis_py_features.py*)
+        redis_py_features.py* | redis_py_pubsub.py*)
             if [ -z "$PYTHON" ]; then
                 tool_missing "redis-py (the Python package redis, 5 or newer)" redis-py \
                     "frameworks: $id"

@@ -1,5 +1,6 @@
 // What the Node.js framework checks share: the command line, how they
-// print what each call returned, and a bound on how long a check may run.
+// print what each call returned, a bounded wait for a subscriber's
+// messages, and a bound on how long a check may run.
 //
 // Each check prints one line per call, "what: result", with the result as
 // JSON or, when the call failed, "raised" and the error's class name.
@@ -38,6 +39,18 @@ function replacer(_key, value) {
   return value instanceof Error ? `error ${errorName(value)}` : value;
 }
 
+// Waits until list holds count entries, for at most SOCKET_TIMEOUT_MS, and
+// returns it: what a subscriber's events or listeners pushed by then, in
+// the order they arrived. Past the bound the check prints the shorter
+// list, which differs from the expected output.
+async function received(list, count) {
+  const deadline = Date.now() + SOCKET_TIMEOUT_MS;
+  while (list.length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return list;
+}
+
 // Runs the check named on the command line (`--port P NAME`) with the
 // port. An error outside show() ends the check with a last line saying so
 // and exit status 1; so does running out of time.
@@ -64,4 +77,4 @@ function main(checks) {
   );
 }
 
-module.exports = { SOCKET_TIMEOUT_MS, main, show };
+module.exports = { SOCKET_TIMEOUT_MS, main, received, show };

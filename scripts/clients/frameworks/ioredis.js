@@ -1,6 +1,6 @@
 // ioredis as a Node.js application uses it.
 //
-//   node ioredis.js --port P multi|watch|unlink|select
+//   node ioredis.js --port P multi|watch|unlink|select|pubsub
 //
 // multi: multi().exec() (MULTI ... EXEC in one write), a command that
 // fails inside it, and multi({ pipeline: false }), whose commands answer
@@ -8,11 +8,15 @@
 // multi().exec(), which resolves to null when another client wrote a
 // watched key, and unwatch(). unlink: unlink() and a plain pipeline(),
 // which needs no transaction. select: new Redis({ db: 2 }), which sends
-// SELECT 2 on connecting, and select() on an open connection.
+// SELECT 2 on connecting, and select() on an open connection. pubsub: a
+// subscriber connection, subscribe() and psubscribe() with the 'message',
+// 'messageBuffer' and 'pmessage' events of what a second client publishes,
+// a binary payload, the commands ioredis refuses while subscribed, and
+// unsubscribe() and punsubscribe() naming what they drop.
 'use strict';
 
 const Redis = require('ioredis');
-const { SOCKET_TIMEOUT_MS, main, show } = require('./common.js');
+const { SOCKET_TIMEOUT_MS, main, received, show } = require('./common.js');
 
 // A client that tries once: no reconnecting, no queueing while offline,
 // and a bound on every command.
@@ -119,4 +123,61 @@ async function select(port) {
   r.disconnect();
 }
 
-main({ multi, watch, unlink, select });
+async function pubsub(port) {
+  const sub = await opened(port);
+  const pub = await opened(port);
+  // Every event the subscriber emits, in order; each step waits for the
+  // events it caused and then prints them.
+  const events = [];
+  sub.on('message', (channel, message) => events.push(['message', channel, message]));
+  sub.on('pmessage', (pattern, channel, message) =>
+    events.push(['pmessage', pattern, channel, message]));
+  sub.on('messageBuffer', (channel, message) =>
+    events.push(['messageBuffer', channel.toString(), message.toString('hex')]));
+  const next = async (count) => (await received(events, count)).splice(0, count);
+
+  // subscribe() resolves once the server has confirmed every channel, so
+  // what is published after it reaches the subscriber.
+  await show('subscribe(news, alerts)', () => sub.subscribe('news', 'alerts'));
+  await show("another client's publish(news, hello)", () => pub.publish('news', 'hello'));
+  await show("another client's publish(alerts, fire)", () => pub.publish('alerts', 'fire'));
+  await show("the 'message' and 'messageBuffer' events", () => next(4));
+
+  await show('psubscribe(news.*)', () => sub.psubscribe('news.*'));
+  await show("another client's publish(news.sport, goal)", () =>
+    pub.publish('news.sport', 'goal'));
+  await show("the 'pmessage' event", () => next(1));
+  await show("another client's publish(news, again)", () => pub.publish('news', 'again'));
+  await show("the 'message' and 'messageBuffer' events", () => next(2));
+
+  // ioredis itself refuses what a subscribed connection may not run,
+  // without sending it; PING is allowed.
+  await show('get(news) while subscribed', () => sub.get('news'));
+  await show('ping() while subscribed', () => sub.ping());
+
+  await show("another client's pubsub(numsub, news, nobody)", () =>
+    pub.pubsub('NUMSUB', 'news', 'nobody'));
+  await show("another client's pubsub(numpat)", () => pub.pubsub('NUMPAT'));
+
+  // Payloads are bytes.
+  await show("another client's publish(alerts, line\\r\\nbreak\\0nul)", () =>
+    pub.publish('alerts', Buffer.from('line\r\nbreak\0nul')));
+  await show("the events, the payload in hex as messageBuffer shows it", () => next(2));
+
+  // Once every subscription is gone the connection runs anything again.
+  // Each call names what it drops: ioredis's unsubscribe() without
+  // arguments waits for a count of 0, which never comes while a pattern
+  // is still subscribed, and times out against Redis too.
+  await show('unsubscribe(news)', () => sub.unsubscribe('news'));
+  await show("another client's publish(news, unheard)", () => pub.publish('news', 'unheard'));
+  await show('unsubscribe(alerts)', () => sub.unsubscribe('alerts'));
+  await show('punsubscribe(news.*)', () => sub.punsubscribe('news.*'));
+  await show('get(news) after it', () => sub.get('news'));
+  await show("another client's publish(news.sport, unheard)", () =>
+    pub.publish('news.sport', 'unheard'));
+  await show('events after unsubscribing', () => events);
+  sub.disconnect();
+  pub.disconnect();
+}
+
+main({ multi, watch, unlink, select, pubsub });

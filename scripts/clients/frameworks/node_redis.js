@@ -1,6 +1,6 @@
 // node-redis (the npm package redis) as a Node.js application uses it.
 //
-//   node node_redis.js --port P multi|watch|unlink|select
+//   node node_redis.js --port P multi|watch|unlink|select|pubsub|pubsub_resp3
 //
 // multi: multi().exec() (MULTI ... EXEC in one write) and a command that
 // fails inside it. watch: watch() then multi().exec(), which rejects with
@@ -9,11 +9,15 @@
 // commands without MULTI and EXEC. select: createClient({ database: 2 }),
 // which sends SELECT 2 on connecting, select() on an open connection, and
 // createClient({ url }) with a URL whose path names database 2
-// (redis://127.0.0.1:P/2).
+// (redis://127.0.0.1:P/2). pubsub (RESP2) and pubsub_resp3 (createClient
+// with RESP: 3): subscribe() and pSubscribe() with listeners on a
+// duplicate() of the client, receiving what the client publishes, a
+// listener in buffer mode, PING and GET on the subscriber, PUBSUB's
+// NUMSUB, CHANNELS and NUMPAT, unsubscribe() and pUnsubscribe().
 'use strict';
 
 const { createClient } = require('redis');
-const { SOCKET_TIMEOUT_MS, main, show } = require('./common.js');
+const { SOCKET_TIMEOUT_MS, main, received, show } = require('./common.js');
 
 // A connected client that tries once: no reconnecting, no queueing while
 // offline, and a bound on connecting.
@@ -130,4 +134,79 @@ async function select(port) {
   r.destroy();
 }
 
-main({ multi, watch, unlink, select });
+// A subscriber as node-redis documents it: the main client duplicated,
+// with listeners per channel and per pattern; the main client publishes.
+async function pubsub(port, options = {}) {
+  const r = await opened(port, options);
+  const sub = r.duplicate();
+  sub.on('error', (error) => process.stderr.write(`subscriber error: ${error.message}\n`));
+  await sub.connect();
+  // What every listener is called with, in order; each step waits for
+  // what it caused and then prints it.
+  const calls = [];
+  const listener = (name) => (message, channel) => calls.push([name, channel, message]);
+  const next = async (count) => (await received(calls, count)).splice(0, count);
+
+  // subscribe() resolves once the server has confirmed the subscription,
+  // so what is published after it reaches the subscriber.
+  await show('subscribe(news, listener)', () => sub.subscribe('news', listener('news')));
+  await show('subscribe([alerts, logs], listener)', () =>
+    sub.subscribe(['alerts', 'logs'], listener('alerts or logs')));
+  await show('publish(news, hello)', () => r.publish('news', 'hello'));
+  await show('publish(logs, started)', () => r.publish('logs', 'started'));
+  await show('the listeners were called with', () => next(2));
+
+  await show('pSubscribe(news.*, listener)', () => sub.pSubscribe('news.*', listener('news.*')));
+  await show('publish(news.sport, goal)', () => r.publish('news.sport', 'goal'));
+  await show('the listeners were called with', () => next(1));
+  // A channel subscribed and matched by a pattern gets the message twice,
+  // and PUBLISH counts both.
+  await show('subscribe(news.weather, listener)', () =>
+    sub.subscribe('news.weather', listener('news.weather')));
+  await show('publish(news.weather, rain)', () => r.publish('news.weather', 'rain'));
+  await show('the listeners were called with', () => next(2));
+
+  // A listener in buffer mode gets the payload's bytes as published.
+  await show('subscribe(binary, listener, true)', () =>
+    sub.subscribe('binary', (message, channel) =>
+      calls.push(['binary', channel.toString(), message.toString('hex')]), true));
+  await show('publish(binary, line\\r\\nbreak\\0nul)', () =>
+    r.publish('binary', Buffer.from('line\r\nbreak\0nul')));
+  await show('the listener was called with, in hex', () => next(1));
+
+  await show('pubSubNumSub([news, news.weather, nobody])', () =>
+    r.pubSubNumSub(['news', 'news.weather', 'nobody']));
+  await show('pubSubChannels(news*), sorted', async () => (await r.pubSubChannels('news*')).sort());
+  await show('pubSubNumPat()', () => r.pubSubNumPat());
+
+  await show('ping() on the subscriber', () => sub.ping());
+  // In RESP2 the server refuses other commands while subscribed; in RESP3
+  // it runs them.
+  await show('get(news) on the subscriber', () => sub.get('news'));
+
+  await show('unsubscribe(news)', () => sub.unsubscribe('news'));
+  await show('publish(news, unheard)', () => r.publish('news', 'unheard'));
+  await show('pUnsubscribe(news.*)', () => sub.pUnsubscribe('news.*'));
+  await show('publish(news.sport, unheard)', () => r.publish('news.sport', 'unheard'));
+  // unsubscribe() without channels resolves on the confirmation whose
+  // count is 0: node-redis waits forever (against Redis too) when a
+  // pattern is still subscribed, so the pattern goes first.
+  await show('unsubscribe()', () => sub.unsubscribe());
+  await show('publish(logs, unheard)', () => r.publish('logs', 'unheard'));
+  await show('pubSubNumSub([alerts, logs, binary])', () =>
+    r.pubSubNumSub(['alerts', 'logs', 'binary']));
+  await show('pubSubNumPat()', () => r.pubSubNumPat());
+  await show('get(news) on the subscriber after it', () => sub.get('news'));
+  await show('the listeners were called with after unsubscribing', () => calls);
+  sub.destroy();
+  r.destroy();
+}
+
+main({
+  multi,
+  watch,
+  unlink,
+  select,
+  pubsub: (port) => pubsub(port),
+  pubsub_resp3: (port) => pubsub(port, { RESP: 3 }),
+});
