@@ -657,7 +657,11 @@ fn no_stale_read_under_concurrent_writers() {
     const INCRS: usize = 200;
     /// Longest the readers go on once started, even if a writer hangs.
     const RUN: Duration = Duration::from_secs(10);
-    let addr = server();
+    // Every reader and writer holds a worker.
+    let addr = start(Config {
+        threads: 64,
+        ..config()
+    });
     let key = |i: usize| format!("hot:{i}");
     let writing = Arc::new(AtomicBool::new(true));
     let readers: Vec<_> = (0..READERS)

@@ -139,7 +139,21 @@ fn track(options: TrackingOptions<'_>, ctx: &Context<'_>, session: &mut Session)
         return error("ERR PREFIX option requires BCAST mode to be enabled");
     }
     if options.optin && options.optout {
-        return error("ERR You can't use both OPTIN and OPTOUT");
+        return error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+    }
+    if let Some(current) = session.tracking.as_ref().map(|t| &t.options) {
+        if current.bcast != options.bcast {
+            return error(
+                "ERR You can't switch BCAST mode on/off before disabling tracking for this \
+                 client, and then re-enabling it with a different mode.",
+            );
+        }
+        if (options.optin && current.optout) || (options.optout && current.optin) {
+            return error(
+                "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this \
+                 client, and then re-enabling it with a different mode.",
+            );
+        }
     }
     if options.bcast && (options.optin || options.optout) {
         return error("ERR OPTIN and OPTOUT are not compatible with BCAST");
@@ -213,9 +227,15 @@ fn execute_client<'s>(
             Reply::Ok
         }
         ClientCommand::Tracking(Some(options)) => track(options, ctx, session),
-        ClientCommand::Caching(yes) => {
+        ClientCommand::Caching(word) => {
             let Some(state) = &mut session.tracking else {
                 return error(CACHING_WITHOUT_MODE);
+            };
+            if !state.options.optin && !state.options.optout {
+                return error(CACHING_WITHOUT_MODE);
+            }
+            let Some(yes) = word else {
+                return Reply::Error(ClientError::Syntax);
             };
             match (state.options.optin, state.options.optout, yes) {
                 (true, _, true) | (_, true, false) => {
@@ -239,7 +259,7 @@ fn execute_client<'s>(
             Reply::Number("GETREDIR", redirect)
         }
         ClientCommand::TrackingInfo => {
-            let (flags, redirect, prefixes) = match &session.tracking {
+            let (flags, redirect, mut prefixes) = match &session.tracking {
                 None => (vec!["off"], -1, Vec::new()),
                 Some(state) => (
                     state.flags(),
@@ -247,11 +267,13 @@ fn execute_client<'s>(
                     state.options.prefixes.clone(),
                 ),
             };
+            // Redis keeps prefixes in a sorted tree and lists them so.
+            prefixes.sort();
             let text = |s: &'static str| Frame::Bulk(s.as_bytes().to_vec());
             Reply::Frame(Frame::Map(vec![
                 (
                     text("flags"),
-                    Frame::Array(flags.into_iter().map(Frame::Simple).collect()),
+                    Frame::Set(flags.into_iter().map(text).collect()),
                 ),
                 (text("redirect"), Frame::Integer(redirect)),
                 (

@@ -127,21 +127,26 @@ impl Session {
     }
 
     /// Notes the keys a tracking connection's read is about to read
-    /// (before it runs: see [`tracking`]), and spends CLIENT CACHING's
-    /// word, which counts for one command.
-    fn note_reads(&mut self, command: &mut Command<'_>, ctx: &Context<'_>) {
-        let Some(state) = &mut self.tracking else {
-            return;
+    /// (before it runs: see [`tracking`]). Returns whether CLIENT
+    /// CACHING's word is spent once the command has run (it counts for
+    /// one command, and not for itself).
+    fn note_reads(&mut self, command: &mut Command<'_>, ctx: &Context<'_>) -> bool {
+        let Some(state) = &self.tracking else {
+            return false;
         };
         if ctx.reads && state.notes_reads() {
             let id = self.id;
             command.keys_mut(&mut |key| ctx.tracking.note(id, *key));
         }
-        let caching = matches!(
+        !matches!(
             command,
             Command::Client(crate::protocol::ClientCommand::Caching(_))
-        );
-        if !caching {
+        )
+    }
+
+    /// Forgets CLIENT CACHING's word, spent by the command that ran.
+    fn spend_caching(&mut self) {
+        if let Some(state) = &mut self.tracking {
             state.caching = None;
         }
     }
@@ -242,7 +247,23 @@ pub fn execute<'s>(
     counts.commands += 1;
     tracking::running(session.id);
     in_db(&mut command, session.db);
-    session.note_reads(&mut command, ctx);
+    let spends = session.note_reads(&mut command, ctx);
+    let reply = run(command, ctx, session, now, scratch, counts);
+    if spends {
+        session.spend_caching();
+    }
+    reply
+}
+
+/// Runs `command` for [`execute`].
+fn run<'s>(
+    command: Command<'_>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    now: Millis,
+    scratch: &'s mut Vec<u8>,
+    counts: &mut LocalCounts,
+) -> Reply<'s> {
     if let Command::Select(n) = command {
         session.run_select(n, ctx)
     } else if is_pubsub(&command) {

@@ -6,26 +6,32 @@
 //! The registry is one of the store's journals ([`crate::store::Journal`]):
 //! while at least one connection tracks, every change (a write, an
 //! expiry, an eviction, a flush) is handed to it under the lock of the
-//! stripe that changed, and it queues an `invalidate` push in the outbox of
-//! each connection to tell ([`super::pubsub::Outbox`], written out by the
-//! connection's writer thread). While no connection tracks, the store does
-//! not even build the change for it ([`crate::store::Journal::wants`]).
+//! stripe that changed. There it only decides whom to tell, forgetting
+//! those readers at once, and keeps the invalidations with the thread
+//! that made the change; they are queued when its command ends
+//! ([`end_command`], or the expiry cycle's end), with no stripe lock held,
+//! each in its reader's outbox ([`super::pubsub::Outbox`], written out by
+//! the reader's writer thread). While no connection tracks, the store
+//! does not even build the change for it ([`crate::store::Journal::wants`]).
 //!
-//! - **Default mode.** A tracking connection's reads note their keys here,
-//!   *before* the read runs: a change that lands between the note and the
-//!   read is pushed before the read's reply (the client drops nothing and
-//!   caches the new value), one after it is pushed after. So no client
-//!   keeps a value older than the last change it was not told of. A key's
-//!   readers are told once and forgotten, until they read it again.
+//! - **Default mode.** A tracking connection's reads note their keys
+//!   here, then run, and the reply is queued in the connection's outbox,
+//!   all under the connection's gate ([`Gate`]); an invalidation is queued
+//!   in that outbox under the same gate. So an invalidation either lands
+//!   after the reply of a read that saw the old value, or the read saw the
+//!   new value: no client keeps a value older than a change it was not
+//!   told of. A key's readers are told once and forgotten, until they read
+//!   it again.
 //! - **BCAST.** Every change of a key under one of the connection's
-//!   prefixes is pushed, with nothing noted per key.
-//! - **The guarantee.** An invalidation is queued to its reader before the
-//!   writer's reply is written, and a connection's replies and pushes leave
-//!   through one outbox in order: a reader that sends any command after a
-//!   writer was acknowledged reads the invalidation before that command's
-//!   reply.
-//! - **NOLOOP.** The connection whose command made the change is known
-//!   here through the worker thread running it ([`running`]).
+//!   prefixes is pushed, one push per command with all such keys, with
+//!   nothing noted per key.
+//! - **The guarantee.** A writer's invalidations are queued before its
+//!   reply is written, so a reader that sends any command after the writer
+//!   was acknowledged reads the invalidation before that command's reply.
+//! - **Its own changes** a tracking connection hears of after its reply
+//!   ([`take_own`]), as Redis sends them, or not at all with NOLOOP; the
+//!   connection running a command is known through its thread
+//!   ([`running`]).
 //! - **Bounded.** At most `--tracking-table-max-keys` keys are noted; past
 //!   it the oldest noted keys are invalidated early, as Redis does, so a
 //!   client never keeps a key the table forgot.
@@ -34,11 +40,13 @@
 //!
 //! ## Locks
 //!
-//! `keys` and `trackers` are taken under stripe locks (from the journal)
-//! and with none (from a read); an outbox's lock under them. No lock here
-//! is held while a stripe lock is taken.
+//! `noted` and `trackers` are taken under stripe locks (from the journal)
+//! and with none; neither is held while another lock is taken. A
+//! connection's gate is held across its own command (stripe locks inside
+//! it), and taken by others only with no stripe lock and no other gate
+//! held, so no wait cycle can form.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -56,13 +64,87 @@ pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
 
 thread_local! {
     /// The connection whose command this worker thread is running (0:
-    /// none), for NOLOOP.
+    /// none).
     static RUNNING: Cell<u64> = const { Cell::new(0) };
+    /// What the changes made on this thread are to tell, when the command
+    /// (or expiry cycle) ends.
+    static DEFERRED: RefCell<Deferred> = RefCell::default();
 }
 
-/// Notes that this thread runs commands of connection `id` (0: none).
+/// Invalidations that wait for the end of the command that caused them.
+#[derive(Default)]
+struct Deferred {
+    /// Each connection to tell, and the keys to tell it of, in the order
+    /// changed (`None`: everything, after a flush).
+    pending: Vec<(Arc<Tracker>, Option<Vec<Vec<u8>>>)>,
+    /// The running connection's own, encoded: sent after its reply.
+    own: Vec<u8>,
+}
+
+impl Deferred {
+    /// Notes that `tracker` is to be told of `name` (`None`: everything).
+    fn add(&mut self, tracker: &Arc<Tracker>, name: Option<&[u8]>) {
+        let at = match self.pending.iter().position(|(t, _)| t.id == tracker.id) {
+            Some(at) => at,
+            None => {
+                self.pending.push((Arc::clone(tracker), Some(Vec::new())));
+                self.pending.len() - 1
+            }
+        };
+        let keys = &mut self.pending[at].1;
+        match (keys, name) {
+            (keys @ Some(_), None) => *keys = None,
+            (Some(keys), Some(name)) => {
+                if !keys.iter().any(|k| k == name) {
+                    keys.push(name.to_vec());
+                }
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+/// Notes that this thread now runs a command of connection `id` (0: the
+/// expiry cycle), and drops whatever an earlier command left (it cannot
+/// have, unless it panicked).
 pub fn running(id: u64) {
     RUNNING.with(|r| r.set(id));
+    DEFERRED.with(|d| *d.borrow_mut() = Deferred::default());
+}
+
+/// Ends the running command: queues the invalidations its changes made,
+/// but the running connection's own (see [`take_own`]). Call it holding
+/// no stripe lock and no gate, before the command's reply is sent.
+pub fn end_command(registry: &Tracking) {
+    let pending = DEFERRED.with(|d| std::mem::take(&mut d.borrow_mut().pending));
+    let writer = RUNNING.with(Cell::get);
+    for (tracker, keys) in pending {
+        let names: Option<Vec<&[u8]>> = keys.as_ref().map(|k| k.iter().map(|n| &n[..]).collect());
+        registry.deliver(&tracker, names.as_deref(), writer);
+    }
+}
+
+/// Appends to `out` the running connection's own invalidations, after
+/// its reply.
+pub fn take_own(out: &mut Vec<u8>) {
+    DEFERRED.with(|d| {
+        let mut deferred = d.borrow_mut();
+        if !deferred.own.is_empty() {
+            out.append(&mut deferred.own);
+        }
+    });
+}
+
+/// A tracking connection's gate: held while one of its commands runs and
+/// its reply is queued, and while an invalidation is queued for it. See
+/// the module documentation.
+#[derive(Debug, Default)]
+pub struct Gate(Mutex<()>);
+
+impl Gate {
+    pub fn hold(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.0.lock()
+    }
 }
 
 /// A tracking connection's options.
@@ -85,6 +167,8 @@ pub struct State {
     pub options: Options,
     /// CLIENT CACHING's word for the next command only.
     pub caching: Option<bool>,
+    /// Held while each of its commands runs and its reply is queued.
+    pub gate: Arc<Gate>,
     _registered: Registered,
 }
 
@@ -117,10 +201,12 @@ impl State {
         options: Options,
         own: Option<Arc<Subscriber>>,
     ) -> State {
-        registry.enable(id, options.clone(), own);
+        let gate = Arc::new(Gate::default());
+        registry.enable(id, options.clone(), own, Arc::clone(&gate));
         State {
             options,
             caching: None,
+            gate,
             _registered: Registered {
                 registry: Arc::clone(registry),
                 id,
@@ -165,6 +251,7 @@ struct Tracker {
     /// Its own outbox, for RESP3 pushes; `None` for a RESP2 connection
     /// (it is told only through a redirect).
     own: Option<Arc<Subscriber>>,
+    gate: Arc<Gate>,
 }
 
 /// Keys noted in default mode, and the order they were noted in.
@@ -204,22 +291,37 @@ impl Tracking {
         }
     }
 
-    fn enable(&self, id: u64, options: Options, own: Option<Arc<Subscriber>>) {
-        let tracker = Arc::new(Tracker { id, options, own });
+    fn enable(&self, id: u64, options: Options, own: Option<Arc<Subscriber>>, gate: Arc<Gate>) {
+        let tracker = Arc::new(Tracker {
+            id,
+            options,
+            own,
+            gate,
+        });
         if self.trackers.write().insert(id, tracker).is_none() {
             self.on.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Turns tracking off for connection `id`; its noted reads are
-    /// forgotten as their keys change.
+    /// Turns tracking off for connection `id`, forgetting its reads.
     fn disable(&self, id: u64) {
-        if self.trackers.write().remove(&id).is_some() {
-            self.on.fetch_sub(1, Ordering::Relaxed);
+        if self.trackers.write().remove(&id).is_none() {
+            return;
+        }
+        self.on.fetch_sub(1, Ordering::Relaxed);
+        let mut noted = self.noted.lock();
+        noted.readers.retain(|_, (readers, _)| {
+            readers.retain(|&r| r != id);
+            !readers.is_empty()
+        });
+        if noted.readers.is_empty() {
+            noted.order.clear();
         }
     }
 
-    /// Notes that connection `id` is about to read `key`.
+    /// Notes that connection `id` is about to read `key`. When that takes
+    /// the table past its limit, the oldest keys noted are forgotten and
+    /// their readers told, when the command ends.
     pub fn note(&self, id: u64, key: Key<'_>) {
         let name = (key.db(), key.as_bytes().to_vec());
         let mut evicted = Vec::new();
@@ -252,12 +354,18 @@ impl Tracking {
                     .retain(|(k, s)| readers.get(k).is_some_and(|(_, at)| at == s));
             }
         }
-        for ((db, name), readers) in evicted {
-            let key = Key::new(&name).map(|k| k.in_db(db));
-            if let Some(key) = key {
-                self.tell(&readers, Some(key), 0);
-            }
+        if evicted.is_empty() {
+            return;
         }
+        let trackers = self.trackers.read();
+        DEFERRED.with(|d| {
+            let mut deferred = d.borrow_mut();
+            for ((_, name), readers) in &evicted {
+                for tracker in readers.iter().filter_map(|id| trackers.get(id)) {
+                    deferred.add(tracker, Some(name));
+                }
+            }
+        });
     }
 
     /// Connections tracking now.
@@ -289,100 +397,130 @@ impl Tracking {
             .sum()
     }
 
-    /// Sends each of `ids` that still tracks an invalidation of `key`
-    /// (`None`: everything), but not `writer` if it asked for NOLOOP.
-    fn tell(&self, ids: &[u64], key: Option<Key<'_>>, writer: u64) {
-        let trackers = self.trackers.read();
-        for id in ids {
-            if let Some(tracker) = trackers.get(id) {
-                self.push(tracker, key, writer);
-            }
-        }
-    }
-
-    /// Queues the invalidation of `key` (`None`: everything) for
-    /// `tracker`.
-    fn push(&self, tracker: &Tracker, key: Option<Key<'_>>, writer: u64) {
-        if tracker.options.noloop && tracker.id == writer {
+    /// Queues the invalidation of `names` (`None`: everything) for
+    /// `tracker`: one push per key in default mode, one for them all in
+    /// BCAST mode. When `writer`, the connection whose command made the
+    /// changes, is the tracker itself, after its reply (or not at all,
+    /// with NOLOOP).
+    fn deliver(&self, tracker: &Tracker, names: Option<&[&[u8]]>, writer: u64) {
+        let own = tracker.id == writer;
+        if own && tracker.options.noloop {
             return;
         }
-        let name = key.map(|k| k.as_bytes());
-        let now = Instant::now();
-        match tracker.options.redirect {
-            Some(target) => {
-                if let Some(target) = self.pubsub.subscriber_of(INVALIDATE_CHANNEL, target) {
+        let version = match (tracker.options.redirect, &tracker.own) {
+            (Some(target), _) => match self.pubsub.subscriber_of(INVALIDATE_CHANNEL, target) {
+                Some(target) => {
                     let mut out = Vec::new();
-                    resp::write_invalidation(&mut out, target.version(), true, name);
-                    let _ = target.send(&out, now, &self.pubsub);
+                    encode(
+                        &mut out,
+                        target.version(),
+                        true,
+                        names,
+                        tracker.options.bcast,
+                    );
+                    let _ = target.send(&out, Instant::now(), &self.pubsub);
+                    return;
                 }
-            }
-            None => {
-                if let Some(own) = &tracker.own {
-                    let mut out = Vec::new();
-                    resp::write_invalidation(&mut out, 3, false, name);
-                    let _ = own.send(&out, now, &self.pubsub);
-                }
-            }
+                None => return,
+            },
+            (None, Some(_)) => 3,
+            (None, None) => return,
+        };
+        if own {
+            DEFERRED.with(|d| {
+                let own = &mut d.borrow_mut().own;
+                encode(own, version, false, names, tracker.options.bcast);
+            });
+            return;
+        }
+        if let Some(outbox) = &tracker.own {
+            let mut out = Vec::new();
+            encode(&mut out, version, false, names, tracker.options.bcast);
+            let _gate = tracker.gate.hold();
+            let _ = outbox.send(&out, Instant::now(), &self.pubsub);
         }
     }
 
-    /// Tells the readers of `key` and the BCAST connections whose prefix
-    /// it has.
-    fn changed(&self, key: Key<'_>, writer: u64) {
+    /// Forgets the readers of `key` and keeps, for the end of the running
+    /// command, who is to be told: they, and the BCAST connections whose
+    /// prefix it has.
+    fn changed(&self, key: Key<'_>) {
         let readers = self
             .noted
             .lock()
             .readers
             .remove(&(key.db(), key.as_bytes().to_vec()));
         let trackers = self.trackers.read();
-        if let Some((readers, _)) = readers {
-            for id in readers {
-                if let Some(tracker) = trackers.get(&id) {
-                    self.push(tracker, Some(key), writer);
+        let name = key.as_bytes();
+        DEFERRED.with(|d| {
+            let mut deferred = d.borrow_mut();
+            if let Some((readers, _)) = readers {
+                for tracker in readers.iter().filter_map(|id| trackers.get(id)) {
+                    deferred.add(tracker, Some(name));
                 }
             }
-        }
-        for tracker in trackers.values() {
-            let options = &tracker.options;
-            let covered = options.bcast
-                && (options.prefixes.is_empty()
-                    || options
-                        .prefixes
-                        .iter()
-                        .any(|p| key.as_bytes().starts_with(p)));
-            if covered {
-                self.push(tracker, Some(key), writer);
+            for tracker in trackers.values() {
+                let options = &tracker.options;
+                let covered = options.bcast
+                    && (options.prefixes.is_empty()
+                        || options.prefixes.iter().any(|p| name.starts_with(p)));
+                if covered {
+                    deferred.add(tracker, Some(name));
+                }
             }
-        }
+        });
     }
 
-    /// Tells every tracking connection that everything is invalid, and
-    /// forgets the keys noted.
-    fn flushed(&self, writer: u64) {
+    /// Forgets every key noted and keeps, for the end of the running
+    /// command, that every tracking connection is to be told that
+    /// everything is invalid.
+    fn flushed(&self) {
         {
             let mut noted = self.noted.lock();
             noted.readers.clear();
             noted.order.clear();
         }
-        for tracker in self.trackers.read().values() {
-            self.push(tracker, None, writer);
+        let trackers = self.trackers.read();
+        DEFERRED.with(|d| {
+            let mut deferred = d.borrow_mut();
+            for tracker in trackers.values() {
+                deferred.add(tracker, None);
+            }
+        });
+    }
+}
+
+/// Appends the invalidation of `names` (`None`: everything) in RESP
+/// `version`: one push per name, or, `batched` (BCAST), one for all.
+fn encode(
+    out: &mut Vec<u8>,
+    version: u8,
+    redirected: bool,
+    names: Option<&[&[u8]]>,
+    batched: bool,
+) {
+    match names {
+        Some(names) if !batched => {
+            for name in names {
+                resp::write_invalidation(out, version, redirected, Some(&[name]));
+            }
         }
+        names => resp::write_invalidation(out, version, redirected, names),
     }
 }
 
 impl Journal for Tracking {
     fn record(&self, change: Change<'_>) {
-        let writer = RUNNING.with(Cell::get);
         match change {
             Change::Set { key, .. } | Change::Deadline { key, .. } | Change::Del { key } => {
-                self.changed(key, writer);
+                self.changed(key);
             }
             Change::SetMany(pairs) => {
                 for (key, _) in pairs {
-                    self.changed(*key, writer);
+                    self.changed(*key);
                 }
             }
-            Change::Flush | Change::FlushDb(_) | Change::SwapDb(..) => self.flushed(writer),
+            Change::Flush | Change::FlushDb(_) | Change::SwapDb(..) => self.flushed(),
             Change::Block(changes) => {
                 for change in changes {
                     self.record(*change);

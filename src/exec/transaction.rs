@@ -303,7 +303,9 @@ fn exec(
             }
             Ok((reads, mut command)) => {
                 super::in_db(&mut command, session.db);
-                session.note_reads(&mut command, &Context { reads, ..*ctx });
+                if session.note_reads(&mut command, &Context { reads, ..*ctx }) {
+                    session.spend_caching();
+                }
                 let db = session.db;
                 data::execute(
                     command,

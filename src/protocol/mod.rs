@@ -342,8 +342,9 @@ pub enum ClientCommand<'a> {
     /// CLIENT TRACKING OFF, or ON with its options.
     Tracking(Option<TrackingOptions<'a>>),
     /// CLIENT CACHING YES|NO: whether the next command's reads are
-    /// tracked (OPTIN, OPTOUT).
-    Caching(bool),
+    /// tracked (OPTIN, OPTOUT); `None` for another word, refused as it
+    /// runs (after the mode's own error, as in Redis).
+    Caching(Option<bool>),
     GetRedir,
     TrackingInfo,
 }
@@ -595,6 +596,8 @@ pub enum Frame {
     Map(Vec<(Frame, Frame)>),
     /// A verbatim string (`txt`) in RESP3; a bulk string in RESP2.
     Verbatim(String),
+    /// A set in RESP3; an array in RESP2.
+    Set(Vec<Frame>),
 }
 
 /// Every bound on what a client can make the server buffer, in one place.

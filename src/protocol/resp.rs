@@ -737,7 +737,7 @@ pub fn client<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
         ClientCommand::Tracking(tracking_options(args)?)
     } else if is(b"CACHING") {
         arity(n == 3, "client|caching")?;
-        ClientCommand::Caching(on_off_word(args.get(2), b"yes", b"no")?)
+        ClientCommand::Caching(on_off_word(args.get(2), b"yes", b"no").ok())
     } else if is(b"GETREDIR") {
         arity(n == 2, "client|getredir")?;
         ClientCommand::GetRedir
@@ -1228,11 +1228,16 @@ pub fn write_message(
     };
 }
 
-/// Appends client-side caching's invalidation of `key` (`None`:
+/// Appends client-side caching's invalidation of `keys` (`None`:
 /// everything) in RESP `version`: an `invalidate` push to the tracking
 /// connection itself, or, `redirected`, a `message` on
 /// `__redis__:invalidate` to the connection it redirects to.
-pub fn write_invalidation(out: &mut Vec<u8>, version: u8, redirected: bool, key: Option<&[u8]>) {
+pub fn write_invalidation(
+    out: &mut Vec<u8>,
+    version: u8,
+    redirected: bool,
+    keys: Option<&[&[u8]]>,
+) {
     // Into a vector, writing cannot fail.
     let _ = if redirected {
         push_header(out, 3, version)
@@ -1241,9 +1246,10 @@ pub fn write_invalidation(out: &mut Vec<u8>, version: u8, redirected: bool, key:
     } else {
         push_header(out, 2, version).and_then(|()| bulk(out, b"invalidate"))
     };
-    let _ = match key {
-        Some(key) => out.write_all(b"*1\r\n").and_then(|()| bulk(out, key)),
-        None => out.write_all(if version >= 3 { b"_\r\n" } else { b"*-1\r\n" }),
+    let _ = match keys {
+        Some(keys) => number_line(out, b'*', keys.len() as i64)
+            .and_then(|()| keys.iter().try_for_each(|key| bulk(out, key))),
+        None => null(out, version),
     };
 }
 
@@ -1295,6 +1301,14 @@ fn write_frame<W: Write>(out: &mut W, frame: &Frame, version: u8) -> io::Result<
             out.write_all(b"\r\n")
         }
         Frame::Verbatim(text) => bulk(out, text.as_bytes()),
+        Frame::Set(items) => {
+            number_line(
+                out,
+                if version >= 3 { b'~' } else { b'*' },
+                items.len() as i64,
+            )?;
+            items.iter().try_for_each(|f| write_frame(out, f, version))
+        }
     }
 }
 

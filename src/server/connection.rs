@@ -76,7 +76,7 @@ use std::time::{Duration, Instant};
 use crate::aof::{self, Aof};
 use crate::exec::clients::Peer;
 use crate::exec::pubsub::{PubSub, Subscriber};
-use crate::exec::{execute, transaction, Context, Session};
+use crate::exec::{execute, tracking, transaction, Context, Session};
 use crate::protocol::commands::{self, carries_password, COMMANDS};
 use crate::protocol::framer::{FrameError, Framer, Request, Step};
 use crate::protocol::{resp, text, ClientError, Reply};
@@ -725,6 +725,10 @@ impl Answer<'_> {
         };
         // Inside MULTI, a request is queued (its reply `+QUEUED` or the
         // refusal), not run.
+        // A tracking connection's command runs, and its reply is queued,
+        // under its gate (see `exec::tracking`).
+        let gate = self.session.tracking.as_ref().map(|t| Arc::clone(&t.gate));
+        let held = gate.as_ref().map(|g| g.hold());
         let parsed = if self.session.multi.is_some() && transaction::queues(&request) {
             Err(transaction::queue(
                 request,
@@ -792,6 +796,14 @@ impl Answer<'_> {
                 });
             }
         }
+        if held.is_some() && out.subscribed.is_some() {
+            out.flush()?;
+        }
+        drop(held);
+        // The invalidations this command caused, before its reply is sent;
+        // its own connection's after the reply.
+        tracking::end_command(&shared.tracking);
+        tracking::take_own(&mut out.buf);
         if self.scratch.capacity() > KEPT_BUFFER {
             self.scratch = Vec::new();
         }

@@ -309,6 +309,8 @@ impl Server {
                 thread::sleep(ACTIVE_EXPIRE_INTERVAL);
                 let now = shared.clock.now();
                 shared.store.expire_cycle(now, ACTIVE_EXPIRE_BUDGET);
+                // Tell the readers of the keys that expired.
+                crate::exec::tracking::end_command(&shared.tracking);
             })
             .map(drop)
     }
