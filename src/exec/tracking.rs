@@ -71,12 +71,15 @@ thread_local! {
     static DEFERRED: RefCell<Deferred> = RefCell::default();
 }
 
+/// Key names an invalidation lists.
+type Names = Vec<Vec<u8>>;
+
 /// Invalidations that wait for the end of the command that caused them.
 #[derive(Default)]
 struct Deferred {
     /// Each connection to tell, and the keys to tell it of, in the order
     /// changed (`None`: everything, after a flush).
-    pending: Vec<(Arc<Tracker>, Option<Vec<Vec<u8>>>)>,
+    pending: Vec<(Arc<Tracker>, Option<Names>)>,
     /// The running connection's own, encoded: sent after its reply.
     own: Vec<u8>,
 }
