@@ -269,12 +269,7 @@ fn run<'s>(
     } else if is_pubsub(&command) {
         session.run_pubsub(command, ctx)
     } else if let (Command::Ping(message), true) = (&command, confined_ping(ctx, session)) {
-        // A subscribed RESP2 connection's PING is answered as a message.
-        let message = message.unwrap_or_default().to_vec();
-        Reply::Frame(Frame::Array(vec![
-            Frame::Bulk(b"pong".to_vec()),
-            Frame::Bulk(message),
-        ]))
+        pong_message(*message)
     } else if is_admin(&command) {
         admin::execute(command, ctx, session, now, scratch, counts)
     } else if is_transaction(&command) {
@@ -330,22 +325,6 @@ fn runs_unlocked(command: &Command<'_>) -> bool {
     is_admin(command) || is_pubsub(command)
 }
 
-/// Runs a command [`runs_unlocked`] says needs no stripe.
-fn execute_unlocked<'s>(
-    command: Command<'_>,
-    ctx: &Context<'_>,
-    session: &mut Session,
-    now: Millis,
-    scratch: &'s mut Vec<u8>,
-    counts: &mut LocalCounts,
-) -> Reply<'s> {
-    if is_pubsub(&command) {
-        session.run_pubsub(command, ctx)
-    } else {
-        admin::execute(command, ctx, session, now, scratch, counts)
-    }
-}
-
 /// Whether `command` is one of [`pubsub`]'s.
 fn is_pubsub(command: &Command<'_>) -> bool {
     matches!(
@@ -361,6 +340,15 @@ fn is_pubsub(command: &Command<'_>) -> bool {
 /// `pong` message rather than `+PONG`.
 fn confined_ping(ctx: &Context<'_>, session: &Session) -> bool {
     ctx.resp && session.protocol == 2 && session.pubsub.count() > 0
+}
+
+/// A subscribed RESP2 connection's PING reply: `pong` and the message, as
+/// a message would come.
+fn pong_message(message: Option<&[u8]>) -> Reply<'static> {
+    Reply::Frame(Frame::Array(vec![
+        Frame::Bulk(b"pong".to_vec()),
+        Frame::Bulk(message.unwrap_or_default().to_vec()),
+    ]))
 }
 
 /// Whether `command` is one of [`transaction`]'s.

@@ -111,6 +111,9 @@ struct Queued {
     closed: bool,
     /// Since when `undelivered` has been above [`SOFT_LIMIT`].
     over_soft_since: Option<Instant>,
+    /// While the connection queues a subscription's confirmation:
+    /// messages held back until it is queued (see [`Outbox::hold`]).
+    held: Option<Vec<u8>>,
 }
 
 /// A subscribed connection's bytes on their way to its socket. See the
@@ -131,9 +134,26 @@ pub enum Refused {
 }
 
 impl Outbox {
+    /// From now until [`Outbox::release`], holds back messages, so that
+    /// the connection can enter a subscription in the registry before its
+    /// confirmation is queued and still have the confirmation first.
+    pub fn hold(&self) {
+        self.queued.lock().held.get_or_insert_with(Vec::new);
+    }
+
+    /// Queues the messages held back since [`Outbox::hold`].
+    pub fn release(&self) {
+        let mut queued = self.queued.lock();
+        if let Some(held) = queued.held.take() {
+            queued.buf.extend_from_slice(&held);
+            self.ready.notify_all();
+        }
+    }
+
     /// Appends `bytes`, unless the outbox is closed or they would take it
-    /// past a limit at `now`, which closes it.
-    pub fn push(&self, bytes: &[u8], now: Instant) -> Result<(), Refused> {
+    /// past a limit at `now`, which closes it. A message (not `own`, the
+    /// connection's own replies) waits while messages are held back.
+    pub fn push(&self, bytes: &[u8], now: Instant, own: bool) -> Result<(), Refused> {
         let mut queued = self.queued.lock();
         if queued.closed {
             return Err(Refused::Closed);
@@ -148,7 +168,10 @@ impl Outbox {
             self.ready.notify_all();
             return Err(Refused::Slow);
         }
-        queued.buf.extend_from_slice(bytes);
+        match &mut queued.held {
+            Some(held) if !own => held.extend_from_slice(bytes),
+            _ => queued.buf.extend_from_slice(bytes),
+        }
         queued.undelivered = undelivered;
         self.ready.notify_all();
         Ok(())
@@ -206,10 +229,17 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Queues `bytes` for this subscriber; when that makes it too slow,
-    /// closes its connection and counts it in `registry`.
-    pub fn send(&self, bytes: &[u8], now: Instant, registry: &PubSub) -> Result<(), Refused> {
-        let sent = self.outbox.push(bytes, now);
+    /// Queues `bytes` for this subscriber (`own`: its own replies, else a
+    /// message); when that makes it too slow, closes its connection and
+    /// counts it in `registry`.
+    pub fn send(
+        &self,
+        bytes: &[u8],
+        now: Instant,
+        own: bool,
+        registry: &PubSub,
+    ) -> Result<(), Refused> {
+        let sent = self.outbox.push(bytes, now, own);
         if sent == Err(Refused::Slow) {
             registry.slow_disconnected.fetch_add(1, Ordering::Relaxed);
             log::info!(
@@ -294,14 +324,14 @@ impl PubSub {
         let mut receivers = 0;
         if let Some(subscribers) = self.channels.read().get(channel) {
             for subscriber in subscribers {
-                let _ = subscriber.send(encoded.get(subscriber.style()), now, self);
+                let _ = subscriber.send(encoded.get(subscriber.style()), now, false, self);
                 receivers += 1;
             }
         }
         for (pattern, subscriber) in self.patterns.read().iter() {
             if glob_match(pattern, channel) {
                 let bytes = encode(subscriber.style(), Some(pattern), channel, payload);
-                let _ = subscriber.send(&bytes, now, self);
+                let _ = subscriber.send(&bytes, now, false, self);
                 receivers += 1;
             }
         }
@@ -331,6 +361,7 @@ impl PubSub {
                 Reply::Frame(Frame::Array(counts))
             }
             PubSubQuery::NumPat => Reply::Frame(Frame::Integer(self.pattern_count() as i64)),
+            PubSubQuery::Help(lines) => Reply::Frame(Frame::Array(lines.clone())),
         }
     }
 
@@ -632,15 +663,15 @@ mod tests {
         let now = Instant::now();
         let block = vec![7u8; 1 << 20];
         for _ in 0..32 {
-            assert_eq!(outbox.push(&block, now), Ok(()));
+            assert_eq!(outbox.push(&block, now, false), Ok(()));
         }
         let mut piece = Vec::new();
         assert!(outbox.take(&mut piece));
         assert_eq!(piece.len(), WRITE_PIECE);
         outbox.delivered(piece.len());
-        assert_eq!(outbox.push(&piece, now), Ok(()));
-        assert_eq!(outbox.push(&[1], now), Err(Refused::Slow));
-        assert_eq!(outbox.push(&[1], now), Err(Refused::Closed));
+        assert_eq!(outbox.push(&piece, now, false), Ok(()));
+        assert_eq!(outbox.push(&[1], now, false), Err(Refused::Slow));
+        assert_eq!(outbox.push(&[1], now, false), Err(Refused::Closed));
     }
 
     /// Above the soft limit for the soft time, an outbox closes; dropping
@@ -650,9 +681,28 @@ mod tests {
         let outbox = Outbox::default();
         let start = Instant::now();
         let block = vec![7u8; SOFT_LIMIT + 1];
-        assert_eq!(outbox.push(&block, start), Ok(()));
-        assert_eq!(outbox.push(&[1], start + SOFT_SECONDS / 2), Ok(()));
-        assert_eq!(outbox.push(&[1], start + SOFT_SECONDS), Err(Refused::Slow));
+        assert_eq!(outbox.push(&block, start, false), Ok(()));
+        assert_eq!(outbox.push(&[1], start + SOFT_SECONDS / 2, false), Ok(()));
+        assert_eq!(
+            outbox.push(&[1], start + SOFT_SECONDS, false),
+            Err(Refused::Slow)
+        );
+    }
+
+    /// While messages are held back, the connection's own bytes go first;
+    /// released, the messages follow in their order.
+    #[test]
+    fn held_messages_follow_the_connections_own_bytes() {
+        let outbox = Outbox::default();
+        let now = Instant::now();
+        outbox.hold();
+        outbox.push(b"m1 ", now, false).unwrap();
+        outbox.push(b"confirm ", now, true).unwrap();
+        outbox.push(b"m2", now, false).unwrap();
+        outbox.release();
+        let mut piece = Vec::new();
+        assert!(outbox.take(&mut piece));
+        assert_eq!(piece, b"confirm m1 m2");
     }
 
     /// A closed outbox still hands out what it holds, then stops its
@@ -660,14 +710,14 @@ mod tests {
     #[test]
     fn a_closed_outbox_drains_and_an_abandoned_one_stops() {
         let outbox = Outbox::default();
-        outbox.push(b"abc", Instant::now()).unwrap();
+        outbox.push(b"abc", Instant::now(), false).unwrap();
         outbox.close();
         let mut piece = Vec::new();
         assert!(outbox.take(&mut piece));
         assert_eq!(piece, b"abc");
         assert!(!outbox.take(&mut piece));
         let abandoned = Outbox::default();
-        abandoned.push(b"abc", Instant::now()).unwrap();
+        abandoned.push(b"abc", Instant::now(), false).unwrap();
         abandoned.abandon();
         assert!(!abandoned.take(&mut piece));
     }

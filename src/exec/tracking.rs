@@ -421,7 +421,7 @@ impl Tracking {
                         names,
                         tracker.options.bcast,
                     );
-                    let _ = target.send(&out, Instant::now(), &self.pubsub);
+                    let _ = target.send(&out, Instant::now(), false, &self.pubsub);
                     return;
                 }
                 None => return,
@@ -440,7 +440,7 @@ impl Tracking {
             let mut out = Vec::new();
             encode(&mut out, version, false, names, tracker.options.bcast);
             let _gate = tracker.gate.hold();
-            let _ = outbox.send(&out, Instant::now(), &self.pubsub);
+            let _ = outbox.send(&out, Instant::now(), false, &self.pubsub);
         }
     }
 

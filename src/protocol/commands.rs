@@ -392,7 +392,7 @@ pub fn parse_row<'a>(
             };
             let spec = admit(spec, Framing::Text, 0, gate.authenticated).map_err(refusal)?;
             write_gate(spec)?;
-            subscription_gate(spec, Framing::Text, gate)?;
+            subscription_gate(spec, None, gate)?;
             let parse = spec.text.ok_or(Reply::Error(ClientError::UnknownCommand))?;
             Ok((row(spec), parse(&mut words, limits).map_err(Reply::Error)?))
         }
@@ -421,18 +421,33 @@ pub fn admit_resp(args: &Args<'_>, gate: Gate) -> Result<&'static Spec, Reply<'s
     if spec.writes() && !gate.writable {
         return Err(Reply::Error(ClientError::NotDurable));
     }
-    subscription_gate(spec, Framing::Resp, gate)?;
+    subscription_gate(spec, Some(args), gate)?;
     Ok(spec)
 }
 
+/// Commands whose first argument is a subcommand, named `name|sub` in
+/// Redis's errors.
+const CONTAINERS: &[&str] = &["client", "command", "config", "memory", "object", "pubsub"];
+
 /// The subscription gate: on a subscribed connection, over the text
-/// protocol or RESP2, only the commands of [`WHILE_SUBSCRIBED`] run.
-fn subscription_gate(spec: &Spec, framing: Framing, gate: Gate) -> Result<(), Reply<'static>> {
-    let confined = gate.subscribed && (framing == Framing::Text || !gate.resp3);
-    if confined && !WHILE_SUBSCRIBED.contains(&spec.name) {
-        Err(Reply::Error(ClientError::OnlyPubSub(spec.name)))
-    } else {
-        Ok(())
+/// protocol or RESP2 (`resp` holds a RESP request's arguments), only the
+/// commands of [`WHILE_SUBSCRIBED`] run.
+fn subscription_gate(
+    spec: &Spec,
+    resp: Option<&Args<'_>>,
+    gate: Gate,
+) -> Result<(), Reply<'static>> {
+    let confined = gate.subscribed && (resp.is_none() || !gate.resp3);
+    if !confined || WHILE_SUBSCRIBED.contains(&spec.name) {
+        return Ok(());
+    }
+    match resp {
+        Some(args) if CONTAINERS.contains(&spec.name) && args.len() > 1 => {
+            let sub = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
+            let name = format!("{}|{sub}", spec.name);
+            Err(resp::only_pubsub(&name))
+        }
+        _ => Err(Reply::Error(ClientError::OnlyPubSub(spec.name))),
     }
 }
 

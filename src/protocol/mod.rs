@@ -188,6 +188,8 @@ pub enum PubSubQuery<'a> {
     NumSub(Vec<&'a [u8]>),
     /// Pattern subscriptions, over every connection.
     NumPat,
+    /// Its help, as lines.
+    Help(Vec<Frame>),
 }
 
 /// What a (P)(UN)SUBSCRIBE confirms, once per channel or pattern.

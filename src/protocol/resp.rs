@@ -299,15 +299,48 @@ pub fn publish<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     })
 }
 
-/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT.
+/// PUBSUB HELP, in Redis 7's words for the subcommands this server has.
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP.
 pub fn pubsub<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     let sub = args.get(1);
     let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
-    let query = match args.len() {
-        2 | 3 if is(b"CHANNELS") => PubSubQuery::Channels((args.len() == 3).then(|| args.get(2))),
-        _ if is(b"NUMSUB") => PubSubQuery::NumSub(args.from(2).collect()),
-        2 if is(b"NUMPAT") => PubSubQuery::NumPat,
-        _ => return Err(unknown_subcommand(sub, "PUBSUB")),
+    let n = args.len();
+    let query = if is(b"CHANNELS") {
+        if n > 3 {
+            // Redis 7's words when CHANNELS's own check refuses.
+            let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+            text.extend_from_slice(&sub[..sub.len().min(QUOTE_LIMIT)]);
+            text.extend_from_slice(b"'. Try PUBSUB HELP.");
+            return Err(Reply::ErrorText(text));
+        }
+        PubSubQuery::Channels((n == 3).then(|| args.get(2)))
+    } else if is(b"NUMSUB") {
+        PubSubQuery::NumSub(args.from(2).collect())
+    } else if is(b"NUMPAT") {
+        arity(n == 2, "pubsub|numpat")?;
+        PubSubQuery::NumPat
+    } else if is(b"HELP") {
+        arity(n == 2, "pubsub|help")?;
+        let lines = PUBSUB_HELP
+            .iter()
+            .map(|&line| Frame::Simple(line))
+            .collect();
+        return Ok(Command::PubSub(PubSubQuery::Help(lines)));
+    } else {
+        return Err(unknown_subcommand(sub, "PUBSUB"));
     };
     Ok(Command::PubSub(query))
 }
@@ -1094,6 +1127,19 @@ pub fn unknown_command(args: &Args<'_>) -> Reply<'static> {
     Reply::ErrorText(text)
 }
 
+/// Redis's refusal of `name` (`client|info` for a subcommand) on a
+/// subscribed RESP2 connection.
+pub fn only_pubsub(name: &str) -> Reply<'static> {
+    Reply::ErrorText(only_pubsub_text(name).into_bytes())
+}
+
+fn only_pubsub_text(name: &str) -> String {
+    format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+         RESET are allowed in this context"
+    )
+}
+
 fn unknown_subcommand(sub: &[u8], command: &str) -> Reply<'static> {
     let mut text = b"ERR unknown subcommand '".to_vec();
     text.extend_from_slice(&sub[..sub.len().min(QUOTE_LIMIT)]);
@@ -1128,10 +1174,7 @@ fn error_text(e: &ClientError) -> String {
              configured for the default user. Are you sure your configuration is correct?"
             .to_string(),
         ClientError::UnsupportedProtocol => "NOPROTO unsupported protocol version".to_string(),
-        ClientError::OnlyPubSub(name) => format!(
-            "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
-             RESET are allowed in this context"
-        ),
+        ClientError::OnlyPubSub(name) => only_pubsub_text(name),
         // Its text carries its own code, as Redis's MISCONF does.
         ClientError::NotDurable => ClientError::NotDurable.to_string(),
         ClientError::ExecAbort => ClientError::ExecAbort.to_string(),

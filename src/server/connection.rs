@@ -332,7 +332,7 @@ impl<S: Socket> Output<S> {
             Some(_) if self.buf.is_empty() => Ok(()),
             Some(to) => to
                 .subscriber
-                .send(&self.buf, Instant::now(), &to.registry)
+                .send(&self.buf, Instant::now(), true, &to.registry)
                 .map_err(|_| End::Closed),
         };
         self.buf.clear();
@@ -813,11 +813,16 @@ impl Answer<'_> {
                 out.subscribe(subscriber, &shared.pubsub)?;
             }
         }
-        if self.session.pubsub.has_unregistered() {
-            // The confirmations go out before any message can (see the
-            // module documentation).
-            out.flush()?;
+        if let (true, Some(to)) = (self.session.pubsub.has_unregistered(), &out.subscribed) {
+            // In the registry before its confirmation can be read, and the
+            // confirmation before any message (see the module
+            // documentation).
+            let outbox = Arc::clone(&to.subscriber);
+            outbox.outbox.hold();
             self.session.pubsub.register();
+            let flushed = out.flush();
+            outbox.outbox.release();
+            flushed?;
         }
         Ok(next)
     }
