@@ -424,7 +424,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
                  keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
                  pubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
-                 tracking_total_prefixes:{}\r\n",
+                 tracking_total_prefixes:{}\r\ntracking_table_bytes:{}\r\n",
                 stats.connections_total(),
                 stats.commands(),
                 stats.count(Event::Refused),
@@ -437,6 +437,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 ctx.tracking.keys(),
                 ctx.tracking.items(),
                 ctx.tracking.prefixes(),
+                ctx.tracking.table_bytes(),
             ),
         ),
         ("persistence", persistence(ctx)),

@@ -71,6 +71,12 @@ thread_local! {
     static DEFERRED: RefCell<Deferred> = RefCell::default();
 }
 
+/// Bytes a noted key costs beside its name and its readers: its hash
+/// table entry (64 bytes, and an eighth again of empty room), its place
+/// in the noting order (40) and the smallest allocations of its two copies
+/// of the name.
+pub const KEY_OVERHEAD: usize = 150;
+
 /// Key names an invalidation lists.
 type Names = Vec<Vec<u8>>;
 
@@ -388,6 +394,18 @@ impl Tracking {
             .readers
             .values()
             .map(|(r, _)| r.len())
+            .sum()
+    }
+
+    /// About how many bytes the noted keys hold: per key, its table entry
+    /// and its place in the order ([`KEY_OVERHEAD`]), its name twice and
+    /// 8 bytes per reader.
+    pub fn table_bytes(&self) -> usize {
+        self.noted
+            .lock()
+            .readers
+            .iter()
+            .map(|((_, name), (readers, _))| KEY_OVERHEAD + 2 * name.len() + 8 * readers.capacity())
             .sum()
     }
 
