@@ -69,6 +69,14 @@
 //!   a few bytes of RESP framing) is copied into the log's buffer under
 //!   the lock, which keeps one key's records in the order applied; that
 //!   buffer may grow there.
+//! - Publish/subscribe and client-side caching: their registries' locks
+//!   (channels, patterns, noted keys, trackers) are each held alone, the
+//!   tracking ones under stripe locks too (from the journal); an outbox's
+//!   lock is taken under them and holds nothing else. A tracking
+//!   connection's gate is held across its own command (stripe locks inside
+//!   it) and taken by others only with no stripe lock and no gate held,
+//!   when the command that made a change ends. No publisher or writer ever
+//!   waits for another connection's socket.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
 //! - Every input is bounded before it is buffered, by the one
