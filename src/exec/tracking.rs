@@ -428,25 +428,27 @@ impl Tracking {
         if own && tracker.options.noloop {
             return;
         }
-        let version = match (tracker.options.redirect, &tracker.own) {
-            (Some(target), _) => match self.pubsub.subscriber_of(INVALIDATE_CHANNEL, target) {
-                Some(target) => {
-                    let mut out = Vec::new();
-                    encode(
-                        &mut out,
-                        target.version(),
-                        true,
-                        names,
-                        tracker.options.bcast,
-                    );
-                    let _ = target.send(&out, Instant::now(), false, &self.pubsub);
-                    return;
-                }
-                None => return,
-            },
-            (None, Some(_)) => 3,
-            (None, None) => return,
+        // A RESP2 connection without a redirect is told as if it
+        // redirected to itself: if it subscribes to the channel, as Redis.
+        let target = match (tracker.options.redirect, &tracker.own) {
+            (None, Some(_)) => None,
+            (redirect, _) => Some(redirect.unwrap_or(tracker.id)),
         };
+        if let Some(target) = target {
+            if let Some(target) = self.pubsub.subscriber_of(INVALIDATE_CHANNEL, target) {
+                let mut out = Vec::new();
+                encode(
+                    &mut out,
+                    target.version(),
+                    true,
+                    names,
+                    tracker.options.bcast,
+                );
+                let _ = target.send(&out, Instant::now(), false, &self.pubsub);
+            }
+            return;
+        }
+        let version = 3;
         if own {
             DEFERRED.with(|d| {
                 let own = &mut d.borrow_mut().own;
