@@ -398,3 +398,26 @@ fn expired_keys_are_absent_for_every_command() {
     assert_eq!(keys, ["g", "live", "n", "nx", "s", "sn"]);
     done(client);
 }
+
+/// A relative time that overflows 64-bit Unix milliseconds once the time
+/// now is added is an invalid expire time, as in Redis, for every command
+/// that takes one; an absolute one that fits is accepted.
+#[test]
+fn expire_times_that_overflow_with_the_time_now_are_refused() {
+    let invalid = |name: &str| format!("-ERR invalid expire time in '{name}' command\r\n");
+    let huge = "9223370399119966";
+    check_resp(
+        start(config()),
+        &[
+            (&format!("EXPIRE k {huge}"), invalid("expire").as_bytes()),
+            ("SET k v", b"+OK\r\n"),
+            (&format!("EXPIRE k {huge}"), invalid("expire").as_bytes()),
+            (&format!("PEXPIRE k {huge}000"), invalid("pexpire").as_bytes()),
+            (&format!("SET k v EX {huge}"), invalid("set").as_bytes()),
+            (&format!("SETEX k {huge} v"), invalid("setex").as_bytes()),
+            (&format!("GETEX k EX {huge}"), invalid("getex").as_bytes()),
+            ("TTL k", b":-1\r\n"),
+            (&format!("EXPIREAT k {huge}"), b":1\r\n"),
+        ],
+    );
+}

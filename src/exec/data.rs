@@ -440,15 +440,20 @@ fn execute_set<'s>(
 }
 
 /// The deadline `when` names, `None` when it is not in the future, or an
-/// invalid-expire-time error for `name` when it is out of range.
+/// invalid-expire-time error for `name` when it is out of range: as in
+/// Redis, when it is not a Unix time in milliseconds that fits 64 bits
+/// (`EXPIRE k 9223370399119966` overflows once the time now is added).
 fn deadline_of(when: When, now: Millis, name: &'static str) -> Result<Option<Millis>, ClientError> {
-    let target = match when {
-        When::In(ms) => i128::from(now.0) + i128::from(ms),
-        When::AtUnix(unix_ms) => i128::from(now.0) + i128::from(unix_ms) - unix_now_ms(),
+    let unix_now = unix_now_ms();
+    let unix_target = match when {
+        When::In(ms) => unix_now + i128::from(ms),
+        When::AtUnix(unix_ms) => i128::from(unix_ms),
     };
-    if target > i128::from(i64::MAX) {
-        Err(ClientError::InvalidExpireTime(name))
-    } else if target <= i128::from(now.0) {
+    if unix_target > i128::from(i64::MAX) {
+        return Err(ClientError::InvalidExpireTime(name));
+    }
+    let target = i128::from(now.0) + unix_target - unix_now;
+    if target <= i128::from(now.0) {
         Ok(None)
     } else {
         Ok(Some(Millis(target as u64)))
