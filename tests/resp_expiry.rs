@@ -412,7 +412,10 @@ fn expire_times_that_overflow_with_the_time_now_are_refused() {
             (&format!("EXPIRE k {huge}"), invalid("expire").as_bytes()),
             ("SET k v", b"+OK\r\n"),
             (&format!("EXPIRE k {huge}"), invalid("expire").as_bytes()),
-            (&format!("PEXPIRE k {huge}000"), invalid("pexpire").as_bytes()),
+            (
+                &format!("PEXPIRE k {huge}000"),
+                invalid("pexpire").as_bytes(),
+            ),
             (&format!("SET k v EX {huge}"), invalid("set").as_bytes()),
             (&format!("SETEX k {huge} v"), invalid("setex").as_bytes()),
             (&format!("GETEX k EX {huge}"), invalid("getex").as_bytes()),
@@ -420,4 +423,22 @@ fn expire_times_that_overflow_with_the_time_now_are_refused() {
             (&format!("EXPIREAT k {huge}"), b":1\r\n"),
         ],
     );
+}
+
+/// An absolute expire time reads back exactly as given, second or
+/// millisecond, however the clocks' readings fall (the store converts with
+/// one offset, read once).
+#[test]
+fn expiretime_reads_back_exactly_what_expireat_set() {
+    let mut client = Client::tcp(start(config()));
+    let base = unix_now() + 1000;
+    for i in 0..200 {
+        let secs = base + i;
+        client.expect(&req(&format!("SET k v EXAT {secs}")), b"+OK\r\n");
+        client.expect(&req("EXPIRETIME k"), format!(":{secs}\r\n").as_bytes());
+        let ms = secs * 1000 + i * 7 % 1000;
+        client.expect(&req(&format!("PEXPIREAT k {ms}")), b":1\r\n");
+        client.expect(&req("PEXPIRETIME k"), format!(":{ms}\r\n").as_bytes());
+    }
+    done(client);
 }

@@ -36,11 +36,10 @@
 //! is [`ReadError::Corrupt`], with the record's offset.
 
 use std::io::{self, BufRead, Read};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::MAX_MAX_VALUE_SIZE;
 use crate::num::{format_i64, parse_i64};
-use crate::store::{Change, Millis, MAX_KEY_LEN};
+use crate::store::{Change, Clock, Millis, MAX_KEY_LEN};
 
 /// Most arguments in one record: `SET key value PXAT ms` has five; Redis's
 /// own `SET` records have at most seven. More is corruption.
@@ -71,13 +70,11 @@ pub struct WallClock {
 }
 
 impl WallClock {
-    /// The offset between `now` (the store's clock) and the system clock.
-    pub fn new(now: Millis) -> WallClock {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+    /// The store clock's own offset (see [`Clock::unix_start`]), so that
+    /// the log and the commands agree on every deadline.
+    pub fn of(clock: &Clock) -> WallClock {
         WallClock {
-            offset: unix.saturating_sub(now.0),
+            offset: clock.unix_start(),
         }
     }
 

@@ -319,7 +319,7 @@ impl Aof {
         rewrite::remove_leftover(path);
         let started = Instant::now();
         let now = clock.now();
-        let wall = WallClock::new(now);
+        let wall = WallClock::of(clock);
         let loaded = replay::load(path, config.load_truncated, databases, store, now, wall)?;
         let evicted = store.evictions();
         log::info!(

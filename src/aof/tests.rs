@@ -22,7 +22,7 @@ fn logged_store(disk: &Arc<MemoryDisk>, fsync: Fsync) -> (Arc<Store>, Arc<Aof>, 
         fsync,
         ..AofConfig::new(PathBuf::from("in-memory.aof"))
     };
-    let wall = WallClock::new(clock.now());
+    let wall = WallClock::of(&clock);
     let aof = Aof::start(disk.clone(), 0, &config, wall, None).expect("the log starts");
     let mut store = Store::new(StoreConfig::new(1 << 30, 5));
     store.add_journal(aof.clone());
@@ -48,7 +48,7 @@ fn replayed(bytes: &[u8]) -> Store {
     std::fs::write(&path, bytes).expect("a temporary file");
     let store = Store::new(StoreConfig::new(1 << 30, 5));
     let clock = Clock::new();
-    let wall = WallClock::new(clock.now());
+    let wall = WallClock::of(&clock);
     let loaded = replay::load(&path, true, 16, &store, clock.now(), wall);
     let _ = std::fs::remove_file(&path);
     loaded.expect("the log replays");

@@ -15,7 +15,7 @@ use crate::protocol::{
 };
 use crate::stats::LocalCounts;
 use crate::store::{
-    DeadlineOutcome, Expiry, Keyspace, Millis, SetOptions, Transfer, Transferred, Ttl,
+    Clock, DeadlineOutcome, Expiry, Keyspace, Millis, SetOptions, Transfer, Transferred, Ttl,
     SCAN_PARTITIONS,
 };
 
@@ -93,7 +93,7 @@ pub fn execute<'s, K: Keyspace>(
             let found = store.read_into(key, now, scratch, touch);
             value_reply(found, scratch, counts)
         }
-        Command::Set(set) => execute_set(set, store, now, scratch),
+        Command::Set(set) => execute_set(set, store, now, ctx.clock, scratch),
         Command::Delete(key) => Reply::Found(store.delete(key, now)),
         Command::DeleteMany(keys) => {
             let n = keys.into_iter().filter(|&k| store.delete(k, now)).count();
@@ -221,7 +221,7 @@ pub fn execute<'s, K: Keyspace>(
                 Ttl::Missing => -2,
                 Ttl::Persistent => -1,
                 Ttl::Remaining(ms) => {
-                    let at = unix_now_ms() + i128::from(ms);
+                    let at = i128::from(ctx.clock.unix_ms(now)) + i128::from(ms);
                     let at = if in_ms { at } else { at / 1000 };
                     i64::try_from(at).unwrap_or(i64::MAX)
                 }
@@ -277,7 +277,7 @@ pub fn execute<'s, K: Keyspace>(
             only_if,
             name,
         } => {
-            let target = match deadline_of(when, now, name) {
+            let target = match deadline_of(when, now, ctx.clock, name) {
                 Ok(target) => target,
                 Err(e) => return Reply::Error(e),
             };
@@ -312,7 +312,7 @@ pub fn execute<'s, K: Keyspace>(
             let found = match change {
                 ExpiryChange::Unchanged => store.read_into(key, now, scratch, touch),
                 ExpiryChange::Persist => store.set_deadline(key, now, None, Some(scratch)),
-                ExpiryChange::Expire(at) => match expire_at(at, now, "getex") {
+                ExpiryChange::Expire(at) => match expire_at(at, now, ctx.clock, "getex") {
                     Ok(Some(deadline)) => {
                         store.set_deadline(key, now, Some(deadline), Some(scratch))
                     }
@@ -403,10 +403,11 @@ fn execute_set<'s>(
     set: SetCommand<'_>,
     store: &mut impl Keyspace,
     now: Millis,
+    clock: &Clock,
     scratch: &'s mut Vec<u8>,
 ) -> Reply<'s> {
     let expiry = match (set.expire, set.keep_ttl) {
-        (Some(at), _) => match expire_at(at, now, set.name) {
+        (Some(at), _) => match expire_at(at, now, clock, set.name) {
             Ok(Some(deadline)) => Expiry::At(deadline),
             // Stored with a deadline already past: gone at once, as in
             // Redis, decided with the write under one lock.
@@ -443,8 +444,13 @@ fn execute_set<'s>(
 /// invalid-expire-time error for `name` when it is out of range: as in
 /// Redis, when it is not a Unix time in milliseconds that fits 64 bits
 /// (`EXPIRE k 9223370399119966` overflows once the time now is added).
-fn deadline_of(when: When, now: Millis, name: &'static str) -> Result<Option<Millis>, ClientError> {
-    let unix_now = unix_now_ms();
+fn deadline_of(
+    when: When,
+    now: Millis,
+    clock: &Clock,
+    name: &'static str,
+) -> Result<Option<Millis>, ClientError> {
+    let unix_now = i128::from(clock.unix_ms(now));
     let unix_target = match when {
         When::In(ms) => unix_now + i128::from(ms),
         When::AtUnix(unix_ms) => i128::from(unix_ms),
@@ -460,20 +466,17 @@ fn deadline_of(when: When, now: Millis, name: &'static str) -> Result<Option<Mil
     }
 }
 
-fn expire_at(at: ExpireAt, now: Millis, name: &'static str) -> Result<Option<Millis>, ClientError> {
+fn expire_at(
+    at: ExpireAt,
+    now: Millis,
+    clock: &Clock,
+    name: &'static str,
+) -> Result<Option<Millis>, ClientError> {
     let when = match at {
         ExpireAt::In(ms) => When::In(i64::try_from(ms.millis()).unwrap_or(i64::MAX)),
         ExpireAt::Unix(ms) => When::AtUnix(i64::try_from(ms).unwrap_or(i64::MAX)),
     };
-    deadline_of(when, now, name)
-}
-
-/// The wall clock, in Unix milliseconds; absolute expiry times are read
-/// against it once, then kept on the monotonic clock.
-fn unix_now_ms() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i128)
+    deadline_of(when, now, clock, name)
 }
 
 fn count_lookup(found: bool, counts: &mut LocalCounts) {

@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::protocol::commands::Gate;
 use crate::protocol::{Command, Frame, Limits, Reply};
 use crate::stats::{LocalCounts, Stats};
-use crate::store::{Millis, Store, Watch};
+use crate::store::{Clock, Millis, Store, Watch};
 use clients::{Client, Clients};
 use pubsub::{PubSub, Subscriptions};
 use tracking::Tracking;
@@ -64,6 +64,8 @@ pub struct Context<'a> {
     pub pubsub: &'a Arc<PubSub>,
     /// Client-side caching's registry.
     pub tracking: &'a Arc<Tracking>,
+    /// The store's clock: its conversions to and from Unix time.
+    pub clock: &'a Clock,
     /// The request came over RESP, not the text protocol.
     pub resp: bool,
     /// The command only reads keys (its table row says `readonly`): a

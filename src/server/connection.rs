@@ -758,6 +758,7 @@ impl Answer<'_> {
                     writable,
                     pubsub: &shared.pubsub,
                     tracking: &shared.tracking,
+                    clock: &shared.clock,
                     resp,
                     reads: COMMANDS[row].reads(),
                 };

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct Clock {
     source: Source,
+    /// Unix milliseconds when the clock started: read once, so that every
+    /// conversion between the two agrees (an EXPIREAT reads back as given)
+    /// even if the system clock is set meanwhile.
+    unix_start: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +41,7 @@ impl Clock {
     pub fn new() -> Clock {
         Clock {
             source: Source::System(Instant::now()),
+            unix_start: unix_now_ms(),
         }
     }
 
@@ -44,7 +49,18 @@ impl Clock {
     pub fn manual() -> Clock {
         Clock {
             source: Source::Manual(Arc::new(AtomicU64::new(0))),
+            unix_start: unix_now_ms(),
         }
+    }
+
+    /// Unix milliseconds at clock time `at`.
+    pub fn unix_ms(&self, at: Millis) -> u64 {
+        self.unix_start.saturating_add(at.0)
+    }
+
+    /// Unix milliseconds when the clock started.
+    pub fn unix_start(&self) -> u64 {
+        self.unix_start
     }
 
     /// Moves a manual clock (and its clones) forward; a system clock
@@ -63,6 +79,13 @@ impl Clock {
             Source::Manual(ms) => Millis(ms.load(Ordering::Relaxed)),
         }
     }
+}
+
+/// The system clock in Unix milliseconds (0 before 1970).
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A point in time: milliseconds since the clock started.
