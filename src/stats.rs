@@ -8,6 +8,8 @@
 //! line between workers on every request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// Events that are counted and logged at most once per [`LOG_INTERVAL`]
@@ -58,6 +60,81 @@ pub struct LocalCounts {
     pub commands: u64,
     pub get_hits: u64,
     pub get_misses: u64,
+    /// Per command-table row: calls, time, refusals and failures, for the
+    /// few rows a batch touches.
+    rows: Vec<(usize, CommandCounts)>,
+    /// Error replies by their code (`ERR`, `NOAUTH`, ...).
+    errors: Vec<(String, u64)>,
+    /// Commands run since the last one timed (see [`TIMED_ONE_IN`]).
+    untimed: u32,
+}
+
+/// One command's counts (Redis's `cmdstat_`): calls run, microseconds
+/// spent in them, calls refused before running, calls that answered an
+/// error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandCounts {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+/// One command in this many has its run time measured, and stands for
+/// the others: reading the clock twice per command would cost a few
+/// percent of a pipelined GET's time.
+pub const TIMED_ONE_IN: u32 = 16;
+
+/// Most command-table rows counted.
+pub const COMMAND_ROWS: usize = 256;
+
+impl LocalCounts {
+    fn row(&mut self, row: usize) -> &mut CommandCounts {
+        let at = match self.rows.iter().position(|(r, _)| *r == row) {
+            Some(at) => at,
+            None => {
+                self.rows.push((row, CommandCounts::default()));
+                self.rows.len() - 1
+            }
+        };
+        &mut self.rows[at].1
+    }
+
+    /// Whether the command about to run is one to time.
+    pub fn time_this(&mut self) -> bool {
+        self.untimed += 1;
+        if self.untimed >= TIMED_ONE_IN {
+            self.untimed = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Counts a call of command `row`, `failed` when it answered an
+    /// error, and its run time when it was timed.
+    pub fn ran(&mut self, row: usize, failed: bool, timed: Option<Duration>) {
+        let counts = self.row(row);
+        counts.calls += 1;
+        counts.failed += u64::from(failed);
+        if let Some(took) = timed {
+            let usec = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            counts.usec += usec.saturating_mul(u64::from(TIMED_ONE_IN));
+        }
+    }
+
+    /// Counts a call of command `row` refused before it ran.
+    pub fn refused(&mut self, row: usize) {
+        self.row(row).rejected += 1;
+    }
+
+    /// Counts an error reply with code `code`.
+    pub fn error(&mut self, code: &str) {
+        match self.errors.iter_mut().find(|(c, _)| c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.errors.push((code.to_string(), 1)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -72,6 +149,10 @@ pub struct Stats {
     /// Milliseconds since `started` of the last log line per event, plus 1
     /// (0: never logged).
     logged: [AtomicU64; EVENTS],
+    /// Per command-table row: calls, microseconds, refusals, failures.
+    per_command: Box<[[AtomicU64; 4]]>,
+    /// Error replies by code, in the order first seen (few and rare).
+    errors: Mutex<Vec<(String, u64)>>,
 }
 
 impl Default for Stats {
@@ -91,6 +172,8 @@ impl Stats {
             get_misses: AtomicU64::new(0),
             events: Default::default(),
             logged: Default::default(),
+            per_command: (0..COMMAND_ROWS).map(|_| Default::default()).collect(),
+            errors: Mutex::default(),
         }
     }
 
@@ -127,6 +210,12 @@ impl Stats {
         {
             counter.store(0, Ordering::Relaxed);
         }
+        for counters in self.per_command.iter() {
+            for counter in counters {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+        self.errors.lock().clear();
     }
 
     pub fn count(&self, event: Event) -> u64 {
@@ -145,7 +234,48 @@ impl Stats {
             self.get_misses
                 .fetch_add(local.get_misses, Ordering::Relaxed);
         }
-        *local = LocalCounts::default();
+        for (row, counts) in local.rows.drain(..) {
+            let Some(counters) = self.per_command.get(row) else {
+                continue;
+            };
+            let values = [counts.calls, counts.usec, counts.rejected, counts.failed];
+            for (counter, value) in counters.iter().zip(values) {
+                if value != 0 {
+                    counter.fetch_add(value, Ordering::Relaxed);
+                }
+            }
+        }
+        if !local.errors.is_empty() {
+            let mut errors = self.errors.lock();
+            for (code, n) in local.errors.drain(..) {
+                match errors.iter_mut().find(|(c, _)| *c == code) {
+                    Some((_, total)) => *total += n,
+                    None => errors.push((code, n)),
+                }
+            }
+        }
+        local.commands = 0;
+        local.get_hits = 0;
+        local.get_misses = 0;
+    }
+
+    /// Command-table row `row`'s counts since start (or CONFIG RESETSTAT).
+    pub fn command(&self, row: usize) -> CommandCounts {
+        let Some(counters) = self.per_command.get(row) else {
+            return CommandCounts::default();
+        };
+        let load = |i: usize| counters[i].load(Ordering::Relaxed);
+        CommandCounts {
+            calls: load(0),
+            usec: load(1),
+            rejected: load(2),
+            failed: load(3),
+        }
+    }
+
+    /// Error replies by code, in the order first seen.
+    pub fn errors(&self) -> Vec<(String, u64)> {
+        self.errors.lock().clone()
     }
 
     /// Marks a connection as being served until the guard is dropped.

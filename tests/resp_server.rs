@@ -517,3 +517,56 @@ fn auth_without_a_configured_password_is_refused() {
         ],
     );
 }
+
+/// INFO picks sections as Redis does: `default` leaves out the per-command
+/// and per-error counts, `all` has them, several sections may be named,
+/// each given once; `# CPU` has the four times and the counts follow the
+/// commands run, refused and failed.
+#[test]
+fn info_sections_cpu_commandstats_and_errorstats() {
+    let mut client = Client::tcp(start(config()));
+    client.run(&[
+        ("SET a 1", b"+OK\r\n"),
+        ("GET a", b"$1\r\n1\r\n"),
+        ("INCR a", b":2\r\n"),
+        ("SET b x", b"+OK\r\n"),
+        (
+            "INCR b",
+            b"-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            "GET",
+            b"-ERR wrong number of arguments for 'get' command\r\n",
+        ),
+    ]);
+    let default = info(&mut client, "INFO");
+    for name in [
+        "used_cpu_sys",
+        "used_cpu_user",
+        "used_cpu_user_children",
+        "master_repl_offset",
+    ] {
+        assert!(
+            field(&default, name).is_some(),
+            "INFO has no {name}:\n{default}"
+        );
+    }
+    assert!(!default.contains("rejected_calls"), "INFO:\n{default}");
+    let all = info(&mut client, "INFO cpu all");
+    assert_eq!(all.matches("used_cpu_user_children").count(), 1, "{all}");
+    let incr = field(&all, "cmdstat_incr").expect("an INCR line");
+    assert!(
+        incr.starts_with("calls=2,") && incr.ends_with(",rejected_calls=0,failed_calls=1"),
+        "{incr}"
+    );
+    let get = field(&all, "cmdstat_get").expect("a GET line");
+    assert!(get.ends_with(",rejected_calls=1,failed_calls=0"), "{get}");
+    assert_eq!(field(&all, "errorstat_ERR"), Some("count=2"), "{all}");
+    let two = info(&mut client, "INFO CPU commandSTATS");
+    assert!(
+        two.starts_with("# CPU\r\n") && two.contains("# Commandstats\r\n"),
+        "{two}"
+    );
+    assert!(!two.contains("# Server"), "{two}");
+    done(client);
+}

@@ -12,7 +12,7 @@ use super::{clamp, Context, Session, REDIS_VERSION};
 use crate::aof::Aof;
 use crate::config::{Fsync, DEFAULT_FSYNC};
 use crate::glob::glob_match;
-use crate::protocol::commands::{lookup, resp_commands, Framing, Spec};
+use crate::protocol::commands::{lookup, resp_commands, Framing, Spec, COMMANDS};
 use crate::protocol::{
     ClientCommand, ClientError, Command, Frame, Reply, Setting, TrackingOptions,
 };
@@ -53,7 +53,7 @@ pub fn execute<'s>(
             auth,
             name,
         } => hello(ctx, session, version, auth, name),
-        Command::Info(section) => Reply::Frame(Frame::Verbatim(info(ctx, section))),
+        Command::Info(sections) => Reply::Frame(Frame::Verbatim(info(ctx, &sections))),
         Command::BgRewriteAof => match ctx.aof.map(Aof::request_rewrite) {
             Some(Ok(())) => Reply::Status("Background append only file rewriting started"),
             Some(Err(_)) => Reply::Error(ClientError::RewriteInProgress),
@@ -384,13 +384,23 @@ fn hello(
     ]))
 }
 
-/// INFO's text: Redis-style sections, the named one or all.
-fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
+/// INFO's text: Redis's sections, as Redis picks them: none named is
+/// `default`; `default` is every section but the per-command and per-error
+/// counts, `all` and `everything` every one; several may be named, each
+/// section given once.
+fn info(ctx: &Context<'_>, named: &[&[u8]]) -> String {
     let (stats, store, config) = (ctx.stats, ctx.store, ctx.config);
     let uptime = stats.uptime().as_secs();
-    let sections: [(&str, String); 6] = [
+    let is = |n: &&[u8], word: &str| n.eq_ignore_ascii_case(word.as_bytes());
+    let all = named.iter().any(|n| is(n, "all") || is(n, "everything"));
+    let default = named.is_empty() || named.iter().any(|n| is(n, "default"));
+    let wanted = |name: &str, in_default: bool| {
+        all || (default && in_default) || named.iter().any(|n| is(n, name))
+    };
+    let sections: [(&str, bool, String); 10] = [
         (
             "server",
+            true,
             format!(
                 "redis_version:{REDIS_VERSION}\r\nblink_store_version:{}\r\n\
                  redis_mode:standalone\r\narch_bits:64\r\nprocess_id:{}\r\n\
@@ -402,6 +412,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
         ),
         (
             "clients",
+            true,
             format!(
                 "connected_clients:{}\r\nmaxclients:{}\r\ntracking_clients:{}\r\n",
                 stats.connections_current(),
@@ -411,6 +422,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
         ),
         (
             "memory",
+            true,
             format!(
                 "used_memory:{}\r\nmaxmemory:{}\r\nmaxmemory_policy:allkeys-lru\r\n",
                 store.usage(),
@@ -419,6 +431,7 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
         ),
         (
             "stats",
+            true,
             format!(
                 "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
@@ -440,9 +453,14 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 ctx.tracking.table_bytes(),
             ),
         ),
-        ("persistence", persistence(ctx)),
+        ("persistence", true, persistence(ctx)),
+        ("replication", true, REPLICATION.to_string()),
+        ("cpu", true, cpu()),
+        ("commandstats", false, command_stats(ctx)),
+        ("errorstats", false, error_stats(ctx)),
         (
             "keyspace",
+            true,
             store
                 .db_counts(ctx.config.databases)
                 .iter()
@@ -457,23 +475,95 @@ fn info(ctx: &Context<'_>, section: Option<&[u8]>) -> String {
                 .collect(),
         ),
     ];
-    let all = section.map_or(true, |s| {
-        [&b"all"[..], b"default", b"everything"]
-            .iter()
-            .any(|a| s.eq_ignore_ascii_case(a))
-    });
     let mut text = String::new();
-    for (name, body) in sections {
-        if all || section.is_some_and(|s| s.eq_ignore_ascii_case(name.as_bytes())) {
+    for (name, in_default, body) in sections {
+        if wanted(name, in_default) {
             if !text.is_empty() {
                 text.push_str("\r\n");
             }
             let mut title = name.to_string();
-            title[..1].make_ascii_uppercase();
+            if name == "cpu" {
+                title.make_ascii_uppercase();
+            } else {
+                title[..1].make_ascii_uppercase();
+            }
             text.push_str(&format!("# {title}\r\n{body}"));
         }
     }
     text
+}
+
+/// INFO's `# Replication`: a primary with no replicas, as Redis reports
+/// one that has never had any.
+const REPLICATION: &str = "role:master\r\nconnected_slaves:0\r\n\
+     master_failover_state:no-failover\r\n\
+     master_replid:0000000000000000000000000000000000000000\r\n\
+     master_replid2:0000000000000000000000000000000000000000\r\n\
+     master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
+     repl_backlog_size:0\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n";
+
+/// Clock ticks per second of the times in `/proc/self/stat` (`USER_HZ`,
+/// 100 on every Linux).
+const USER_HZ: u64 = 100;
+
+/// INFO's `# CPU`: the process's system and user CPU time, and its
+/// children's, in seconds, from `/proc/self/stat` (zeros where there is
+/// none).
+fn cpu() -> String {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may
+    // hold blanks): utime is the 14th field of the line, stime the 15th,
+    // cutime and cstime the 16th and 17th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = |i: usize| fields.get(i).copied().unwrap_or(0);
+    let secs = |t: u64| format!("{}.{:06}", t / USER_HZ, t % USER_HZ * (1_000_000 / USER_HZ));
+    format!(
+        "used_cpu_sys:{}\r\nused_cpu_user:{}\r\nused_cpu_sys_children:{}\r\n\
+         used_cpu_user_children:{}\r\n",
+        secs(ticks(1)),
+        secs(ticks(0)),
+        secs(ticks(3)),
+        secs(ticks(2)),
+    )
+}
+
+/// INFO's `# Commandstats`: each command run or refused since start (or
+/// CONFIG RESETSTAT), as Redis names them. `usec` is measured on one call
+/// in [`crate::stats::TIMED_ONE_IN`] and stands for the others.
+fn command_stats(ctx: &Context<'_>) -> String {
+    let mut text = String::new();
+    for (row, spec) in COMMANDS.iter().enumerate() {
+        let c = ctx.stats.command(row);
+        if c.calls == 0 && c.rejected == 0 {
+            continue;
+        }
+        let per_call = if c.calls == 0 {
+            0.0
+        } else {
+            c.usec as f64 / c.calls as f64
+        };
+        text.push_str(&format!(
+            "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},\
+             failed_calls={}\r\n",
+            spec.name, c.calls, c.usec, c.rejected, c.failed
+        ));
+    }
+    text
+}
+
+/// INFO's `# Errorstats`: error replies by their code.
+fn error_stats(ctx: &Context<'_>) -> String {
+    ctx.stats
+        .errors()
+        .iter()
+        .map(|(code, n)| format!("errorstat_{code}:count={n}\r\n"))
+        .collect()
 }
 
 /// CONFIG GET: every parameter matched by a pattern, once.

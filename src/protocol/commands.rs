@@ -293,13 +293,25 @@ pub fn admit(
     }
 }
 
+/// The command name `request` gives, as sent.
+pub fn name_of<'a>(request: &Request<'a>) -> &'a [u8] {
+    match request {
+        Request::Line(line) => text::Words::new(line).name(),
+        Request::Resp(args) => args.get(0),
+    }
+}
+
+/// The row of the command named `name` in `request`'s framing, if the
+/// server has one (what a refused request is counted against).
+pub fn row_of(name: &[u8], resp: bool) -> Option<usize> {
+    let framing = if resp { Framing::Resp } else { Framing::Text };
+    lookup(name, framing).map(row)
+}
+
 /// Whether `request` is one that may carry a password (AUTH, PASS,
 /// HELLO), so that the buffers that held it are to be overwritten.
 pub fn carries_password(request: &Request<'_>) -> bool {
-    let name = match request {
-        Request::Line(line) => text::Words::new(line).name(),
-        Request::Resp(args) => args.get(0),
-    };
+    let name = name_of(request);
     [&b"auth"[..], b"pass", b"hello"]
         .iter()
         .any(|n| n.eq_ignore_ascii_case(name))

@@ -129,7 +129,8 @@ pub enum Command<'a> {
         count: usize,
     },
     Keys(&'a [u8]),
-    Info(Option<&'a [u8]>),
+    /// INFO [section ...].
+    Info(Vec<&'a [u8]>),
     ConfigGet(Vec<&'a [u8]>),
     /// COMMAND, COMMAND COUNT, COMMAND INFO name ...: the subcommand, if
     /// any, and its arguments.

@@ -918,7 +918,7 @@ fn on_off_word(word: &[u8], on: &[u8], off: &[u8]) -> Result<bool, Reply<'static
 }
 
 pub fn info<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    Ok(Command::Info((args.len() > 1).then(|| args.get(1))))
+    Ok(Command::Info(args.from(1).collect()))
 }
 
 /// CONFIG GET pattern [pattern ...], CONFIG SET parameter value [...],
@@ -1125,6 +1125,17 @@ pub fn unknown_command(args: &Args<'_>) -> Reply<'static> {
     }
     text.extend_from_slice(&quoted);
     Reply::ErrorText(text)
+}
+
+/// The code an error reply starts with (`ERR`, `NOAUTH`, `OOM`, ...), as
+/// Redis's `errorstat_` names it; `None` for a reply that is no error.
+pub fn error_code(reply: &Reply<'_>) -> Option<String> {
+    let text = match reply {
+        Reply::Error(e) => error_text(e),
+        Reply::ErrorText(text) => String::from_utf8_lossy(text).into_owned(),
+        _ => return None,
+    };
+    text.split(' ').next().map(str::to_string)
 }
 
 /// Redis's refusal of `name` (`client|info` for a subcommand) on a

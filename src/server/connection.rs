@@ -708,6 +708,7 @@ impl Answer<'_> {
         let shared = self.shared;
         let resp = matches!(request, Request::Resp(_));
         self.wipe |= carries_password(&request);
+        let name = commands::name_of(&request);
         let writable = shared
             .aof
             .as_ref()
@@ -742,6 +743,9 @@ impl Answer<'_> {
         let reply = match parsed {
             Err(refusal) => {
                 self.counts.commands += 1;
+                if let Some(row) = commands::row_of(name, resp) {
+                    self.counts.refused(row);
+                }
                 refusal
             }
             Ok((row, command)) => {
@@ -762,16 +766,23 @@ impl Answer<'_> {
                     resp,
                     reads: COMMANDS[row].reads(),
                 };
-                execute(
+                let started = self.counts.time_this().then(Instant::now);
+                let reply = execute(
                     command,
                     &ctx,
                     &mut self.session,
                     now,
                     &mut self.scratch,
                     &mut self.counts,
-                )
+                );
+                let failed = matches!(reply, Reply::Error(_) | Reply::ErrorText(_));
+                self.counts.ran(row, failed, started.map(|s| s.elapsed()));
+                reply
             }
         };
+        if let Some(code) = resp::error_code(&reply) {
+            self.counts.error(&code);
+        }
         if let Some(delay) = self.session.auth_delay.take() {
             out.flush()?;
             std::thread::sleep(delay);
