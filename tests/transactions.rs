@@ -546,3 +546,28 @@ fn client_list_shows_an_open_transaction() {
     done(client);
     done(other);
 }
+
+/// A flush disturbs the watches of the keys it removes and no other, as
+/// in Redis: WATCH of a missing key survives FLUSHALL and FLUSHDB, WATCH
+/// of one that existed does not.
+#[test]
+fn a_flush_aborts_only_the_watches_of_keys_it_removed() {
+    let mut client = Client::tcp(start(config()));
+    for flush in ["FLUSHALL", "FLUSHDB"] {
+        client.run(&[
+            ("DEL x", b":0\r\n"),
+            ("WATCH x", b"+OK\r\n"),
+            (flush, b"+OK\r\n"),
+            ("MULTI", b"+OK\r\n"),
+            ("PING", b"+QUEUED\r\n"),
+            ("EXEC", b"*1\r\n+PONG\r\n"),
+            ("SET x 30", b"+OK\r\n"),
+            ("WATCH x", b"+OK\r\n"),
+            (flush, b"+OK\r\n"),
+            ("MULTI", b"+OK\r\n"),
+            ("PING", b"+QUEUED\r\n"),
+            ("EXEC", b"*-1\r\n"),
+        ]);
+    }
+    done(client);
+}

@@ -503,8 +503,8 @@ pub struct Table {
     /// Changes made to this table's keys, counted per bucket of their hash
     /// (see [`Table::version`]), wrapping: what WATCH compares.
     versions: [u64; VERSION_BUCKETS],
-    /// Advanced when a flush replaces the table, so that the new table's
-    /// buckets, which start again at zero, never look unchanged.
+    /// Advanced by SWAPDB, which disturbs every watch on the table (a
+    /// flush's new table carries on the old one's versions instead).
     epoch: u64,
 }
 
@@ -549,8 +549,8 @@ impl Table {
     /// name in the first sixteen databases has sixteen buckets) is stored,
     /// removed or has its deadline changed (every
     /// [`super::guard::WriteGuard`] change counts), and that no table goes
-    /// back to while a watch may hold it: a flush's new table has a new
-    /// epoch.
+    /// back to while a watch may hold it: a flush's new table goes on from
+    /// the old one's versions.
     pub fn version(&self, hash: u32, db: u16) -> (u64, u64) {
         (self.epoch, self.versions[bucket(hash, db)])
     }
@@ -568,9 +568,16 @@ impl Table {
     }
 
     /// Makes this table, new, the successor of `previous`, which a flush
-    /// replaced: its versions all differ from any `previous` had.
+    /// emptied: it goes on from `previous`'s versions, with every removed
+    /// entry counted as changed, so a flush disturbs the watches of the
+    /// keys it removed and no other (as Redis: WATCH of a key that did not
+    /// exist survives FLUSHALL).
     pub fn succeed(&mut self, previous: &Table) {
-        self.epoch = previous.epoch.wrapping_add(1);
+        self.epoch = previous.epoch;
+        self.versions = previous.versions;
+        for entry in previous.iter() {
+            self.changed(entry.stored_hash(), entry.db());
+        }
     }
 
     pub fn len(&self) -> usize {
