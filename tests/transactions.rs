@@ -571,3 +571,23 @@ fn a_flush_aborts_only_the_watches_of_keys_it_removed() {
     }
     done(client);
 }
+
+/// A write that could never fit the memory limit is refused when queued,
+/// with Redis's OOM error, and DISCARD still works.
+#[test]
+fn a_write_larger_than_the_limit_is_refused_when_queued() {
+    let mut client = Client::tcp(start(config()));
+    client.run(&[
+        ("CONFIG SET maxmemory 1", b"+OK\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        (
+            "SET x 1",
+            b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        ),
+        ("GET x", b"+QUEUED\r\n"),
+        ("DISCARD", b"+OK\r\n"),
+        ("CONFIG SET maxmemory 0", b"+OK\r\n"),
+        ("PING", b"+PONG\r\n"),
+    ]);
+    done(client);
+}

@@ -140,6 +140,7 @@ pub fn queue(
     session: &mut Session,
     max_bytes: usize,
     writable: bool,
+    memory_limit: u64,
 ) -> Reply<'static> {
     let gate = session.gate(writable);
     let Some(queue) = session.multi.as_mut() else {
@@ -147,7 +148,9 @@ pub fn queue(
     };
     let admitted = match request {
         Request::Line(_) => Err(Reply::Error(ClientError::NotInTransaction)),
-        Request::Resp(args) => admit(&args, queue, max_bytes, gate).map(|spec| (spec, args)),
+        Request::Resp(args) => {
+            admit(&args, queue, max_bytes, gate, memory_limit).map(|spec| (spec, args))
+        }
     };
     match admitted {
         Ok((spec, args)) => {
@@ -180,8 +183,15 @@ fn admit(
     queue: &Queue,
     max_bytes: usize,
     gate: Gate,
+    memory_limit: u64,
 ) -> Result<&'static Spec, Reply<'static>> {
     let spec = commands::admit_resp(args, gate)?;
+    // A write that could never fit is refused when queued, as Redis
+    // refuses a command that may use memory while over the limit.
+    let payload: usize = (1..args.len()).map(|i| args.get(i).len()).sum();
+    if spec.denies_oom() && payload as u64 > memory_limit {
+        return Err(Reply::Error(ClientError::OutOfMemory));
+    }
     if NOT_QUEUED.contains(&spec.name) {
         return Err(Reply::Error(ClientError::NotInTransaction));
     }

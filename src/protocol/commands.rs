@@ -73,6 +73,11 @@ impl Spec {
         self.flags.contains(&"write")
     }
 
+    /// Whether it may use memory (Redis's `denyoom`).
+    pub fn denies_oom(&self) -> bool {
+        self.flags.contains(&"denyoom")
+    }
+
     /// Whether it only reads keys (Redis's `readonly`): what client-side
     /// caching notes.
     pub fn reads(&self) -> bool {

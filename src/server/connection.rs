@@ -736,6 +736,7 @@ impl Answer<'_> {
                 &mut self.session,
                 shared.limits.max_request_size,
                 writable,
+                shared.store.memory_limit(),
             ))
         } else {
             commands::parse_row(request, &shared.limits, self.session.gate(writable))
