@@ -333,7 +333,8 @@ fn text_request_inside_multi_is_refused() {
     done(client);
 }
 
-/// A transaction whose writes cannot fit under the limit fails as a whole with -OOM.
+/// A transaction whose writes each fit under the limit but together do
+/// not fails as a whole with -OOM.
 #[test]
 fn transaction_too_large_fails_whole() {
     let config = Config {
@@ -341,9 +342,9 @@ fn transaction_too_large_fails_whole() {
         ..config()
     };
     let mut client = Client::tcp(start(config));
-    let value = "v".repeat(100);
+    let value = "v".repeat(40);
     client.send(&req("MULTI"));
-    client.send(&req("SET a 1"));
+    client.send(&cmd(&[b"SET", b"a", value.as_bytes()]));
     client.send(&cmd(&[b"SET", b"b", value.as_bytes()]));
     client.send(&req("EXEC"));
     let expected: &[u8] = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n\
