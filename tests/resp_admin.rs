@@ -415,3 +415,46 @@ fn scripting_commands_answer_one_error() {
     client.run(&[("EVALSHA abc 0", NO_SCRIPTING)]);
     done(client);
 }
+
+/// A fixed parameter may be set to the value it has (as a client setting
+/// every parameter back to what CONFIG GET said does) and to nothing else;
+/// CONFIG GET answers the parameters that have a meaning here.
+#[test]
+fn config_set_of_a_fixed_parameter_to_its_value_is_accepted() {
+    let immutable = |name: &str| {
+        format!(
+            "-ERR CONFIG SET failed (possibly related to argument '{name}') - can't set \
+             immutable config\r\n"
+        )
+    };
+    check_resp(
+        start(config()),
+        &[
+            ("CONFIG SET maxmemory-policy allkeys-lru", b"+OK\r\n"),
+            (
+                "CONFIG SET maxmemory-policy ALLKEYS-LRU appendonly no",
+                b"+OK\r\n",
+            ),
+            (
+                "CONFIG SET maxmemory-policy volatile-lru",
+                immutable("maxmemory-policy").as_bytes(),
+            ),
+            (
+                "CONFIG SET timeout 5 databases 3",
+                immutable("databases").as_bytes(),
+            ),
+            (
+                "CONFIG GET timeout",
+                b"*2\r\n$7\r\ntimeout\r\n$3\r\n300\r\n",
+            ),
+            (
+                "CONFIG GET proto-max-bulk-len",
+                b"*2\r\n$18\r\nproto-max-bulk-len\r\n$7\r\n1048576\r\n",
+            ),
+            (
+                "CONFIG GET *of",
+                b"*4\r\n$9\r\nreplicaof\r\n$0\r\n\r\n$7\r\nslaveof\r\n$0\r\n\r\n",
+            ),
+        ],
+    );
+}

@@ -63,8 +63,23 @@ pub fn execute<'s>(
         Command::CommandInfo(sub, args) => command_info(sub, &args),
         Command::Client(client) => execute_client(client, ctx, session, now, scratch),
         Command::ConfigSet(settings) => {
+            // All or nothing: a fixed parameter asked to change refuses
+            // the whole command.
+            let current = parameters(ctx);
+            for setting in &settings {
+                if let Setting::Fixed(name, value) = setting {
+                    let now = current.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                    if !now.is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value)) {
+                        return error(&format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - \
+                             can't set immutable config"
+                        ));
+                    }
+                }
+            }
             for setting in settings {
                 match setting {
+                    Setting::Fixed(..) => {}
                     Setting::MaxMemory(0) => ctx.store.set_memory_limit(u64::MAX),
                     Setting::MaxMemory(bytes) => ctx.store.set_memory_limit(bytes),
                     Setting::MaxMemorySamples(n) => ctx.store.set_eviction_samples(n),
@@ -566,14 +581,15 @@ fn error_stats(ctx: &Context<'_>) -> String {
         .collect()
 }
 
-/// CONFIG GET: every parameter matched by a pattern, once.
-fn config_get(ctx: &Context<'_>, patterns: &[&[u8]]) -> Frame {
+/// The parameters CONFIG GET knows, with their values now: Redis's that
+/// have a meaning here.
+fn parameters(ctx: &Context<'_>) -> Vec<(&'static str, String)> {
     let config = ctx.config;
     let idle = ctx.clients.idle_timeout().map_or(0, |t| t.as_secs());
     let aof = config.aof.as_ref();
     let appendonly = if aof.is_some() { "yes" } else { "no" };
     let fsync = aof.map_or(DEFAULT_FSYNC, |aof| aof.fsync);
-    let parameters: [(&str, String); 9] = [
+    vec![
         ("maxmemory", maxmemory(ctx.store).to_string()),
         ("maxmemory-policy", "allkeys-lru".to_string()),
         (
@@ -586,8 +602,21 @@ fn config_get(ctx: &Context<'_>, patterns: &[&[u8]]) -> Frame {
         ("appendonly", appendonly.to_string()),
         ("appendfsync", fsync_name(fsync).to_string()),
         ("databases", ctx.config.databases.to_string()),
-    ];
-    let pairs = parameters
+        ("proto-max-bulk-len", config.max_value_size.to_string()),
+        ("unixsocketperm", format!("{:o}", config.unix_perm)),
+        (
+            "tracking-table-max-keys",
+            config.tracking_table_max_keys.to_string(),
+        ),
+        // No replication: never anyone's replica.
+        ("replicaof", String::new()),
+        ("slaveof", String::new()),
+    ]
+}
+
+/// CONFIG GET: every parameter matched by a pattern, once.
+fn config_get(ctx: &Context<'_>, patterns: &[&[u8]]) -> Frame {
+    let pairs = parameters(ctx)
         .into_iter()
         .filter(|(name, _)| {
             patterns

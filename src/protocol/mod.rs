@@ -74,7 +74,7 @@ pub enum Command<'a> {
     /// MEMORY USAGE key [SAMPLES n].
     MemoryUsage(Key<'a>),
     /// CONFIG SET, its parameters checked and typed.
-    ConfigSet(Vec<Setting>),
+    ConfigSet(Vec<Setting<'a>>),
     ConfigResetStat,
     /// RESET: the connection back to its state at connect.
     Reset,
@@ -394,15 +394,19 @@ pub enum ObjectCommand<'a> {
     Help,
 }
 
-/// A parameter CONFIG SET can change while the server runs.
+/// A parameter CONFIG SET names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Setting {
+pub enum Setting<'a> {
     /// `maxmemory`, bytes; 0 is no limit, as in Redis.
     MaxMemory(u64),
     /// `maxmemory-samples`.
     MaxMemorySamples(usize),
     /// `timeout`, seconds; 0 is none.
     Timeout(u64),
+    /// A parameter fixed while the server runs, and the value asked for:
+    /// accepted only when it is the value it has (so a client may set
+    /// every parameter back to what CONFIG GET said).
+    Fixed(&'static str, &'a [u8]),
 }
 
 /// INCRBYFLOAT's increment: a finite or infinite number, never NaN (the

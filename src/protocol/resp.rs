@@ -940,14 +940,20 @@ pub fn config<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
 }
 
 /// The parameters CONFIG GET shows that cannot change while this server
-/// runs: CONFIG SET answers Redis's error for an immutable parameter.
-const IMMUTABLE: &[&str] = &[
+/// runs: CONFIG SET answers Redis's error for an immutable parameter, but
+/// for its current value.
+pub const IMMUTABLE: &[&str] = &[
     "maxmemory-policy",
     "maxclients",
     "save",
     "appendonly",
     "appendfsync",
     "databases",
+    "proto-max-bulk-len",
+    "unixsocketperm",
+    "tracking-table-max-keys",
+    "replicaof",
+    "slaveof",
 ];
 
 /// CONFIG SET's pairs, each checked as Redis checks it; nothing is set
@@ -956,7 +962,7 @@ fn config_set<'a>(args: &Args<'a>) -> Parsed<'a> {
     if args.len() % 2 == 1 {
         return Err(Reply::Error(ClientError::Syntax));
     }
-    let mut settings: Vec<Setting> = Vec::new();
+    let mut settings: Vec<Setting<'a>> = Vec::new();
     for i in (2..args.len()).step_by(2) {
         let (name, value) = (args.get(i), args.get(i + 1));
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
@@ -984,15 +990,18 @@ fn config_set<'a>(args: &Args<'a>) -> Parsed<'a> {
         } else if is("timeout") {
             let range = "argument must be between 0 and 2147483647 inclusive";
             Setting::Timeout(number(0, i64::from(i32::MAX), range)?)
-        } else if IMMUTABLE.iter().any(|n| is(n)) {
-            return Err(failed("can't set immutable config"));
+        } else if let Some(fixed) = IMMUTABLE.iter().find(|n| is(n)) {
+            Setting::Fixed(fixed, value)
         } else {
             let mut text = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
             text.extend_from_slice(name);
             text.push(b'\'');
             return Err(Reply::ErrorText(text));
         };
-        let same = |s: &Setting| std::mem::discriminant(s) == std::mem::discriminant(&setting);
+        let same = |s: &Setting<'_>| match (s, &setting) {
+            (Setting::Fixed(a, _), Setting::Fixed(b, _)) => a == b,
+            _ => std::mem::discriminant(s) == std::mem::discriminant(&setting),
+        };
         if settings.iter().any(same) {
             return Err(failed("duplicate parameter"));
         }
