@@ -348,7 +348,8 @@ fn transaction_too_large_fails_whole() {
     client.send(&cmd(&[b"SET", b"b", value.as_bytes()]));
     client.send(&req("EXEC"));
     let expected: &[u8] = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n\
-        -OOM command not allowed when used memory > 'maxmemory'.\r\n";
+        -EXECABORT Transaction discarded because of: OOM command not allowed when used memory \
+        > 'maxmemory'.\r\n";
     assert_eq!(client.take(expected.len()), expected);
     client.run(&[("GET a", b"$-1\r\n")]);
     done(client);

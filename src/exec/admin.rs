@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use super::clients::Match;
 use super::tracking::{Options, State};
-use super::{clamp, Context, Session, REDIS_VERSION};
+use super::{clamp, Context, Replies, Session, REDIS_VERSION};
 use crate::aof::Aof;
 use crate::config::{Fsync, DEFAULT_FSYNC};
 use crate::glob::glob_match;
 use crate::protocol::commands::{lookup, resp_commands, Framing, Spec, COMMANDS};
 use crate::protocol::{
-    ClientCommand, ClientError, Command, Frame, Reply, Setting, TrackingOptions,
+    ClientCommand, ClientError, Command, Frame, Reply, ReplyMode, Setting, TrackingOptions,
 };
 use crate::stats::{Event, LocalCounts};
 use crate::store::{Millis, Store};
@@ -225,7 +225,7 @@ fn execute_client<'s>(
         ClientCommand::List(ids) => {
             let mut text = String::new();
             for client in ctx.clients.list(ids.as_deref()) {
-                let own = (client.id == session.id).then_some("client|list");
+                let own = (client.id == session.id).then_some(("client|list", session.request_len));
                 client.describe(now, own, &mut text);
             }
             Reply::Frame(Frame::Verbatim(text))
@@ -233,9 +233,17 @@ fn execute_client<'s>(
         ClientCommand::Info => {
             let mut text = String::new();
             if let Some(client) = &session.client {
-                client.describe(now, Some("client|info"), &mut text);
+                client.describe(now, Some(("client|info", session.request_len)), &mut text);
             }
             Reply::Frame(Frame::Verbatim(text))
+        }
+        ClientCommand::Reply(mode) => {
+            session.replies = match mode {
+                ReplyMode::On => Replies::On,
+                ReplyMode::Off => Replies::Off,
+                ReplyMode::Skip => Replies::Skip { armed: false },
+            };
+            Reply::Ok
         }
         ClientCommand::Tracking(None) => {
             session.tracking = None;
@@ -430,7 +438,9 @@ fn info(ctx: &Context<'_>, named: &[&[u8]]) -> String {
             true,
             format!(
                 "connected_clients:{}\r\nmaxclients:{}\r\ntracking_clients:{}\r\n",
-                stats.connections_current(),
+                // The registry CLIENT LIST and KILL see, not the count of
+                // workers serving (which includes one still closing).
+                ctx.clients.list(None).len(),
                 config.threads,
                 ctx.tracking.clients(),
             ),

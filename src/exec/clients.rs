@@ -149,7 +149,10 @@ impl Client {
     /// Redis's order: the ones this server knows, and Redis's value for an
     /// idle client for the buffers and features it does not have. `command`
     /// overrides the last command's name (the caller's own `client|list`).
-    pub fn describe(&self, now: Millis, command: Option<&str>, out: &mut String) {
+    /// The caller's own line (`own`) names its command and the size of
+    /// its request in the query buffer, as Redis's `qbuf`.
+    pub fn describe(&self, now: Millis, own: Option<(&str, usize)>, out: &mut String) {
+        let (command, qbuf) = own.map_or((None, 0), |(c, q)| (Some(c), q));
         use std::fmt::Write;
         let secs = |ms: u64| now.0.saturating_sub(ms) / 1000;
         let name = self.name.lock().clone().unwrap_or_default();
@@ -180,7 +183,7 @@ impl Client {
         let _ = writeln!(
             out,
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} \
-             psub={psub} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+             psub={psub} ssub=0 multi={} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
              obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
              resp={} lib-name= lib-ver=",
             self.id,

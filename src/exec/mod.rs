@@ -106,6 +106,42 @@ pub struct Session {
     pub pubsub: Subscriptions,
     /// CLIENT TRACKING, while on.
     pub tracking: Option<tracking::State>,
+    /// CLIENT REPLY: which replies are sent.
+    pub replies: Replies,
+    /// Bytes of the request being run, as its framing sent them (CLIENT
+    /// LIST's `qbuf` of the caller).
+    pub request_len: usize,
+}
+
+/// Which replies a connection is sent (CLIENT REPLY).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replies {
+    #[default]
+    On,
+    Off,
+    /// Not the reply of CLIENT REPLY SKIP itself, nor (`armed`) the next.
+    Skip {
+        armed: bool,
+    },
+}
+
+impl Session {
+    /// Whether the reply of the command that just ran is to be dropped,
+    /// moving CLIENT REPLY SKIP on.
+    pub fn drops_reply(&mut self) -> bool {
+        match self.replies {
+            Replies::On => false,
+            Replies::Off => true,
+            Replies::Skip { armed: false } => {
+                self.replies = Replies::Skip { armed: true };
+                true
+            }
+            Replies::Skip { armed: true } => {
+                self.replies = Replies::On;
+                true
+            }
+        }
+    }
 }
 
 impl Session {
@@ -125,6 +161,8 @@ impl Session {
             db: 0,
             pubsub: Subscriptions::default(),
             tracking: None,
+            replies: Replies::On,
+            request_len: 0,
         }
     }
 

@@ -287,7 +287,7 @@ fn exec(
     let block = Block::default();
     let mut held = match store.hold(&stripes, bound, now, &block) {
         Ok(held) => held,
-        Err(e) => return Reply::Error(e.into()),
+        Err(_) => return Reply::Error(ClientError::ExecAbortOom),
     };
     if !held.unchanged(&watches, now) {
         return Reply::NullArray;

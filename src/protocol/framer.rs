@@ -113,6 +113,27 @@ pub enum Request<'a> {
     Resp(Args<'a>),
 }
 
+impl Request<'_> {
+    /// The bytes the request took on the wire, as its framing sent them
+    /// (with the shortest headers): CLIENT LIST's `qbuf` of the caller.
+    pub fn wire_len(&self) -> usize {
+        let digits = |n: usize| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+        match self {
+            Request::Line(line) => line.len() + 1,
+            Request::Resp(args) => {
+                let n = args.len();
+                let each: usize = (0..n)
+                    .map(|i| {
+                        let len = args.get(i).len();
+                        3 + digits(len) + len + 2
+                    })
+                    .sum();
+                3 + digits(n) + each
+            }
+        }
+    }
+}
+
 /// What the framer made of the input it was given.
 #[derive(Debug)]
 pub enum Step<'a> {

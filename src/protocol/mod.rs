@@ -342,6 +342,8 @@ pub enum ClientCommand<'a> {
     Kill(KillFilter<'a>),
     NoEvict(bool),
     NoTouch(bool),
+    /// CLIENT REPLY ON|OFF|SKIP.
+    Reply(ReplyMode),
     /// CLIENT TRACKING OFF, or ON with its options.
     Tracking(Option<TrackingOptions<'a>>),
     /// CLIENT CACHING YES|NO: whether the next command's reads are
@@ -350,6 +352,14 @@ pub enum ClientCommand<'a> {
     Caching(Option<bool>),
     GetRedir,
     TrackingInfo,
+}
+
+/// CLIENT REPLY's modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    Skip,
 }
 
 /// CLIENT TRACKING ON's options, parsed but not yet checked against each
@@ -758,6 +768,8 @@ pub enum ClientError {
     WatchInMulti,
     /// EXEC of a transaction a queueing error aborted.
     ExecAbort,
+    /// EXEC refused as a whole: its writes cannot fit the memory limit.
+    ExecAbortOom,
     /// A command this server does not run inside a transaction (it
     /// reads or changes the session or the server, see the README).
     NotInTransaction,
@@ -855,6 +867,10 @@ impl fmt::Display for ClientError {
             ClientError::ExecWithoutMulti => f.write_str("EXEC without MULTI"),
             ClientError::DiscardWithoutMulti => f.write_str("DISCARD without MULTI"),
             ClientError::WatchInMulti => f.write_str("WATCH inside MULTI is not allowed"),
+            ClientError::ExecAbortOom => f.write_str(
+                "EXECABORT Transaction discarded because of: OOM command not allowed when used \
+                 memory > 'maxmemory'.",
+            ),
             ClientError::ExecAbort => {
                 f.write_str("EXECABORT Transaction discarded because of previous errors.")
             }

@@ -13,7 +13,7 @@ use super::framer::Args;
 use super::{
     db_number, parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn,
     ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, PubSubQuery, Reply,
-    SetCommand, SetReply, Setting, TrackingOptions, When, MAX_CLIENT_NAME,
+    ReplyMode, SetCommand, SetReply, Setting, TrackingOptions, When, MAX_CLIENT_NAME,
 };
 use crate::config::MAX_EVICTION_SAMPLES;
 use crate::flags::parse_size;
@@ -765,6 +765,19 @@ pub fn client<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     } else if is(b"NO-TOUCH") {
         arity(n == 3, "client|no-touch")?;
         ClientCommand::NoTouch(on_off(args.get(2))?)
+    } else if is(b"REPLY") {
+        arity(n == 3, "client|reply")?;
+        let mode = args.get(2);
+        let mode = if mode.eq_ignore_ascii_case(b"ON") {
+            ReplyMode::On
+        } else if mode.eq_ignore_ascii_case(b"OFF") {
+            ReplyMode::Off
+        } else if mode.eq_ignore_ascii_case(b"SKIP") {
+            ReplyMode::Skip
+        } else {
+            return Err(Reply::Error(ClientError::Syntax));
+        };
+        ClientCommand::Reply(mode)
     } else if is(b"TRACKING") {
         arity(n >= 3, "client|tracking")?;
         ClientCommand::Tracking(tracking_options(args)?)
@@ -1198,6 +1211,7 @@ fn error_text(e: &ClientError) -> String {
         // Its text carries its own code, as Redis's MISCONF does.
         ClientError::NotDurable => ClientError::NotDurable.to_string(),
         ClientError::ExecAbort => ClientError::ExecAbort.to_string(),
+        ClientError::ExecAbortOom => ClientError::ExecAbortOom.to_string(),
         other => format!("ERR {other}"),
     }
 }

@@ -709,6 +709,7 @@ impl Answer<'_> {
         let resp = matches!(request, Request::Resp(_));
         self.wipe |= carries_password(&request);
         let name = commands::name_of(&request);
+        self.session.request_len = request.wire_len();
         let writable = shared
             .aof
             .as_ref()
@@ -796,7 +797,11 @@ impl Answer<'_> {
         };
         // A text QUIT has no reply; RESP's is `+OK`.
         let start = out.buf.len();
-        write_reply(&mut out.buf, &reply, resp, self.session.protocol)?;
+        // CLIENT REPLY drops replies, not RESP3's pushes.
+        let push = resp && self.session.protocol == 3 && matches!(reply, Reply::Subscription(_));
+        if !self.session.drops_reply() || push {
+            write_reply(&mut out.buf, &reply, resp, self.session.protocol)?;
+        }
         if shared.aof.is_some() {
             let seq = aof::take_appended();
             if seq != 0 {

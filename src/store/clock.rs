@@ -39,9 +39,13 @@ impl Default for Clock {
 impl Clock {
     /// The system's monotonic clock, starting now.
     pub fn new() -> Clock {
+        // The monotonic start first, then the system clock, rounded up:
+        // the Unix time a reading gives is then never behind the true one
+        // (so a PXAT ten seconds ahead never reads back as 10001 ms).
+        let start = Instant::now();
         Clock {
-            source: Source::System(Instant::now()),
-            unix_start: unix_now_ms(),
+            source: Source::System(start),
+            unix_start: unix_now_ms_rounded_up(),
         }
     }
 
@@ -49,7 +53,7 @@ impl Clock {
     pub fn manual() -> Clock {
         Clock {
             source: Source::Manual(Arc::new(AtomicU64::new(0))),
-            unix_start: unix_now_ms(),
+            unix_start: unix_now_ms_rounded_up(),
         }
     }
 
@@ -81,11 +85,14 @@ impl Clock {
     }
 }
 
-/// The system clock in Unix milliseconds (0 before 1970).
-fn unix_now_ms() -> u64 {
+/// The system clock in Unix milliseconds, rounded up (0 before 1970).
+fn unix_now_ms_rounded_up() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |d| {
+            let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            micros.div_ceil(1000)
+        })
 }
 
 /// A point in time: milliseconds since the clock started.
