@@ -63,10 +63,12 @@ FRAMEWORK_CHECKS=(
     # then another client's SET, DEL and FLUSHALL seen once the server's
     # invalidation arrives, which each check waits for with a bounded loop
     # of reads; the client's own writes, whose invalidation must reach it
-    # before its next read; and what CLIENT INFO says of a tracking
-    # connection.
+    # before its next read; another client's acknowledged write, whose
+    # invalidation must come before the reply to the caching client's next
+    # command; and what CLIENT INFO says of a tracking connection.
     "redis_py_caching.py cache"
     "redis_py_caching.py own_writes"
+    "redis_py_caching.py two_caches"
     "redis_py_caching.py client_info"
     "node_redis.js caching"
     "node_redis.js caching_own_writes"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """redis-py's client-side caching, as applications use it.
 
-    redis_py_caching.py --port P cache|own_writes|client_info
+    redis_py_caching.py --port P cache|own_writes|two_caches|client_info
 
 A caching client is Redis(protocol=3, cache_config=CacheConfig()): it
 turns CLIENT TRACKING on for each of its connections, answers a read it has
@@ -21,7 +21,11 @@ client's SET, DEL and FLUSHALL, each seen by the caching client's next
 reads once the invalidation arrives, and a key it was not told of kept.
 own_writes: the caching client's own SET then GET, many times: the
 invalidation of its own write must be read before its next command, or the
-GET answers from the cache with the value the SET replaced. client_info:
+GET answers from the cache with the value the SET replaced. two_caches:
+another client's write, acknowledged before the caching client sends its
+next command (a PING), many times, by a client that does not track and by
+one that caches too: the invalidation must come before the PING's reply,
+so the read after it is never answered with the old value. client_info:
 what CLIENT TRACKINGINFO, CLIENT GETREDIR, CLIENT INFO and CLIENT LIST
 report of a tracking connection, in default mode and in BCAST mode.
 
@@ -32,6 +36,8 @@ never how many reads it took.
 """
 
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 from redis.cache import CacheConfig
 from redis.connection import CacheProxyConnection
@@ -44,8 +50,12 @@ from common import client, main, show
 INVALIDATION_WAIT = 2
 # Seconds between two of those reads.
 POLL_INTERVAL = 0.01
-# How many times own_writes writes then reads a key.
+# How many times own_writes writes then reads a key, and two_caches
+# writes, pings and reads.
 OWN_WRITES = 1000
+# How many caching clients two_caches runs at once, each with its writer
+# in a process of its own.
+TWO_CACHES_PAIRS = 4
 
 
 def caching_client(port):
@@ -156,6 +166,48 @@ def own_writes(port):
     r.connection_pool.disconnect()
 
 
+def stale_after_ping(port, tracking_writer, pair):
+    """two_caches's rounds for one caching client and its writer, with a
+    key of their own: how many reads after the PING were stale."""
+    r = caching_client(port)
+    writer = caching_client(port) if tracking_writer else client(port, protocol=3)
+    key = f"shared:{pair}"
+    stale = 0
+    for i in range(OWN_WRITES):
+        r.get(key)
+        writer.set(key, i)
+        r.ping()
+        if r.get(key) != str(i):
+            stale += 1
+    for c in (r, writer):
+        c.connection_pool.disconnect()
+    return stale
+
+
+def two_caches(port):
+    refused_then_accepted(port)
+
+    # Redis queues an invalidation while the write runs, before the
+    # writer's reply; a command the caching client sends once the writer
+    # has its reply therefore gets its answer after the invalidation, and
+    # redis-py reads the invalidation on the way. The rounds run in
+    # TWO_CACHES_PAIRS processes at once (forked, so each has redis-py as
+    # refused_then_accepted left it), each pair with a key of its own, so
+    # that the server runs them side by side as it runs a busy
+    # application's connections.
+    def all_pairs(tracking_writer):
+        with ProcessPoolExecutor(TWO_CACHES_PAIRS, mp_context=get_context("fork")) as pool:
+            counts = pool.map(stale_after_ping, [port] * TWO_CACHES_PAIRS,
+                              [tracking_writer] * TWO_CACHES_PAIRS, range(TWO_CACHES_PAIRS))
+            return sum(counts)
+
+    for tracking_writer, name in ((False, "a client that does not track"),
+                                  (True, "another caching client")):
+        show(f"get(key), {name}'s set(key, i), ping(), get(key), "
+             f"{OWN_WRITES} times in each of {TWO_CACHES_PAIRS} processes: stale reads",
+             lambda tracking_writer=tracking_writer: all_pairs(tracking_writer))
+
+
 def client_info(port):
     refused_then_accepted(port)
     r = caching_client(port)
@@ -190,7 +242,12 @@ def client_info(port):
         c.connection_pool.disconnect()
 
 
-CHECKS = {"cache": cache, "own_writes": own_writes, "client_info": client_info}
+CHECKS = {
+    "cache": cache,
+    "own_writes": own_writes,
+    "two_caches": two_caches,
+    "client_info": client_info,
+}
 
 if __name__ == "__main__":
     main(CHECKS)
