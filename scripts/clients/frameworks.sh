@@ -5,7 +5,10 @@
 # database 0 and in database 2), ioredis and node-redis (select, and
 # node-redis's URL too), and publish/subscribe through redis-py's pubsub()
 # (RESP2 and RESP3), ioredis's subscriber mode and node-redis's listeners
-# on a duplicate() (RESP2 and RESP3), each as an application calls them.
+# on a duplicate() (RESP2 and RESP3), and client-side caching through
+# redis-py's Redis(protocol=3, cache_config=CacheConfig()) and node-redis's
+# createClient({ RESP: 3, clientSideCache }), each as an application calls
+# them.
 # Every check is one program of scripts/clients/frameworks/ and one of its
 # checks, named together ("django_cache.py set_many"); it runs against a
 # fresh server and must print exactly
@@ -56,6 +59,19 @@ FRAMEWORK_CHECKS=(
     "ioredis.js pubsub"
     "node_redis.js pubsub"
     "node_redis.js pubsub_resp3"
+    # Client-side caching (RESP3): a read answered from the client's cache,
+    # then another client's SET, DEL and FLUSHALL seen once the server's
+    # invalidation arrives, which each check waits for with a bounded loop
+    # of reads; the client's own writes, whose invalidation must reach it
+    # before its next read; another client's acknowledged write, whose
+    # invalidation must come before the reply to the caching client's next
+    # command; and what CLIENT INFO says of a tracking connection.
+    "redis_py_caching.py cache"
+    "redis_py_caching.py own_writes"
+    "redis_py_caching.py two_caches"
+    "redis_py_caching.py client_info"
+    "node_redis.js caching"
+    "node_redis.js caching_own_writes"
 )
 # Every check's name, for run.sh when no server can be built.
 # shellcheck disable=SC2034 # read by run.sh
@@ -166,6 +182,14 @@ framework_checks() {
         redis_py_features.py* | redis_py_pubsub.py*)
             if [ -z "$PYTHON" ]; then
                 tool_missing "redis-py (the Python package redis, 5 or newer)" redis-py \
+                    "frameworks: $id"
+                continue
+            fi
+            ;;
+        redis_py_caching.py*)
+            # Client-side caching came with redis-py 5.1.
+            if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import redis.cache' >/dev/null 2>&1; then
+                tool_missing "redis-py 5.1 or newer (client-side caching)" redis-py \
                     "frameworks: $id"
                 continue
             fi

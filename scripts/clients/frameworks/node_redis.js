@@ -1,6 +1,6 @@
 // node-redis (the npm package redis) as a Node.js application uses it.
 //
-//   node node_redis.js --port P multi|watch|unlink|select|pubsub|pubsub_resp3
+//   node node_redis.js --port P multi|watch|unlink|select|pubsub|pubsub_resp3|caching|caching_own_writes
 //
 // multi: multi().exec() (MULTI ... EXEC in one write) and a command that
 // fails inside it. watch: watch() then multi().exec(), which rejects with
@@ -14,6 +14,11 @@
 // duplicate() of the client, receiving what the client publishes, a
 // listener in buffer mode, PING and GET on the subscriber, PUBSUB's
 // NUMSUB, CHANNELS and NUMPAT, unsubscribe() and pUnsubscribe().
+// caching: createClient({ RESP: 3, clientSideCache: { ttl: 0,
+// maxEntries: 0 } }), whose cache answers a read it has answered before,
+// and another client's SET, DEL and FLUSHALL seen once the invalidation
+// arrives. caching_own_writes: the caching client's own writes, seen by
+// its next read.
 'use strict';
 
 const { createClient } = require('redis');
@@ -202,6 +207,117 @@ async function pubsub(port, options = {}) {
   r.destroy();
 }
 
+// Milliseconds a caching client keeps reading a key another client
+// changed before the check gives up: an invalidation arrives within
+// milliseconds on loopback, so this bound is only reached when none comes.
+const INVALIDATION_WAIT_MS = 2000;
+// Milliseconds between two of those reads.
+const POLL_INTERVAL_MS = 10;
+// How many times caching_own_writes writes then reads a key.
+const OWN_WRITES = 1000;
+
+// A caching client as node-redis documents it (RESP3 only), and what its
+// cache reports: the keys the server's invalidations named, in order (an
+// empty key list, after a flush, shown as null), and its counts.
+async function caching(port) {
+  const r = await opened(port, { RESP: 3, clientSideCache: { ttl: 0, maxEntries: 0 } });
+  const csc = r.clientSideCache;
+  const invalidated = [];
+  csc.on('invalidate', (key) => invalidated.push(key === null ? null : key.toString()));
+  const counts = () => {
+    const stats = csc.stats();
+    return { size: csc.size(), hits: stats.hitCount, misses: stats.missCount };
+  };
+  return { r, invalidated, counts };
+}
+
+// Reads until the result is not old, for at most INVALIDATION_WAIT_MS,
+// and says how that ended, never how many reads it took.
+async function untilChanged(read, old) {
+  const deadline = Date.now() + INVALIDATION_WAIT_MS;
+  for (;;) {
+    const value = await read();
+    if (value !== old) return ['changed to', value];
+    if (Date.now() >= deadline) return [`still the same after ${INVALIDATION_WAIT_MS} ms`, value];
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
+
+// The caching client reads, another client writes: GET twice, the second
+// answered from the cache (the server's keyspace_hits counts one read);
+// another client's SET, DEL and FLUSHALL, each seen by the caching
+// client's next reads once the invalidation arrives, and a key it was not
+// told of kept.
+async function clientSideCache(port) {
+  const { r, invalidated, counts } = await caching(port);
+  const other = await opened(port, { RESP: 3 });
+  const stat = async (name) =>
+    Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(await other.info('stats'))[1]);
+  const untilGetChanges = (key, old) => untilChanged(() => r.get(key), old);
+  const drain = () => invalidated.splice(0);
+
+  await show("another client's mSet({ user:1: alice, user:2: bob })", () =>
+    other.mSet({ 'user:1': 'alice', 'user:2': 'bob' }));
+  let hits = await stat('keyspace_hits');
+  await show('get(user:1)', () => r.get('user:1'));
+  await show('get(user:1) again', () => r.get('user:1'));
+  await show('get(user:2)', () => r.get('user:2'));
+  await show('reads the server answered (keyspace_hits)', async () =>
+    (await stat('keyspace_hits')) - hits);
+  await show("the cache's size, hits and misses", async () => counts());
+  await show('keys the server tracks (tracking_total_keys)', () => stat('tracking_total_keys'));
+
+  await show("another client's set(user:1, carol)", () => other.set('user:1', 'carol'));
+  await show('get(user:1) until it changes', () => untilGetChanges('user:1', 'alice'));
+  await show('the keys invalidated', async () => drain());
+  hits = await stat('keyspace_hits');
+  await show('get(user:1) and get(user:2) after it', async () =>
+    [await r.get('user:1'), await r.get('user:2')]);
+  await show('reads the server answered (keyspace_hits)', async () =>
+    (await stat('keyspace_hits')) - hits);
+
+  await show("another client's del(user:1)", () => other.del('user:1'));
+  await show('get(user:1) until it changes', () => untilGetChanges('user:1', 'carol'));
+  await show('the keys invalidated', async () => drain());
+  await show('get(user:2)', () => r.get('user:2'));
+
+  await show("another client's flushAll()", () => other.flushAll());
+  await show('get(user:2) until it changes', () => untilGetChanges('user:2', 'bob'));
+  await show('the keys invalidated', async () => drain());
+  await show("another client's set(user:2, dave)", () => other.set('user:2', 'dave'));
+  await show('get(user:2) until it changes', () => untilGetChanges('user:2', null));
+  await show('the keys invalidated', async () => drain());
+  // Its hits depend on how many reads each wait took; its misses, the
+  // reads sent to the server, do not.
+  await show("the cache's size and misses", async () => {
+    const { size, misses } = counts();
+    return { size, misses };
+  });
+  await show('clientTrackingInfo()', () => r.clientTrackingInfo());
+  r.destroy();
+  other.destroy();
+}
+
+// The caching client's own SET then GET, many times: the invalidation of
+// its own write comes back on its own connection after the SET's reply,
+// and must be read before the GET is answered, or the GET answers from
+// the cache with the value the SET replaced.
+async function clientSideCacheOwnWrites(port) {
+  const { r, counts } = await caching(port);
+  await show(`set(counter, i) then get(counter), ${OWN_WRITES} times: stale reads`, async () => {
+    let stale = 0;
+    for (let i = 0; i < OWN_WRITES; i++) {
+      await r.set('counter', String(i));
+      if ((await r.get('counter')) !== String(i)) stale += 1;
+    }
+    return stale;
+  });
+  await show('del(counter) then get(counter)', async () =>
+    [await r.del('counter'), await r.get('counter')]);
+  await show("the cache's size", async () => counts().size);
+  r.destroy();
+}
+
 main({
   multi,
   watch,
@@ -209,4 +325,6 @@ main({
   select,
   pubsub: (port) => pubsub(port),
   pubsub_resp3: (port) => pubsub(port, { RESP: 3 }),
+  caching: clientSideCache,
+  caching_own_writes: clientSideCacheOwnWrites,
 });
