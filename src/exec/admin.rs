@@ -196,7 +196,7 @@ fn track(options: TrackingOptions<'_>, ctx: &Context<'_>, session: &mut Session)
     let own = (redirect.is_none() && session.protocol == 3)
         .then(|| session.pubsub.outbox_for(ctx.pubsub, &client, (true, 3)));
     session.tracking = None;
-    session.tracking = Some(State::enable(ctx.tracking, session.id, options, own));
+    session.tracking = Some(State::enable(ctx.tracking, &client, options, own));
     Reply::Ok
 }
 

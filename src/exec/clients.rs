@@ -68,6 +68,11 @@ pub struct Client {
     db: AtomicU16,
     /// Its channel and pattern subscriptions.
     subscriptions: AtomicU64,
+    /// CLIENT TRACKING: 0 off, 1 on, 2 on in BCAST mode.
+    tracking: AtomicU8,
+    /// Where its invalidations go: -1 tracking off, 0 itself, else the
+    /// connection it redirects to.
+    redirect: AtomicI64,
     flags: AtomicU8,
     /// Commands queued in its open transaction; -1 outside MULTI.
     multi: AtomicI64,
@@ -126,6 +131,17 @@ impl Client {
         self.subscriptions.store(both, Ordering::Relaxed);
     }
 
+    /// Notes its tracking: `None` off, else whether in BCAST mode and the
+    /// connection it redirects to (0: none).
+    pub fn set_tracking(&self, tracking: Option<(bool, u64)>) {
+        let (mode, redirect) = match tracking {
+            None => (0, -1),
+            Some((bcast, redirect)) => (1 + u8::from(bcast), redirect as i64),
+        };
+        self.tracking.store(mode, Ordering::Relaxed);
+        self.redirect.store(redirect, Ordering::Relaxed);
+    }
+
     /// Whether it has a channel or pattern subscription.
     pub fn subscribed(&self) -> bool {
         self.subscriptions.load(Ordering::Relaxed) != 0
@@ -164,11 +180,14 @@ impl Client {
             .unwrap_or("NULL");
         // Redis's flags in its order: `x` in MULTI, `U` on a Unix socket,
         // `e` NO-EVICT, `T` NO-TOUCH; `N` only when there is none.
+        let tracking = self.tracking.load(Ordering::Relaxed);
         let subscriptions = self.subscriptions.load(Ordering::Relaxed);
         let (sub, psub) = (subscriptions >> 32, subscriptions & u64::from(u32::MAX));
         let mut flags: String = [
             (sub + psub > 0, 'P'),
             (multi >= 0, 'x'),
+            (tracking > 0, 't'),
+            (tracking == 2, 'B'),
             (self.unix, 'U'),
             (bits & NO_EVICT != 0, 'e'),
             (bits & NO_TOUCH != 0, 'T'),
@@ -184,7 +203,7 @@ impl Client {
             out,
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} \
              psub={psub} ssub=0 multi={} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
-             obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
+             obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir={} \
              resp={} lib-name= lib-ver=",
             self.id,
             self.peer.addr,
@@ -195,6 +214,7 @@ impl Client {
             secs(self.last.load(Ordering::Relaxed)),
             self.db.load(Ordering::Relaxed),
             multi,
+            self.redirect.load(Ordering::Relaxed),
             self.protocol.load(Ordering::Relaxed),
         );
     }
@@ -241,6 +261,8 @@ impl Clients {
             protocol: AtomicU8::new(2),
             db: AtomicU16::new(0),
             subscriptions: AtomicU64::new(0),
+            tracking: AtomicU8::new(0),
+            redirect: AtomicI64::new(-1),
             flags: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             name: Mutex::new(None),

@@ -14,24 +14,27 @@
 //! the reader's writer thread). While no connection tracks, the store
 //! does not even build the change for it ([`crate::store::Journal::wants`]).
 //!
-//! - **Default mode.** A tracking connection's reads note their keys
-//!   here, then run, and the reply is queued in the connection's outbox,
-//!   all under the connection's gate ([`Gate`]); an invalidation is queued
-//!   in that outbox under the same gate. So an invalidation either lands
-//!   after the reply of a read that saw the old value, or the read saw the
-//!   new value: no client keeps a value older than a change it was not
-//!   told of. A key's readers are told once and forgotten, until they read
-//!   it again.
+//! - **Default mode.** A tracking connection's reads (read-only
+//!   commands) note their keys here, then run, and the reply is queued in
+//!   the connection's outbox, all under the connection's gate ([`Gate`]);
+//!   an invalidation is queued in that outbox under the same gate. So an
+//!   invalidation either lands after the reply of a read that saw the old
+//!   value, or the read saw the new value: no client keeps a value older
+//!   than a change it was not told of. A key's readers are told once and
+//!   forgotten, until they read it again. (Reads inside MULTI/EXEC are
+//!   noted but not gated: a client caches no transaction's replies.)
 //! - **BCAST.** Every change of a key under one of the connection's
 //!   prefixes is pushed, one push per command with all such keys, with
 //!   nothing noted per key.
 //! - **The guarantee.** A writer's invalidations are queued before its
-//!   reply is written, so a reader that sends any command after the writer
-//!   was acknowledged reads the invalidation before that command's reply.
-//! - **Its own changes** a tracking connection hears of after its reply
-//!   ([`take_own`]), as Redis sends them, or not at all with NOLOOP; the
-//!   connection running a command is known through its thread
-//!   ([`running`]).
+//!   reply is queued (a tracking writer's too: it holds no gate while it
+//!   writes, and its reply waits for the others to be told), so a reader
+//!   that sends any command after the writer was acknowledged reads the
+//!   invalidation before that command's reply.
+//! - **Its own changes** a tracking connection hears of right after its
+//!   reply, queued with it in one piece ([`take_own`]), as Redis sends
+//!   them, or not at all with NOLOOP; the connection running a command is
+//!   known through its thread ([`running`]).
 //! - **Bounded.** At most `--tracking-table-max-keys` keys are noted; past
 //!   it the oldest noted keys are invalidated early, as Redis does, so a
 //!   client never keeps a key the table forgot.
@@ -54,6 +57,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::clients::Client;
 use super::pubsub::{PubSub, Subscriber};
 use crate::protocol::resp;
 use crate::store::{Change, Journal, Key};
@@ -186,6 +190,9 @@ pub struct State {
 struct Registered {
     registry: Arc<Tracking>,
     id: u64,
+    /// The connection in the registry of clients, which CLIENT LIST shows
+    /// tracking.
+    client: Arc<Client>,
 }
 
 impl std::fmt::Debug for Registered {
@@ -197,6 +204,7 @@ impl std::fmt::Debug for Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.registry.disable(self.id);
+        self.client.set_tracking(None);
     }
 }
 
@@ -206,12 +214,14 @@ impl State {
     /// the connection's earlier state first.
     pub fn enable(
         registry: &Arc<Tracking>,
-        id: u64,
+        client: &Arc<Client>,
         options: Options,
         own: Option<Arc<Subscriber>>,
     ) -> State {
+        let id = client.id;
         let gate = Arc::new(Gate::default());
         registry.enable(id, options.clone(), own, Arc::clone(&gate));
+        client.set_tracking(Some((options.bcast, options.redirect.unwrap_or(0))));
         State {
             options,
             caching: None,
@@ -219,6 +229,7 @@ impl State {
             _registered: Registered {
                 registry: Arc::clone(registry),
                 id,
+                client: Arc::clone(client),
             },
         }
     }

@@ -727,10 +727,6 @@ impl Answer<'_> {
         };
         // Inside MULTI, a request is queued (its reply `+QUEUED` or the
         // refusal), not run.
-        // A tracking connection's command runs, and its reply is queued,
-        // under its gate (see `exec::tracking`).
-        let gate = self.session.tracking.as_ref().map(|t| Arc::clone(&t.gate));
-        let held = gate.as_ref().map(|g| g.hold());
         let parsed = if self.session.multi.is_some() && transaction::queues(&request) {
             Err(transaction::queue(
                 request,
@@ -742,6 +738,15 @@ impl Answer<'_> {
         } else {
             commands::parse_row(request, &shared.limits, self.session.gate(writable))
         };
+        // A tracking connection's read runs, and its reply is queued, under
+        // its gate (see `exec::tracking`).
+        let gate = match &parsed {
+            Ok((row, _)) if COMMANDS[*row].reads() => {
+                self.session.tracking.as_ref().map(|t| Arc::clone(&t.gate))
+            }
+            _ => None,
+        };
+        let held = gate.as_ref().map(|g| g.hold());
         let reply = match parsed {
             Err(refusal) => {
                 self.counts.commands += 1;
@@ -819,9 +824,13 @@ impl Answer<'_> {
         }
         drop(held);
         // The invalidations this command caused, before its reply is sent;
-        // its own connection's after the reply.
+        // its own connection's right after the reply, and, on a tracking
+        // connection, queued with it once the others were told.
         tracking::end_command(&shared.tracking);
         tracking::take_own(&mut out.buf);
+        if self.session.tracking.is_some() && out.subscribed.is_some() {
+            out.flush()?;
+        }
         if self.scratch.capacity() > KEPT_BUFFER {
             self.scratch = Vec::new();
         }
