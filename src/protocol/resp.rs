@@ -261,35 +261,29 @@ pub fn swapdb<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
 }
 
 pub fn subscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    let names = args.from(1).collect();
-    Ok(Command::Subscribe {
-        patterns: false,
-        names,
-    })
+    Ok(subscription(args, true, false))
 }
 
 pub fn psubscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    let names = args.from(1).collect();
-    Ok(Command::Subscribe {
-        patterns: true,
-        names,
-    })
+    Ok(subscription(args, true, true))
 }
 
 pub fn unsubscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    let names = args.from(1).collect();
-    Ok(Command::Unsubscribe {
-        patterns: false,
-        names,
-    })
+    Ok(subscription(args, false, false))
 }
 
 pub fn punsubscribe<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    Ok(subscription(args, false, true))
+}
+
+/// A (P)(UN)SUBSCRIBE of the names after the command's.
+fn subscription<'a>(args: &Args<'a>, subscribe: bool, patterns: bool) -> Command<'a> {
     let names = args.from(1).collect();
-    Ok(Command::Unsubscribe {
-        patterns: true,
-        names,
-    })
+    if subscribe {
+        Command::Subscribe { patterns, names }
+    } else {
+        Command::Unsubscribe { patterns, names }
+    }
 }
 
 pub fn publish<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
