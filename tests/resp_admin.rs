@@ -458,3 +458,19 @@ fn config_set_of_a_fixed_parameter_to_its_value_is_accepted() {
         ],
     );
 }
+
+/// CONFIG GET port, bind and unixsocket answer the addresses as bound.
+#[test]
+fn config_get_answers_the_addresses_bound() {
+    let addr = start(config());
+    let port = addr.port().to_string();
+    let expected = format!(
+        "*6\r\n$4\r\nport\r\n${}\r\n{port}\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n\
+         $10\r\nunixsocket\r\n$0\r\n\r\n",
+        port.len()
+    );
+    check_resp(
+        addr,
+        &[("CONFIG GET port bind unixsocket", expected.as_bytes())],
+    );
+}

@@ -618,6 +618,30 @@ fn parameters(ctx: &Context<'_>) -> Vec<(&'static str, String)> {
             "tracking-table-max-keys",
             config.tracking_table_max_keys.to_string(),
         ),
+        (
+            "port",
+            ctx.listening
+                .tcp
+                .first()
+                .map_or(0, |a| a.port())
+                .to_string(),
+        ),
+        (
+            "bind",
+            ctx.listening
+                .tcp
+                .iter()
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        (
+            "unixsocket",
+            ctx.listening
+                .unix
+                .first()
+                .map_or(String::new(), |p| p.display().to_string()),
+        ),
         // No replication: never anyone's replica.
         ("replicaof", String::new()),
         ("slaveof", String::new()),

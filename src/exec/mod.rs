@@ -45,6 +45,13 @@ pub use admin::{FIRST_AUTH_DELAY, MAX_AUTH_DELAY};
 /// HELLO and INFO so that clients enable the features they expect.
 pub const REDIS_VERSION: &str = "7.2.0";
 
+/// Where the server listens, as bound (CONFIG GET port, bind, unixsocket).
+#[derive(Debug, Default)]
+pub struct Listening {
+    pub tcp: Vec<std::net::SocketAddr>,
+    pub unix: Vec<std::path::PathBuf>,
+}
+
 /// What commands run against: shared by every connection, but for the
 /// two fields that describe the request at hand.
 #[derive(Clone, Copy)]
@@ -66,6 +73,8 @@ pub struct Context<'a> {
     pub tracking: &'a Arc<Tracking>,
     /// The store's clock: its conversions to and from Unix time.
     pub clock: &'a Clock,
+    /// The addresses the server listens on.
+    pub listening: &'a Listening,
     /// The request came over RESP, not the text protocol.
     pub resp: bool,
     /// The command only reads keys (its table row says `readonly`): a

@@ -961,6 +961,9 @@ pub const IMMUTABLE: &[&str] = &[
     "tracking-table-max-keys",
     "replicaof",
     "slaveof",
+    "port",
+    "bind",
+    "unixsocket",
 ];
 
 /// CONFIG SET's pairs, each checked as Redis checks it; nothing is set

@@ -770,6 +770,7 @@ impl Answer<'_> {
                     pubsub: &shared.pubsub,
                     tracking: &shared.tracking,
                     clock: &shared.clock,
+                    listening: &shared.listening,
                     resp,
                     reads: COMMANDS[row].reads(),
                 };

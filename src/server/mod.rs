@@ -39,6 +39,7 @@ use crate::config::Config;
 use crate::exec::clients::Clients;
 use crate::exec::pubsub::PubSub;
 use crate::exec::tracking::Tracking;
+use crate::exec::Listening;
 use crate::protocol::Limits;
 use crate::stats::Stats;
 use crate::store::{Clock, Store, StoreConfig, ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
@@ -79,6 +80,8 @@ pub struct Shared {
     pub pubsub: Arc<PubSub>,
     /// Client-side caching: which connections read which keys.
     pub tracking: Arc<Tracking>,
+    /// The addresses bound.
+    pub listening: Listening,
 }
 
 impl Shared {
@@ -223,6 +226,13 @@ impl Server {
             in_flight: RwLock::new(()),
             pubsub,
             tracking,
+            listening: Listening {
+                tcp: tcp.iter().filter_map(|l| l.local_addr().ok()).collect(),
+                #[cfg(unix)]
+                unix: unix.iter().map(|(path, _)| path.clone()).collect(),
+                #[cfg(not(unix))]
+                unix: Vec::new(),
+            },
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))
