@@ -25,8 +25,10 @@
 //!   (authentication, RESP version, name, failed logins, the selected
 //!   database, the open transaction and watched keys, its subscriptions)
 //!   and runs EXEC through [`store::Keyspace`] under a transaction's held
-//!   stripes; keeps the publish/subscribe registry and each subscriber's
-//!   outbox, which the connection loop writes out.
+//!   stripes; keeps the publish/subscribe registry, client-side caching's
+//!   table of readers (one of the store's journals) and each subscribed
+//!   or tracking connection's outbox, which the connection loop writes
+//!   out.
 //! - [`protocol`]: all framing ([`protocol::framer`]) within one
 //!   [`protocol::Limits`]; the command table and the gates a request
 //!   passes (login, write, subscription) ([`protocol::commands`]); the typed [`protocol::Command`] and
