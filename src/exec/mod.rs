@@ -77,8 +77,8 @@ pub struct Context<'a> {
     pub listening: &'a Listening,
     /// The request came over RESP, not the text protocol.
     pub resp: bool,
-    /// The command only reads keys (its table row says `readonly`): a
-    /// tracking connection notes them.
+    /// The command only reads keys (its table row says `readonly`) and the
+    /// connection tracks: it notes them.
     pub reads: bool,
 }
 
@@ -294,7 +294,10 @@ pub fn execute<'s>(
     counts: &mut LocalCounts,
 ) -> Reply<'s> {
     counts.commands += 1;
-    tracking::running(session.id);
+    // Only a change while a connection tracks has anyone to tell.
+    if ctx.tracking.clients() > 0 {
+        tracking::running(session.id);
+    }
     in_db(&mut command, session.db);
     let spends = session.note_reads(&mut command, ctx);
     let reply = run(command, ctx, session, now, scratch, counts);

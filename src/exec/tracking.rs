@@ -119,7 +119,8 @@ impl Deferred {
 
 /// Notes that this thread now runs a command of connection `id` (0: the
 /// expiry cycle), and drops whatever an earlier command left (it cannot
-/// have, unless it panicked).
+/// have, unless it panicked). Called only while some connection tracks:
+/// a change made while none does has no one to tell.
 pub fn running(id: u64) {
     RUNNING.with(|r| r.set(id));
     DEFERRED.with(|d| *d.borrow_mut() = Deferred::default());
@@ -127,7 +128,9 @@ pub fn running(id: u64) {
 
 /// Ends the running command: queues the invalidations its changes made,
 /// but the running connection's own (see [`take_own`]). Call it holding
-/// no stripe lock and no gate, before the command's reply is sent.
+/// no stripe lock and no gate, before the command's reply is sent, when
+/// some connection tracks (what a command that ended while tracking was
+/// turned off left is told at a later end, or dropped by [`running`]).
 pub fn end_command(registry: &Tracking) {
     let pending = DEFERRED.with(|d| std::mem::take(&mut d.borrow_mut().pending));
     let writer = RUNNING.with(Cell::get);

@@ -392,7 +392,7 @@ pub fn parse_row<'a>(
     gate: Gate,
 ) -> Result<(usize, Command<'a>), Reply<'static>> {
     let write_gate = |spec: &Spec| {
-        if spec.writes() && !gate.writable {
+        if !gate.writable && spec.writes() {
             Err(Reply::Error(ClientError::NotDurable))
         } else {
             Ok(())
@@ -435,7 +435,7 @@ pub fn admit_resp(args: &Args<'_>, gate: Gate) -> Result<&'static Spec, Reply<'s
         Err(Admission::Arity(name)) => return Err(Reply::Error(ClientError::WrongArguments(name))),
         Err(Admission::NoAuth) => return Err(Reply::Error(ClientError::NoAuth)),
     };
-    if spec.writes() && !gate.writable {
+    if !gate.writable && spec.writes() {
         return Err(Reply::Error(ClientError::NotDurable));
     }
     subscription_gate(spec, Some(args), gate)?;

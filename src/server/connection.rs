@@ -709,7 +709,10 @@ impl Answer<'_> {
         let resp = matches!(request, Request::Resp(_));
         self.wipe |= carries_password(&request);
         let name = commands::name_of(&request);
-        self.session.request_len = request.wire_len();
+        // Only CLIENT LIST and INFO read it.
+        if name.eq_ignore_ascii_case(b"client") {
+            self.session.request_len = request.wire_len();
+        }
         let writable = shared
             .aof
             .as_ref()
@@ -740,8 +743,10 @@ impl Answer<'_> {
         };
         // A tracking connection's read runs, and its reply is queued, under
         // its gate (see `exec::tracking`).
+        let tracking = self.session.tracking.is_some();
+        let reads = |row: usize| tracking && COMMANDS[row].reads();
         let gate = match &parsed {
-            Ok((row, _)) if COMMANDS[*row].reads() => {
+            Ok((row, _)) if reads(*row) => {
                 self.session.tracking.as_ref().map(|t| Arc::clone(&t.gate))
             }
             _ => None,
@@ -772,7 +777,7 @@ impl Answer<'_> {
                     clock: &shared.clock,
                     listening: &shared.listening,
                     resp,
-                    reads: COMMANDS[row].reads(),
+                    reads: reads(row),
                 };
                 let started = self.counts.time_this().then(Instant::now);
                 let reply = execute(
@@ -827,9 +832,11 @@ impl Answer<'_> {
         // The invalidations this command caused, before its reply is sent;
         // its own connection's right after the reply, and, on a tracking
         // connection, queued with it once the others were told.
-        tracking::end_command(&shared.tracking);
-        tracking::take_own(&mut out.buf);
-        if self.session.tracking.is_some() && out.subscribed.is_some() {
+        if shared.tracking.clients() > 0 {
+            tracking::end_command(&shared.tracking);
+            tracking::take_own(&mut out.buf);
+        }
+        if tracking && out.subscribed.is_some() {
             out.flush()?;
         }
         if self.scratch.capacity() > KEPT_BUFFER {
