@@ -452,14 +452,6 @@ impl Subscriptions {
         self.channels.len() + self.patterns.len()
     }
 
-    pub fn channels(&self) -> usize {
-        self.channels.len()
-    }
-
-    pub fn patterns(&self) -> usize {
-        self.patterns.len()
-    }
-
     /// The outbox every reply and message of this connection goes
     /// through, once it has subscribed.
     pub fn outbox(&self) -> Option<&Arc<Subscriber>> {

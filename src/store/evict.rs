@@ -94,6 +94,12 @@ impl Store {
         now: Millis,
         spared: Option<(usize, usize)>,
     ) -> Result<Reservation<'_>, StoreError> {
+        // Nothing to make room for: no eviction, even over a limit lowered
+        // below the count (a read-only transaction, a RENAME to a name no
+        // longer than the old one).
+        if size == 0 {
+            return Ok(Reservation::new(self, 0));
+        }
         let mut waiting_since: Option<Instant> = None;
         loop {
             let used = self.used.load(Ordering::Relaxed);

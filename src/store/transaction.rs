@@ -525,13 +525,7 @@ impl Store {
         if bytes > self.memory_limit() {
             return Err(StoreError::OutOfMemory);
         }
-        // A transaction that writes nothing makes no room: a read never
-        // evicts, even over a lowered limit.
-        let pool = if bytes == 0 {
-            Reservation::new(self, 0)
-        } else {
-            self.reserve(bytes, now)?
-        };
+        let pool = self.reserve(bytes, now)?;
         let mut guards: Vec<(usize, WriteGuard<'s>)> = stripes
             .iter()
             .filter(|&&i| i < STRIPES)
