@@ -286,15 +286,7 @@ impl Store {
             if !mode.replace && self.exists(to, now) {
                 return Ok(Transferred::Refused);
             }
-            let size = (to.bytes.len() + value.len()) as u64;
-            if size > self.memory_limit() {
-                return Err(StoreError::TooLarge);
-            }
-            let extra = if mode.keep_source {
-                size
-            } else {
-                to.bytes.len().saturating_sub(from.bytes.len()) as u64
-            };
+            let extra = transfer_bytes(from, to, value.len(), mode, self.memory_limit())?;
             // A COPY's room is never made by evicting its source.
             let spared = mode.keep_source.then_some((from_index, seen.0));
             let mut reservation = self.reserve_sparing(extra, now, spared)?;
@@ -334,14 +326,7 @@ impl Store {
                 target.insert(entry, &mut reservation, now);
             } else {
                 target.insert_in_batch(entry, &mut reservation, now);
-                self.record(Change::Block(&[
-                    Change::Del { key: from },
-                    Change::Set {
-                        key: to,
-                        value: &value,
-                        deadline: seen.1,
-                    },
-                ]));
+                self.record(Change::Block(&moved(from, to, &value, seen.1)));
             }
             return Ok(Transferred::Done);
         }
@@ -449,6 +434,46 @@ pub(super) fn scan_partitions(
     } else {
         partition
     }
+}
+
+/// The bytes a transfer of a `value_len`-byte value from `from` to `to`
+/// adds to the count: a COPY's whole new entry, a RENAME's or MOVE's
+/// longer name only (its value moves). Too large when the new entry alone
+/// passes `limit`. Shared by the store and a transaction's held stripes.
+pub(super) fn transfer_bytes(
+    from: Key<'_>,
+    to: Key<'_>,
+    value_len: usize,
+    mode: Transfer,
+    limit: u64,
+) -> Result<u64, StoreError> {
+    let size = (to.bytes.len() + value_len) as u64;
+    if size > limit {
+        return Err(StoreError::TooLarge);
+    }
+    Ok(if mode.keep_source {
+        size
+    } else {
+        to.bytes.len().saturating_sub(from.bytes.len()) as u64
+    })
+}
+
+/// A RENAME's or MOVE's record: the source gone, the target holding its
+/// value and deadline, as one block.
+pub(super) fn moved<'a>(
+    from: Key<'a>,
+    to: Key<'a>,
+    value: &'a [u8],
+    deadline: Option<Millis>,
+) -> [Change<'a>; 2] {
+    [
+        Change::Del { key: from },
+        Change::Set {
+            key: to,
+            value,
+            deadline,
+        },
+    ]
 }
 
 /// What INCR, INCRBY, DECR and DECRBY compute: the stored integer (0

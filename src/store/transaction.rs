@@ -68,7 +68,8 @@ use super::evict::draw_from;
 use super::guard::{DeadlineOutcome, Reservation, WriteGuard};
 use super::journal::{Change, Journal};
 use super::multi::{
-    add_float, add_integer, append_bytes, collect_keys, overwrite_range, range_end, scan_partitions,
+    add_float, add_integer, append_bytes, collect_keys, moved, overwrite_range, range_end,
+    scan_partitions, transfer_bytes,
 };
 use super::table::{NewEntry, Table};
 use super::{
@@ -788,15 +789,8 @@ impl Keyspace for Held<'_> {
         if !mode.replace && self.exists(to, now) {
             return Ok(Transferred::Refused);
         }
-        let size = (to.bytes.len() + value.len()) as u64;
-        if size > self.store.memory_limit() {
-            return Err(StoreError::TooLarge);
-        }
-        let extra = if mode.keep_source {
-            size
-        } else {
-            to.bytes.len().saturating_sub(from.bytes.len()) as u64
-        };
+        let limit = self.store.memory_limit();
+        let extra = transfer_bytes(from, to, value.len(), mode, limit)?;
         let mut reservation = self.reserve(extra)?;
         if !mode.keep_source {
             let (source, hash) = self.find(from).ok_or(StoreError::OutOfMemory)?;
@@ -808,14 +802,7 @@ impl Keyspace for Held<'_> {
             target.insert(entry, &mut reservation, now);
         } else {
             target.insert_in_batch(entry, &mut reservation, now);
-            self.record(Change::Block(&[
-                Change::Del { key: from },
-                Change::Set {
-                    key: to,
-                    value: &value,
-                    deadline,
-                },
-            ]));
+            self.record(Change::Block(&moved(from, to, &value, deadline)));
         }
         Ok(Transferred::Done)
     }
