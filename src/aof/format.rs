@@ -199,8 +199,22 @@ fn first_db(change: &Change<'_>) -> Option<u16> {
     }
 }
 
+/// For a change of one key: appends its record to `out` without the
+/// `SELECT` it may need and returns the key's database; `None`, appending
+/// nothing, for any other change. So the record can be encoded before the
+/// log's buffer is locked, and only copied under that lock after
+/// [`select`].
+pub fn encode_one(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) -> Option<u16> {
+    let db = match *change {
+        Change::Set { key, .. } | Change::Deadline { key, .. } | Change::Del { key } => key.db(),
+        _ => return None,
+    };
+    encode_in_block(change, wall, &mut Some(db), out);
+    Some(db)
+}
+
 /// Appends `SELECT db` unless the log has `db` selected already.
-fn select(db: u16, selected: &mut Selected, out: &mut Vec<u8>) {
+pub fn select(db: u16, selected: &mut Selected, out: &mut Vec<u8>) {
     if *selected != Some(db) {
         let mut digits = [0u8; 20];
         array(out, &[b"SELECT", format_i64(i64::from(db), &mut digits)]);

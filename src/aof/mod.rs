@@ -79,7 +79,7 @@ mod format;
 mod replay;
 mod rewrite;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,10 @@ pub const DURABLE_WAIT: Duration = Duration::from_secs(30);
 /// does not pin its memory.
 const KEPT_BATCH: usize = 1 << 20;
 
+/// Capacity a thread's record encoding buffer keeps between records: a
+/// huge value does not pin its copy.
+const KEPT_ENCODED: usize = 64 << 10;
+
 /// Stack of the writer and sync threads: they hold no large buffers on
 /// it, but format a log line when a write fails.
 const THREAD_STACK: usize = 256 << 10;
@@ -127,6 +131,8 @@ const THREAD_STACK: usize = 256 << 10;
 thread_local! {
     /// The sequence number of the last record this thread appended.
     static APPENDED: Cell<u64> = const { Cell::new(0) };
+    /// A record being encoded, before it is copied into the log's buffer.
+    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The sequence number of the newest record this thread appended since
@@ -717,15 +723,32 @@ impl Aof {
 
 impl Journal for Aof {
     fn record(&self, change: Change<'_>) {
-        let seq = {
-            let mut pending = self.pending.lock();
+        // The record is encoded before the buffer is locked, and only copied
+        // under it: the lock is the one every write of every connection
+        // takes, inside its stripe's lock.
+        let seq = ENCODED.with(|encoded| {
+            let mut encoded = encoded.borrow_mut();
+            encoded.clear();
+            let one = format::encode_one(&change, self.wall, &mut encoded);
+            let mut guard = self.pending.lock();
+            let pending = &mut *guard;
             let before = pending.buf.len();
-            let pending = &mut *pending;
-            format::encode(&change, self.wall, &mut pending.selected, &mut pending.buf);
+            match one {
+                Some(db) => {
+                    format::select(db, &mut pending.selected, &mut pending.buf);
+                    pending.buf.extend_from_slice(&encoded);
+                }
+                None => format::encode(&change, self.wall, &mut pending.selected, &mut pending.buf),
+            }
             let added = (pending.buf.len() - before) as u64;
             pending.end += added;
-            pending.end
-        };
+            let seq = pending.end;
+            drop(guard);
+            if encoded.capacity() > KEPT_ENCODED {
+                *encoded = Vec::new();
+            }
+            seq
+        });
         APPENDED.with(|a| a.set(seq));
     }
 }
