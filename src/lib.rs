@@ -42,7 +42,8 @@
 //!   of every numbered database (a [`store::Key`] carries its database),
 //!   the global byte count, expiry (checked on access, reclaimed by an active cycle),
 //!   sampled LRU eviction and the clock.
-//! - Leaves, used from several layers: [`flags`] (flag values and the
+//! - Leaves, used from several layers: [`copy`] (short copies of bytes
+//!   without `memcpy`, for the hot paths), [`flags`] (flag values and the
 //!   usage error), [`glob`] (Redis-style patterns for KEYS, SCAN and
 //!   CONFIG GET), [`num`] (integers as Redis reads them, for framing,
 //!   arguments and INCR alike).
@@ -101,6 +102,7 @@ pub mod aof;
 pub mod args;
 pub mod auth;
 pub mod config;
+pub mod copy;
 pub mod exec;
 pub mod flags;
 pub mod glob;

@@ -1339,7 +1339,7 @@ fn number_line<W: Write>(out: &mut W, marker: u8, n: i64) -> io::Result<()> {
     let mut digits = [0u8; 20];
     let digits = format_i64(n, &mut digits);
     line[0] = marker;
-    line[1..1 + digits.len()].copy_from_slice(digits);
+    crate::copy::copy(&mut line[1..], digits);
     line[1 + digits.len()..3 + digits.len()].copy_from_slice(b"\r\n");
     out.write_all(&line[..3 + digits.len()])
 }

@@ -74,6 +74,7 @@ use parking_lot::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
 use crate::aof::{self, Aof};
+use crate::copy::Appender;
 use crate::exec::clients::Peer;
 use crate::exec::pubsub::{PubSub, Subscriber};
 use crate::exec::{execute, tracking, transaction, Context, Session};
@@ -894,10 +895,11 @@ impl Answer<'_> {
 /// Appends `reply` to a connection's output buffer. Always the buffer,
 /// whatever the socket, so the encoders exist once in the binary.
 fn write_reply(out: &mut Vec<u8>, reply: &Reply<'_>, resp: bool, version: u8) -> io::Result<()> {
+    let mut out = Appender(out);
     if resp {
-        resp::write_reply(out, reply, version)
+        resp::write_reply(&mut out, reply, version)
     } else {
-        text::write_reply(out, reply)
+        text::write_reply(&mut out, reply)
     }
 }
 

@@ -401,7 +401,7 @@ impl Store {
                         entry.touch(now);
                     }
                     out.clear();
-                    out.extend_from_slice(entry.value());
+                    crate::copy::append(out, entry.value());
                     return true;
                 }
                 Some(_) => {}

@@ -72,6 +72,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::copy;
+
 use super::clock::Millis;
 use super::slab::{Loc, Slab, MAX_SLAB_RECORD};
 use super::Key;
@@ -237,9 +239,9 @@ fn write_record(
         record[at..at + DEADLINE_BYTES].copy_from_slice(&deadline_bytes(deadline));
         at += DEADLINE_BYTES;
     }
-    record[at..at + key.len()].copy_from_slice(key);
+    copy::copy(&mut record[at..], key);
     at += key.len();
-    record[at..at + value.len()].copy_from_slice(value);
+    copy::copy(&mut record[at..], value);
 }
 
 /// A stored entry's slot: its hash, its last access and its record.
