@@ -69,9 +69,9 @@
 //!   under a stripe lock: small records are recycled from the stripe's
 //!   slab, large ones allocated before the lock and freed after it. The
 //!   one exception is `--aof`'s: a change's record (its key and value with
-//!   a few bytes of RESP framing) is copied into the log's buffer under
-//!   the lock, which keeps one key's records in the order applied; that
-//!   buffer may grow there.
+//!   a few bytes of RESP framing) is encoded and copied into the log's
+//!   buffer under the lock, which keeps one key's records in the order
+//!   applied; that buffer may grow there.
 //! - Publish/subscribe and client-side caching: their registries' locks
 //!   (channels, patterns, noted keys, trackers) are each held alone, the
 //!   tracking ones under stripe locks too (from the journal); an outbox's

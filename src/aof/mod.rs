@@ -10,7 +10,10 @@
 //!
 //! 1. Under the stripe lock, [`Aof::record`] encodes the change into the
 //!    pending buffer (a copy of key and value, under the buffer's own
-//!    mutex, taken after the stripe lock and never the other way round) and
+//!    mutex, taken after the stripe lock and never the other way round;
+//!    the record of one key is encoded into the thread's own buffer before
+//!    that mutex is taken, so that writers on several CPUs queue on it
+//!    only for the copy) and
 //!    notes in a thread-local the *sequence number* of its last byte: the
 //!    count of bytes ever appended to the log once it is written. One
 //!    worker serves one connection at a time, so that thread-local is the
