@@ -12,7 +12,9 @@
 //!
 //! It serves the hot paths only: the value a GET copies out of the store,
 //! the key and value a SET copies in, and every reply written to a
-//! connection's buffer ([`Appender`]).
+//! connection's buffer ([`Appender`]). The key comparison of every lookup
+//! ([`equal`]) is done the same way, for the same reason: musl's `memcmp`
+//! compares byte by byte.
 
 use std::io;
 
@@ -54,6 +56,32 @@ pub fn copy(dst: &mut [u8], src: &[u8]) {
         32..=SHORT => copy_overlapping::<32>(dst, src),
         _ => dst.copy_from_slice(src),
     }
+}
+
+/// Whether `a` and `b` hold the same bytes, as `a == b` says.
+#[inline]
+pub fn equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => equal_overlapping::<4>(a, b),
+        8..=15 => equal_overlapping::<8>(a, b),
+        16..=31 => equal_overlapping::<16>(a, b),
+        32..=SHORT => equal_overlapping::<32>(a, b),
+        _ => a == b,
+    }
+}
+
+/// Compares `a` and `b`, `W` to `2W` bytes long each: their first `W`
+/// bytes and their last `W`.
+#[inline(always)]
+fn equal_overlapping<const W: usize>(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    a[..W] == b[..W] && a[n - W..] == b[n - W..]
 }
 
 /// Copies `src`, `W` to `2W` bytes long, over `dst` of the same length:
@@ -120,6 +148,22 @@ mod tests {
             let mut dst = vec![0xAA; len + 9];
             copy(&mut dst, &src);
             assert_eq!(dst, expected, "length {len}");
+        }
+    }
+
+    #[test]
+    fn equal_matches_slice_equality_at_every_length_and_position() {
+        for len in 0..=3 * SHORT {
+            let a = source(len);
+            assert!(equal(&a, &a.clone()), "length {len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x40;
+                assert!(!equal(&a, &b), "length {len}, differing at {at}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!equal(&a, &longer), "lengths {len} and {}", len + 1);
         }
     }
 

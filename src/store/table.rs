@@ -667,7 +667,7 @@ impl Table {
                 Some(slot)
                     if slot.stored_hash() == hash
                         && slot.db() == key.db
-                        && self.entry(slot).key() == key.bytes =>
+                        && copy::equal(self.entry(slot).key(), key.bytes) =>
                 {
                     return Some(i)
                 }
