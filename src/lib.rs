@@ -11,12 +11,15 @@
 //!   options: clients of a server over a socket like any other, sharing
 //!   with the layers below only [`config`]'s defaults, [`auth`]'s password
 //!   reading, [`flags`] and [`num`].
-//! - [`server`]: listeners, admission against the worker pool, and the
+//! - [`server`]: listeners, admission against the worker pool, the
 //!   connection loop that owns the socket, the deadlines and the batching
-//!   of replies.
+//!   of replies, and the outlet through which a connection hands to the
+//!   log the replies that wait for it.
 //! - [`aof`]: the append-only file (`--aof`): its Redis-format records,
-//!   the writer and sync threads with group commit, the wait a connection
-//!   makes before acknowledging writes, retries of a failed write, replay
+//!   the writer and sync threads with group commit, the queue of replies
+//!   handed off until their writes are durable (delivered by whoever ends
+//!   the round), the wait a connection makes instead when it cannot hand
+//!   off, retries of a failed write, replay
 //!   at start-up, compaction and the `aof-check` tool. It reaches the
 //!   store only through [`store::Journal`], the store's public writes and
 //!   its snapshot.
@@ -79,7 +82,12 @@
 //!   connection's gate is held across its own command (stripe locks inside
 //!   it) and taken by others only with no stripe lock and no gate held,
 //!   when the command that made a change ends. No publisher or writer ever
-//!   waits for another connection's socket.
+//!   waits for another connection's socket. The one bounded exception: a
+//!   thread delivering the replies a log round made durable writes to
+//!   other connections' sockets, and waits at most one
+//!   `DELIVERY_SLICE` (a clock tick) once per socket that is full; the
+//!   rest goes to a thread of its own, and that connection waits for the
+//!   log itself from then on.
 //! - The byte count equals the key plus value bytes of live entries plus
 //!   reservations in flight, and never exceeds the memory limit.
 //! - Every input is bounded before it is buffered, by the one

@@ -18,7 +18,7 @@ use blink_store::config::{AofConfig, Config, Fsync};
 use blink_store::server::Server;
 use common::binary::{run, Running, TempFile};
 use common::resp::{cmd, Resp};
-use common::{Client, Rng, TIMEOUT};
+use common::{same, value_reply, Client, Rng, TIMEOUT};
 
 /// Deadlines may differ this much between the state before a kill and the
 /// state replayed after it: the restart takes time, and PTTL rounds.
@@ -1055,4 +1055,136 @@ fn a_full_disk_refuses_writes_until_it_has_room_again() {
         (again, addr)
     };
     assert_same_state(&held, &state(addr));
+}
+
+/// Under `always`, a client that stops reading its replies holds up no
+/// other writer: the thread that sends the replies of a round, which may
+/// be another connection's or the log's own, does not wait for its
+/// socket. The stalled client's replies all arrive, in order, once it
+/// reads them.
+#[test]
+fn a_client_that_does_not_read_holds_up_no_other_writer() {
+    const PAIRS: usize = 64;
+    let log = TempFile::path();
+    let (_server, addr) = serve(&log, &["--appendfsync", "always", "--write-timeout", "120"]);
+    let big = vec![b'x'; 512 << 10];
+    let mut setup = Client::tcp(addr);
+    assert_eq!(
+        setup.call_args(&[b"SET", b"big", &big]),
+        Resp::Simple(b"OK".to_vec())
+    );
+    // Another client writes all along, so that rounds it leads carry the
+    // stalled client's replies too; a round stuck on the stalled socket
+    // would hold its next write for the 120 s write timeout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let other = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut client = Client::tcp(addr);
+            let mut slowest = Duration::ZERO;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                let reply = client.call(&format!("SET other {n}"));
+                assert_eq!(reply, Resp::Simple(b"OK".to_vec()));
+                slowest = slowest.max(started.elapsed());
+                n += 1;
+            }
+            (n, slowest)
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    // A write, then 512 KiB to read, over and over: every batch it is
+    // answered in has a reply waiting for the log, and its socket is
+    // soon full.
+    let mut request = Vec::new();
+    for n in 0..PAIRS {
+        request.extend_from_slice(&cmd(&[b"SET", b"stalled", n.to_string().as_bytes()]));
+        request.extend_from_slice(&cmd(&[b"GET", b"big"]));
+    }
+    let mut stalled = TcpStream::connect(addr).expect("connect");
+    stalled.write_all(&request).expect("send the whole batch");
+    thread::sleep(Duration::from_millis(1_000));
+    stop.store(true, Ordering::Relaxed);
+    let (writes, slowest) = other.join().expect("the other writer");
+    assert!(writes > 0, "the other client wrote nothing");
+    assert!(
+        slowest < Duration::from_secs(10),
+        "a write of the other client took {slowest:?}"
+    );
+    let mut expected = Vec::new();
+    for _ in 0..PAIRS {
+        expected.extend_from_slice(b"+OK\r\n");
+        expected.extend_from_slice(format!("${}\r\n", big.len()).as_bytes());
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(b"\r\n");
+    }
+    let mut got = vec![0; expected.len()];
+    stalled
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("a read timeout");
+    std::io::Read::read_exact(&mut stalled, &mut got).expect("every reply");
+    same(&got, &expected, "the stalled client's replies");
+    assert_eq!(setup.call("GET stalled").string(), (PAIRS - 1).to_string());
+}
+
+/// Under `always`, replies stay in request order on every connection while
+/// their batches wait for the log: clients that pipeline writes, reads and
+/// counters, some waiting for each batch's replies and some sending every
+/// batch at once, get exactly the replies of a lone server.
+#[test]
+fn pipelined_replies_keep_their_order_while_they_wait_for_the_log() {
+    const CLIENTS: usize = 8;
+    const BATCHES: usize = 100;
+    let log = TempFile::path();
+    let (_server, addr) = serve(&log, &["--appendfsync", "always"]);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            thread::spawn(move || {
+                let key = format!("k{c}");
+                let counter = format!("n{c}");
+                let batch = |b: usize| {
+                    let value = format!("v{b}");
+                    let mut request = cmd(&[b"SET", key.as_bytes(), value.as_bytes()]);
+                    request.extend_from_slice(&cmd(&[b"GET", key.as_bytes()]));
+                    request.extend_from_slice(&cmd(&[b"INCR", counter.as_bytes()]));
+                    request.extend_from_slice(format!("GET {key}\r\n").as_bytes());
+                    let mut reply = format!(
+                        "+OK\r\n${len}\r\n{value}\r\n:{n}\r\n",
+                        len = value.len(),
+                        n = b + 1
+                    )
+                    .into_bytes();
+                    reply.extend_from_slice(&value_reply(value.as_bytes()));
+                    (request, reply)
+                };
+                let mut stream = TcpStream::connect(addr).expect("connect");
+                stream.set_read_timeout(Some(TIMEOUT)).expect("a timeout");
+                let mut expected = Vec::new();
+                if c % 2 == 0 {
+                    for b in 0..BATCHES {
+                        let (request, reply) = batch(b);
+                        stream.write_all(&request).expect("send");
+                        let mut got = vec![0; reply.len()];
+                        std::io::Read::read_exact(&mut stream, &mut got).expect("replies");
+                        same(&got, &reply, &format!("client {c}, batch {b}"));
+                    }
+                    return;
+                }
+                let mut request = Vec::new();
+                for b in 0..BATCHES {
+                    let (more, reply) = batch(b);
+                    request.extend_from_slice(&more);
+                    expected.extend_from_slice(&reply);
+                }
+                stream.write_all(&request).expect("send");
+                let mut got = vec![0; expected.len()];
+                std::io::Read::read_exact(&mut stream, &mut got).expect("replies");
+                same(&got, &expected, &format!("client {c}"));
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client");
+    }
 }

@@ -56,14 +56,18 @@
 //! round and keeps the records, and the writer thread tries again every
 //! [`RETRY_INTERVAL`] with whatever has gathered meanwhile; when `everysec`'s sync fails, the next sync is the
 //! retry. While either is failing the log is *failing*: every reply still
-//! waiting becomes an error, never an acknowledgement, and the command
+//! waiting, handed off or not, becomes an error, never an
+//! acknowledgement, and the command
 //! table refuses write commands before they change anything
 //! ([`Aof::refuses_writes`]); reads go on. A change that was applied before
 //! the failure was seen stays in memory and in the kept records, so once a
 //! retry succeeds the log holds it again, and writes are accepted again.
 //! (Its client was told of an error: its outcome is unknown to it, as
 //! after a timeout.) A wait is bounded by [`DURABLE_WAIT`]: a disk stuck
-//! longer gets error replies, not a hung worker.
+//! longer gets error replies, not a hung worker. Replies handed off that
+//! waited that long are answered with errors by the writer thread, or,
+//! when the writer itself is stuck in the round, by the next connection
+//! that hands off.
 //!
 //! A sync that failed may have lost pages the kernel then marked clean, so
 //! a later sync that succeeds does not prove they reached the disk; the
@@ -198,6 +202,40 @@ impl fmt::Display for AofError {
 
 impl std::error::Error for AofError {}
 
+/// Takes from the queue the handoffs whose changes are durable once
+/// `durable` is, to be delivered by the caller.
+fn take_settled(progress: &mut Progress, durable: u64) -> Vec<Handoff> {
+    take_where(progress, |handoff| handoff.seq <= durable)
+}
+
+/// Takes from the queue the handoffs that have waited [`DURABLE_WAIT`] by
+/// `now`, to be answered with errors by the caller.
+fn take_expired(progress: &mut Progress, now: Instant) -> Vec<Handoff> {
+    // The oldest is first: when it has not expired, none has.
+    match progress.handoffs.first() {
+        Some(oldest) if now.saturating_duration_since(oldest.since) >= DURABLE_WAIT => {
+            take_where(progress, |handoff| {
+                now.saturating_duration_since(handoff.since) >= DURABLE_WAIT
+            })
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Takes from the queue the handoffs `taken` picks, keeping the others in
+/// order, and counts them as being delivered.
+fn take_where(progress: &mut Progress, taken: impl Fn(&Handoff) -> bool) -> Vec<Handoff> {
+    if !progress.handoffs.iter().any(&taken) {
+        return Vec::new();
+    }
+    let (picked, kept) = std::mem::take(&mut progress.handoffs)
+        .into_iter()
+        .partition(|handoff| taken(handoff));
+    progress.handoffs = kept;
+    progress.delivering += picked.len();
+    picked
+}
+
 /// Records encoded but not yet written.
 struct Pending {
     buf: Vec<u8>,
@@ -214,6 +252,9 @@ struct Pending {
     offset: i64,
     /// A compaction waiting for the writer to switch files.
     switch: Option<rewrite::Switch>,
+    /// Replies handed off wait and no round is being written for them: the
+    /// writer thread is asked to lead one ([`Aof::call_writer`]).
+    lead: bool,
 }
 
 /// What the writer has achieved.
@@ -228,8 +269,13 @@ struct Progress {
     sync_failed: bool,
     /// A round is being written, by a connection that leads or by the
     /// writer thread: one at a time, so that rounds reach the file in
-    /// order. Whoever set it owns the turn until it clears it.
+    /// order. Whoever set it owns the turn until it clears it, or passes
+    /// it to the writer thread (`passed`).
     writing: bool,
+    /// The turn is the writer thread's, to lead a round for the replies
+    /// handed off meanwhile ([`Aof::end_turn`]); `writing` stays set, so no
+    /// connection takes it in between.
+    passed: bool,
     /// The file's length after the last round that succeeded.
     file_len: u64,
     /// A round that failed, kept to be written again before anything
@@ -240,6 +286,30 @@ struct Progress {
     /// `round`, any later one in the next.
     round: u64,
     round_end: u64,
+    /// Replies handed to the log ([`Aof::hand_off`]) whose changes are not
+    /// durable yet, oldest first.
+    handoffs: Vec<Handoff>,
+    /// Handoffs taken from `handoffs` and not yet delivered.
+    delivering: usize,
+}
+
+/// Replies a connection handed to the log instead of waiting for it
+/// ([`Aof::hand_off`]).
+pub trait Waiting: Send + Sync {
+    /// Sends the replies: `Ok` once every change behind them is durable,
+    /// `Err` with the durable position reached when the log is failing or
+    /// [`DURABLE_WAIT`] passed. Called once, with no lock of the log held,
+    /// by whichever thread settled them; it must not block on the client.
+    fn deliver(self: Arc<Self>, outcome: Result<(), u64>);
+}
+
+/// One connection's replies waiting in the log.
+struct Handoff {
+    /// The position that must be durable before they are sent.
+    seq: u64,
+    /// When they were handed off, for [`DURABLE_WAIT`].
+    since: Instant,
+    replies: Arc<dyn Waiting>,
 }
 
 impl Progress {
@@ -264,6 +334,8 @@ pub struct Aof {
     done: [Condvar; 2],
     /// Wakes the writer thread waiting for the writing turn.
     turn: Condvar,
+    /// Wakes SHUTDOWN waiting for the handed-off replies to be delivered.
+    delivered: Condvar,
     /// A copy of `progress.failing()`, read without a lock by the command
     /// table's gate.
     failing: AtomicBool,
@@ -372,6 +444,7 @@ impl Aof {
                 selected: None,
                 offset: 0,
                 switch: None,
+                lead: false,
             }),
             wake: Condvar::new(),
             progress: Mutex::new(Progress {
@@ -380,13 +453,17 @@ impl Aof {
                 write_failed: false,
                 sync_failed: false,
                 writing: false,
+                passed: false,
                 file_len: len,
                 held: Vec::new(),
                 round: 0,
                 round_end: len,
+                handoffs: Vec::new(),
+                delivering: 0,
             }),
             done: [Condvar::new(), Condvar::new()],
             turn: Condvar::new(),
+            delivered: Condvar::new(),
             failing: AtomicBool::new(false),
             disk: Mutex::new(disk),
             rounds: AtomicU64::new(0),
@@ -451,6 +528,88 @@ impl Aof {
         }
     }
 
+    /// Hands the replies of a batch to the log instead of waiting for the
+    /// changes behind them: they are delivered ([`Waiting::deliver`]) by
+    /// whoever ends the round that makes `seq` durable, and the connection
+    /// goes back to reading at once. When no round is being written, the
+    /// caller leads one, as in [`Aof::wait`]; one that finds a round being
+    /// written only queues its replies, and the writer thread leads the
+    /// next round (see the module documentation).
+    pub fn hand_off(&self, seq: u64, replies: Arc<dyn Waiting>) {
+        let now = Instant::now();
+        let mut progress = self.progress.lock();
+        if progress.durable >= seq || progress.failing() {
+            let outcome = if progress.durable >= seq {
+                Ok(())
+            } else {
+                Err(progress.durable)
+            };
+            drop(progress);
+            replies.deliver(outcome);
+            return;
+        }
+        progress.handoffs.push(Handoff {
+            seq,
+            since: now,
+            replies,
+        });
+        if progress.writing {
+            let expired = take_expired(&mut progress, now);
+            let durable = progress.durable;
+            drop(progress);
+            self.deliver(expired, Err(durable));
+            return;
+        }
+        progress.writing = true;
+        let file_len = progress.file_len;
+        drop(progress);
+        self.round(file_len, Vec::new());
+    }
+
+    /// Ends the caller's writing turn: passes it to the writer thread when
+    /// replies handed off wait for a round (the caller then calls
+    /// [`Aof::call_writer`], with `progress` unlocked, and has it return
+    /// `true`), else frees it.
+    fn end_turn(progress: &mut Progress) -> bool {
+        let pass = !progress.handoffs.is_empty() && !progress.failing();
+        progress.passed = pass;
+        progress.writing = pass;
+        pass
+    }
+
+    /// Wakes the writer thread to take the turn passed to it.
+    fn call_writer(&self) {
+        self.pending.lock().lead = true;
+        self.wake.notify_one();
+        self.turn.notify_all();
+    }
+
+    /// Delivers `handoffs`, taken from the queue by the caller.
+    fn deliver(&self, handoffs: Vec<Handoff>, outcome: Result<(), u64>) {
+        if handoffs.is_empty() {
+            return;
+        }
+        let count = handoffs.len();
+        for handoff in handoffs {
+            handoff.replies.deliver(outcome);
+        }
+        let mut progress = self.progress.lock();
+        progress.delivering -= count;
+        if progress.delivering == 0 && progress.handoffs.is_empty() {
+            self.delivered.notify_all();
+        }
+    }
+
+    /// Answers, with errors, the handed-off replies that waited longer
+    /// than [`DURABLE_WAIT`].
+    fn expire_handoffs(&self) {
+        let mut progress = self.progress.lock();
+        let expired = take_expired(&mut progress, Instant::now());
+        let durable = progress.durable;
+        drop(progress);
+        self.deliver(expired, Err(durable));
+    }
+
     /// Whether write commands are to be refused before they run: the log
     /// is failing (see the module's failures).
     pub fn refuses_writes(&self) -> bool {
@@ -465,11 +624,14 @@ impl Aof {
         loop {
             let switch = {
                 let mut pending = self.pending.lock();
-                if pending.switch.is_none() {
+                if pending.switch.is_none() && !pending.lead {
                     self.wake.wait_for(&mut pending, SWEEP_INTERVAL);
                 }
                 let switch = pending.switch.take();
-                if switch.is_none() && pending.buf.is_empty() && !self.refuses_writes() {
+                let lead = std::mem::take(&mut pending.lead);
+                if switch.is_none() && !lead && pending.buf.is_empty() && !self.refuses_writes() {
+                    drop(pending);
+                    self.expire_handoffs();
                     continue;
                 }
                 switch
@@ -498,9 +660,10 @@ impl Aof {
     /// and the failed round held, if any.
     fn take_turn(&self) -> (u64, Vec<u8>) {
         let mut progress = self.progress.lock();
-        while progress.writing {
+        while progress.writing && !progress.passed {
             self.turn.wait(&mut progress);
         }
+        progress.passed = false;
         progress.writing = true;
         (progress.file_len, std::mem::take(&mut progress.held))
     }
@@ -510,13 +673,16 @@ impl Aof {
     /// a switch changed it.
     fn give_turn(&self, file_len: Option<u64>, held: Vec<u8>) {
         let mut progress = self.progress.lock();
-        progress.writing = false;
         progress.held = held;
         if let Some(len) = file_len {
             progress.file_len = len;
         }
+        let passed = Aof::end_turn(&mut progress);
         drop(progress);
         self.wake_all();
+        if passed {
+            self.call_writer();
+        }
     }
 
     /// Wakes every waiter: the writing turn is free without a round having
@@ -529,8 +695,10 @@ impl Aof {
     }
 
     /// Writes `held` (a failed round kept for retry) and everything
-    /// pending as one round, publishes how it went, and gives the writing
-    /// turn back. The caller holds the turn; the file is `file_len` long.
+    /// pending as one round, publishes how it went, gives the writing turn
+    /// back, and delivers the handed-off replies the round made durable;
+    /// if others wait, asks the writer thread to lead the next round. The
+    /// caller holds the turn; the file is `file_len` long.
     fn round(&self, file_len: u64, mut batch: Vec<u8>) {
         let end = {
             let mut pending = self.pending.lock();
@@ -557,10 +725,12 @@ impl Aof {
         };
         if let Err(e) = result {
             // Cut a partly written round, so that the file ends with whole
-            // records and the retry appends them once.
+            // records and the retry appends them once. The log is failing
+            // before the turn is free, so that no round of newer records
+            // can be written ahead of this one's.
             let _ = disk.truncate(file_len);
-            self.give_turn(None, batch);
             self.note_failure(Failure::Write, &e);
+            self.give_turn(None, batch);
             return;
         }
         let len = file_len + batch.len() as u64;
@@ -568,17 +738,24 @@ impl Aof {
         if !batch.is_empty() {
             self.rounds.fetch_add(1, Ordering::Relaxed);
         }
-        progress.writing = false;
         progress.file_len = len;
         progress.written = end;
         progress.durable = end;
         let recovered = std::mem::take(&mut progress.write_failed);
         self.failing.store(progress.failing(), Ordering::Relaxed);
+        let ready = take_settled(&mut progress, end);
+        let passed = Aof::end_turn(&mut progress);
         drop(progress);
-        // Everyone in this round is done; one waiting for the next leads it.
+        // Everyone in this round is done; one waiting for the next leads it,
+        // or, when none waits but replies were handed off, the writer
+        // thread does, while this thread delivers this round's.
         self.done[(round % 2) as usize].notify_all();
         self.done[((round + 1) % 2) as usize].notify_one();
         self.turn.notify_all();
+        if passed {
+            self.call_writer();
+        }
+        self.deliver(ready, Ok(()));
         if recovered {
             log::warn!(
                 "aof {}: writing works again; write commands are accepted again",
@@ -653,7 +830,10 @@ impl Aof {
             Failure::Sync => progress.sync_failed = true,
         }
         self.failing.store(true, Ordering::Relaxed);
+        let durable = progress.durable;
+        let all = take_settled(&mut progress, u64::MAX);
         drop(progress);
+        self.deliver(all, Err(durable));
         if !was_failing {
             log::error!(
                 "aof {}: {} failed: {e}; write commands are refused until it succeeds \
@@ -666,8 +846,9 @@ impl Aof {
         self.wake_all();
     }
 
-    /// Waits until everything appended so far is written, then syncs the
-    /// file, whatever the policy: for a clean shutdown.
+    /// Waits until everything appended so far is written and every reply
+    /// handed off is delivered, then syncs the file, whatever the policy:
+    /// for a clean shutdown.
     pub fn sync_all(&self) -> io::Result<()> {
         let end = self.pending.lock().end;
         self.wait(end).map_err(|durable| {
@@ -675,6 +856,18 @@ impl Aof {
                 "the log is durable only up to sequence number {durable} of {end}"
             ))
         })?;
+        let deadline = Instant::now() + DURABLE_WAIT;
+        let mut progress = self.progress.lock();
+        while progress.delivering > 0 || !progress.handoffs.is_empty() {
+            if self
+                .delivered
+                .wait_until(&mut progress, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        drop(progress);
         let disk = Arc::clone(&*self.disk.lock());
         disk.sync()?;
         self.note_sync();

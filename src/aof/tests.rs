@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::disk::memory::MemoryDisk;
 use super::format::WallClock;
-use super::{replay, take_appended, Aof, RewriteBusy};
+use super::{replay, take_appended, Aof, RewriteBusy, Waiting};
 use crate::config::{AofConfig, Fsync};
 use crate::store::{Clock, Key, SetOptions, Store, StoreConfig};
 
@@ -184,6 +184,123 @@ fn a_full_disk_refuses_writes_until_it_has_room_again() {
             );
         }
         assert_eq!(replayed.len(), store.len(), "{fsync:?}");
+    }
+}
+
+/// What a delivery saw: its outcome, and whether the record was synced.
+type Delivered = (Result<(), u64>, bool);
+
+/// Replies handed to the log, as a connection hands them: what each
+/// delivery saw, sent to the connection waiting for it.
+struct Probe {
+    disk: Arc<MemoryDisk>,
+    seq: u64,
+    /// Taken by the first delivery; a second one finds it gone.
+    told: Mutex<Option<std::sync::mpsc::Sender<Delivered>>>,
+}
+
+impl Waiting for Probe {
+    fn deliver(self: Arc<Self>, outcome: Result<(), u64>) {
+        // Whether the record is in what the disk has synced, as it must be
+        // before an acknowledgement under `always`.
+        let synced = self.disk.after_power_loss().len() as u64 >= self.seq;
+        let told = self.told.lock().take().expect("delivered twice");
+        let _ = told.send((outcome, synced));
+    }
+}
+
+/// Writes `key` = `value`, hands the reply off and waits for its delivery;
+/// returns the outcome, and whether the record was synced by then.
+fn handed_off_set(
+    store: &Store,
+    aof: &Aof,
+    disk: &Arc<MemoryDisk>,
+    clock: &Clock,
+    key: &str,
+    value: &str,
+) -> Delivered {
+    let key = Key::new(key.as_bytes()).expect("a short key");
+    assert_eq!(
+        store.set(key, value.as_bytes(), clock.now(), SetOptions::PLAIN),
+        Ok(true)
+    );
+    let seq = take_appended();
+    let (told, delivered) = std::sync::mpsc::channel();
+    let probe = Probe {
+        disk: disk.clone(),
+        seq,
+        told: Mutex::new(Some(told)),
+    };
+    aof.hand_off(seq, Arc::new(probe));
+    delivered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("delivered within 10 s")
+}
+
+/// Under `always`, replies handed to the log are delivered once each, and
+/// only once their records are synced, whichever thread leads the round:
+/// eight writers hand off at once, so most rounds are led by another
+/// writer or by the writer thread.
+#[test]
+fn handed_off_replies_are_delivered_once_synced() {
+    const WRITERS: usize = 8;
+    const WRITES: usize = 300;
+    let disk = Arc::new(MemoryDisk::default());
+    let (store, aof, clock) = logged_store(&disk, Fsync::Always);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, aof, clock, disk) =
+                (store.clone(), aof.clone(), clock.clone(), disk.clone());
+            thread::spawn(move || {
+                for n in 0..WRITES {
+                    let (outcome, synced) = handed_off_set(
+                        &store,
+                        &aof,
+                        &disk,
+                        &clock,
+                        &format!("w{w}"),
+                        &n.to_string(),
+                    );
+                    assert_eq!(outcome, Ok(()), "writer {w}, write {n}");
+                    assert!(synced, "writer {w}, write {n}: delivered before its sync");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("a writer");
+    }
+    let replayed = replayed(&disk.after_power_loss());
+    for w in 0..WRITERS {
+        assert_eq!(
+            value_of(&replayed, &format!("w{w}")),
+            Some((WRITES - 1).to_string().into_bytes())
+        );
+    }
+}
+
+/// A full disk: a reply handed off is delivered as a failure, with the
+/// durable position short of its record; once the disk has room, replies
+/// handed off are delivered as successes again.
+#[test]
+fn handed_off_replies_on_a_full_disk_are_failures() {
+    for fsync in [Fsync::Always, Fsync::EverySec, Fsync::No] {
+        let disk = Arc::new(MemoryDisk::default());
+        let (store, aof, clock) = logged_store(&disk, fsync);
+        let (outcome, _) = handed_off_set(&store, &aof, &disk, &clock, "before", "1");
+        assert_eq!(outcome, Ok(()), "{fsync:?}");
+        disk.set_full(true);
+        let (outcome, _) = handed_off_set(&store, &aof, &disk, &clock, "during", "2");
+        let durable = outcome.expect_err("acknowledged on a full disk");
+        assert_eq!(durable, disk.written().len() as u64, "{fsync:?}");
+        disk.set_full(false);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while aof.refuses_writes() {
+            assert!(Instant::now() < deadline, "{fsync:?}: no retry within 10 s");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let (outcome, _) = handed_off_set(&store, &aof, &disk, &clock, "after", "3");
+        assert_eq!(outcome, Ok(()), "{fsync:?}");
     }
 }
 

@@ -13,10 +13,14 @@
 //! lone request is answered at once.
 //!
 //! With `--aof`, no reply to a change is sent before the change is durable
-//! under the `--appendfsync` policy: before writing a batch, the flush
-//! waits once for the newest record the batch's requests produced
-//! ([`crate::aof::Aof::wait`]). If that fails, each reply whose change is
-//! not durable is replaced by an error line; the other replies stand.
+//! under the `--appendfsync` policy: the flush hands a batch with such
+//! replies to the log, which sends it once the newest record the batch's
+//! requests produced is durable, and the loop goes back to reading
+//! ([`super::outlet`]); the next flush first waits until that batch is
+//! sent. A subscribed connection, or one whose socket was found full,
+//! waits for the log itself before writing ([`crate::aof::Aof::wait`]).
+//! Either way, if the log fails, each reply whose change is not durable is
+//! replaced by an error line; the other replies stand.
 //!
 //! ## Deadlines
 //!
@@ -35,8 +39,12 @@
 //! ([`write_slice`]), so a blocked write returns often enough to check the
 //! deadline, and a partial write (which the kernel returns only after
 //! waiting out the socket timeout) costs at most one slice: the worker is
-//! free within 1.1 x `--write-timeout` of the client's last read. After a
-//! failed write the unsent replies are dropped, never flushed again.
+//! free within 1.1 x `--write-timeout` of the client's last read. Once the
+//! connection has handed replies to the log, the send timeout is
+//! [`super::outlet::DELIVERY_SLICE`] instead, so that a delivery by
+//! another thread never waits long on this socket; the deadline is
+//! unchanged. After a failed write the unsent replies are dropped, never
+//! flushed again.
 //!
 //! A line still unterminated when the client closes its side is dropped, not
 //! executed: a client that died mid-write leaves no truncated value behind.
@@ -73,6 +81,7 @@ use std::thread::JoinHandle;
 use parking_lot::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
+use super::outlet::{Journaled, Outlet, Sender, DELIVERY_SLICE};
 use crate::aof::{self, Aof};
 use crate::copy::Appender;
 use crate::exec::clients::Peer;
@@ -129,8 +138,9 @@ pub trait Socket: Read + Write + Copy {
     /// a Unix socket.
     fn peer(self) -> io::Result<(Peer, bool)>;
     /// A clone of the socket that another thread may write to (a
-    /// subscriber's writer).
-    fn writer(self) -> io::Result<Box<dyn Write + Send>>;
+    /// subscriber's writer, a delivery of replies handed to the log).
+    fn writer(self) -> io::Result<Box<dyn Sender>>;
+    fn set_write_timeout(self, timeout: Duration) -> io::Result<()>;
 }
 
 /// The socket's file descriptor, as CLIENT LIST shows it.
@@ -166,8 +176,12 @@ impl Socket for &TcpStream {
         Ok((peer, false))
     }
 
-    fn writer(self) -> io::Result<Box<dyn Write + Send>> {
+    fn writer(self) -> io::Result<Box<dyn Sender>> {
         Ok(Box::new(self.try_clone()?))
+    }
+
+    fn set_write_timeout(self, timeout: Duration) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, Some(timeout))
     }
 }
 
@@ -198,8 +212,12 @@ impl Socket for &UnixStream {
         Ok((peer, true))
     }
 
-    fn writer(self) -> io::Result<Box<dyn Write + Send>> {
+    fn writer(self) -> io::Result<Box<dyn Sender>> {
         Ok(Box::new(self.try_clone()?))
+    }
+
+    fn set_write_timeout(self, timeout: Duration) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, Some(timeout))
     }
 }
 
@@ -262,11 +280,19 @@ impl Socket for Stream<'_> {
         }
     }
 
-    fn writer(self) -> io::Result<Box<dyn Write + Send>> {
+    fn writer(self) -> io::Result<Box<dyn Sender>> {
         match self {
             Stream::Tcp(s) => s.writer(),
             #[cfg(unix)]
             Stream::Unix(s) => s.writer(),
+        }
+    }
+
+    fn set_write_timeout(self, timeout: Duration) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => Socket::set_write_timeout(s, timeout),
+            #[cfg(unix)]
+            Stream::Unix(s) => Socket::set_write_timeout(s, timeout),
         }
     }
 }
@@ -302,6 +328,9 @@ struct Output<S> {
     /// Once the connection has subscribed: its outbox, which every flush
     /// goes to, the registry, and the writer thread.
     subscribed: Option<Subscribed>,
+    /// With `--aof`, once a batch's replies were handed to the log: where
+    /// they wait ([`outlet`]).
+    outlet: Option<Arc<Outlet>>,
 }
 
 /// A subscribed connection's way out: see the module documentation.
@@ -311,22 +340,16 @@ struct Subscribed {
     writer: JoinHandle<()>,
 }
 
-/// A buffered reply to a request that changed the store.
-struct Journaled {
-    /// Where the reply lies in [`Output::buf`].
-    start: usize,
-    end: usize,
-    /// The log position that must be durable before it is sent.
-    seq: u64,
-    /// How to write an error in its place.
-    resp: bool,
-    version: u8,
-}
-
 impl<S: Socket> Output<S> {
     /// Writes every buffered reply, once the changes behind them are
     /// durable. On failure the rest is dropped.
     fn flush(&mut self) -> Result<(), End> {
+        if let Some(outlet) = &self.outlet {
+            outlet.settle()?;
+        }
+        if self.hand_off() {
+            return Ok(());
+        }
         self.await_durable();
         let result = match &self.subscribed {
             None => send_all(&mut self.socket, &self.buf, self.write_timeout),
@@ -380,6 +403,46 @@ impl<S: Socket> Output<S> {
         }
     }
 
+    /// Hands the buffered replies to the log when some wait for it,
+    /// unless the connection has subscribed or its socket was found slow
+    /// ([`outlet`]); the caller has settled the previous batch handed off.
+    /// Returns whether it did.
+    fn hand_off(&mut self) -> bool {
+        let Some(aof) = &self.aof else {
+            return false;
+        };
+        if self.journaled.is_empty() || self.subscribed.is_some() {
+            return false;
+        }
+        let outlet = match &self.outlet {
+            Some(outlet) if outlet.is_slow() => return false,
+            Some(outlet) => outlet,
+            None => {
+                let made = self.socket.writer().and_then(|writer| {
+                    self.socket.set_write_timeout(DELIVERY_SLICE)?;
+                    Ok(writer)
+                });
+                match made {
+                    Ok(writer) => self.outlet.insert(Outlet::new(writer, self.write_timeout)),
+                    Err(e) => {
+                        log::debug!("replies wait for the log in the connection: {e}");
+                        return false;
+                    }
+                }
+            }
+        };
+        outlet.hand_off(aof, &mut self.buf, &mut self.journaled);
+        true
+    }
+
+    /// Waits for the batch handed to the log, if any, to be sent: before
+    /// the connection ends.
+    fn settle_outlet(&self) {
+        if let Some(outlet) = &self.outlet {
+            let _ = outlet.settle();
+        }
+    }
+
     /// Waits until the newest change behind a buffered reply is durable;
     /// if it cannot become so, replaces every reply whose change is not
     /// with an error.
@@ -388,19 +451,7 @@ impl<S: Socket> Output<S> {
             return;
         };
         if let Err(durable) = aof.wait(last.seq) {
-            let old = std::mem::take(&mut self.buf);
-            let mut at = 0;
-            for reply in &self.journaled {
-                self.buf.extend_from_slice(&old[at..reply.start]);
-                if reply.seq > durable {
-                    let error = Reply::Error(ClientError::NotDurable);
-                    let _ = write_reply(&mut self.buf, &error, reply.resp, reply.version);
-                } else {
-                    self.buf.extend_from_slice(&old[reply.start..reply.end]);
-                }
-                at = reply.end;
-            }
-            self.buf.extend_from_slice(&old[at..]);
+            Journaled::settle(&mut self.buf, &self.journaled, durable);
         }
         self.journaled.clear();
     }
@@ -408,7 +459,11 @@ impl<S: Socket> Output<S> {
 
 /// Writes all of `data`, giving up once no byte has been accepted for
 /// `timeout`.
-fn send_all(socket: &mut impl Write, mut data: &[u8], timeout: Duration) -> Result<(), End> {
+pub(super) fn send_all(
+    socket: &mut impl Write,
+    mut data: &[u8],
+    timeout: Duration,
+) -> Result<(), End> {
     let mut progress = Instant::now();
     while !data.is_empty() {
         match socket.write(data) {
@@ -432,7 +487,7 @@ fn send_all(socket: &mut impl Write, mut data: &[u8], timeout: Duration) -> Resu
 }
 
 /// Why a connection ended.
-enum End {
+pub(super) enum End {
     /// The client closed, or sent QUIT, or broke the framing.
     Closed,
     Io(io::Error),
@@ -468,6 +523,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         aof: shared.aof.clone(),
         journaled: Vec::new(),
         subscribed: None,
+        outlet: None,
     };
     let started = Instant::now();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
@@ -501,6 +557,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
     connection.answer.session.tracking = None;
     drop(std::mem::take(&mut connection.answer.session.pubsub));
     out.finish_writer();
+    out.settle_outlet();
     shared.stats.add(&mut connection.answer.counts);
     let event = match end {
         End::Closed => None,
@@ -894,7 +951,12 @@ impl Answer<'_> {
 
 /// Appends `reply` to a connection's output buffer. Always the buffer,
 /// whatever the socket, so the encoders exist once in the binary.
-fn write_reply(out: &mut Vec<u8>, reply: &Reply<'_>, resp: bool, version: u8) -> io::Result<()> {
+pub(super) fn write_reply(
+    out: &mut Vec<u8>,
+    reply: &Reply<'_>,
+    resp: bool,
+    version: u8,
+) -> io::Result<()> {
     let mut out = Appender(out);
     if resp {
         resp::write_reply(&mut out, reply, version)

@@ -18,6 +18,7 @@
 
 mod connection;
 mod listener;
+mod outlet;
 #[cfg(unix)]
 mod unix;
 

@@ -1,0 +1,305 @@
+//! Replies handed to the append-only file, so that a connection never
+//! sleeps waiting for the log.
+//!
+//! With `--aof`, the replies of a batch that changed the store may not be
+//! sent before the changes are durable. Waiting for that on a condition
+//! variable costs the connection's thread a sleep and a wake-up per
+//! request on top of the sleep in its next read. Instead, the connection
+//! moves the batch's replies into its [`Outlet`], hands the outlet to the
+//! log ([`Aof::hand_off`]) and goes back to reading; whichever thread ends
+//! the round that makes the changes durable sends them
+//! ([`Waiting::deliver`]) with one `write` to a clone of the socket. One
+//! thread so answers every connection its round served, as an event loop
+//! would, and a waiting connection sleeps once per request, in its read.
+//!
+//! - **Order.** A connection hands off one batch at a time: its next flush
+//!   first waits until the batch handed off is sent ([`Outlet::settle`]).
+//!   A client that waits for each reply before it sends more never waits
+//!   there; one that streams requests waits as it would for the log.
+//! - **Errors.** When the log fails, or the changes are not durable within
+//!   [`crate::aof::DURABLE_WAIT`], every reply whose change is not durable
+//!   is replaced by an error line ([`Journaled::settle`]), as when the
+//!   connection waits itself.
+//! - **Slow clients.** The thread that delivers serves every connection of
+//!   its round, so no client may hold it. Once a socket has an outlet, its
+//!   send timeout is [`DELIVERY_SLICE`] instead of a tenth of the write
+//!   timeout (the connection's own writes only check their deadline more
+//!   often). A delivery the socket does not take whole at once is
+//!   finished by a thread of its own, under the connection's write
+//!   deadline, and the outlet is marked slow: the connection then waits
+//!   for the log itself, as before, and its socket can delay a round at
+//!   most once. A delivery that fails shuts the socket down, which ends the
+//!   connection as a failed write of its own would.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::aof::{Aof, Waiting, DURABLE_WAIT};
+use crate::protocol::{ClientError, Reply};
+
+use super::connection::{send_all, write_reply, End};
+
+/// The send timeout of a socket with an outlet: the longest a delivery
+/// waits for a client that does not read (the kernel rounds it up to one
+/// clock tick, 1 to 10 ms).
+pub const DELIVERY_SLICE: Duration = Duration::from_millis(1);
+
+/// Capacity the outlet's reply buffer keeps between batches.
+const KEPT_BUFFER: usize = 64 << 10;
+
+/// A clone of a connection's socket that another thread writes to, and can
+/// shut down when a write to it fails.
+pub trait Sender: Write + Send {
+    /// Shuts the socket down both ways: the connection's blocked read
+    /// returns, and the connection ends.
+    fn close(&self);
+}
+
+impl Sender for std::net::TcpStream {
+    fn close(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+#[cfg(unix)]
+impl Sender for std::os::unix::net::UnixStream {
+    fn close(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A buffered reply to a request that changed the store.
+pub struct Journaled {
+    /// Where the reply lies in its buffer.
+    pub start: usize,
+    pub end: usize,
+    /// The log position that must be durable before it is sent.
+    pub seq: u64,
+    /// How to write an error in its place.
+    pub resp: bool,
+    pub version: u8,
+}
+
+impl Journaled {
+    /// Replaces, in `buf`, every reply of `journaled` whose change is not
+    /// durable at `durable` by an error line; the other replies stand.
+    pub fn settle(buf: &mut Vec<u8>, journaled: &[Journaled], durable: u64) {
+        if journaled.iter().all(|reply| reply.seq <= durable) {
+            return;
+        }
+        let old = std::mem::take(buf);
+        let mut at = 0;
+        for reply in journaled {
+            buf.extend_from_slice(&old[at..reply.start]);
+            if reply.seq > durable {
+                let error = Reply::Error(ClientError::NotDurable);
+                let _ = write_reply(buf, &error, reply.resp, reply.version);
+            } else {
+                buf.extend_from_slice(&old[reply.start..reply.end]);
+            }
+            at = reply.end;
+        }
+        buf.extend_from_slice(&old[at..]);
+    }
+}
+
+/// A connection's replies while the log holds them. See the module
+/// documentation.
+pub struct Outlet {
+    /// The clone of the socket deliveries write to; locked by one delivery
+    /// at a time (a connection has one batch handed off at a time, so it is
+    /// never contended).
+    socket: Mutex<Box<dyn Sender>>,
+    /// Locked briefly by the connection and by a delivery, never during a
+    /// write and never with a lock of the log held.
+    state: Mutex<State>,
+    /// Signalled when a batch handed off has been sent, or has failed.
+    sent: Condvar,
+    write_timeout: Duration,
+}
+
+struct State {
+    /// The batch handed off: its replies, then where the ones that changed
+    /// the store lie. Empty (with kept capacity) when none is.
+    buf: Vec<u8>,
+    journaled: Vec<Journaled>,
+    /// A batch is handed off and not yet sent.
+    busy: bool,
+    /// A delivery found the socket full: the connection waits for the log
+    /// itself from now on.
+    slow: bool,
+    /// A delivery failed (its error, or `None` when it ran out of time):
+    /// the connection is to end.
+    failed: Option<Option<io::Error>>,
+}
+
+impl Outlet {
+    /// An outlet writing to `socket`, a clone of the connection's socket
+    /// whose send timeout the caller has set to [`DELIVERY_SLICE`].
+    pub fn new(socket: Box<dyn Sender>, write_timeout: Duration) -> Arc<Outlet> {
+        Arc::new(Outlet {
+            socket: Mutex::new(socket),
+            state: Mutex::new(State {
+                buf: Vec::new(),
+                journaled: Vec::new(),
+                busy: false,
+                slow: false,
+                failed: None,
+            }),
+            sent: Condvar::new(),
+            write_timeout,
+        })
+    }
+
+    /// Waits until the batch handed off, if any, has been sent. Fails when
+    /// sending it failed, or when it was not sent within the log's longest
+    /// wait and the write timeout together.
+    pub fn settle(&self) -> Result<(), End> {
+        let mut state = self.state.lock();
+        if state.busy {
+            let deadline = Instant::now() + DURABLE_WAIT + self.write_timeout;
+            while state.busy {
+                if self.sent.wait_until(&mut state, deadline).timed_out() {
+                    return Err(End::Write);
+                }
+            }
+        }
+        match state.failed.take() {
+            None => Ok(()),
+            Some(Some(e)) => Err(End::Io(e)),
+            Some(None) => Err(End::Write),
+        }
+    }
+
+    /// Whether a delivery found the socket full (see the module
+    /// documentation); the caller has [settled](Outlet::settle).
+    pub fn is_slow(&self) -> bool {
+        self.state.lock().slow
+    }
+
+    /// Hands the replies in `buf` to `aof`, to be sent once the position of
+    /// the last of `journaled` is durable; leaves both empty, with the
+    /// capacity of the previous batch's buffers. The caller has
+    /// [settled](Outlet::settle).
+    pub fn hand_off(
+        self: &Arc<Self>,
+        aof: &Aof,
+        buf: &mut Vec<u8>,
+        journaled: &mut Vec<Journaled>,
+    ) {
+        let Some(seq) = journaled.last().map(|reply| reply.seq) else {
+            return;
+        };
+        {
+            let mut state = self.state.lock();
+            std::mem::swap(&mut state.buf, buf);
+            std::mem::swap(&mut state.journaled, journaled);
+            state.busy = true;
+        }
+        aof.hand_off(seq, Arc::clone(self) as Arc<dyn Waiting>);
+    }
+
+    /// Marks the batch sent, or failed, and wakes the connection.
+    fn finish(&self, mut buf: Vec<u8>, failed: Option<Option<io::Error>>) {
+        buf.clear();
+        buf.shrink_to(KEPT_BUFFER);
+        let mut state = self.state.lock();
+        state.buf = buf;
+        state.busy = false;
+        if failed.is_some() {
+            state.failed = failed;
+        }
+        drop(state);
+        self.sent.notify_one();
+    }
+
+    /// Finishes a delivery the socket did not take at once, on a thread of
+    /// its own, under the connection's write deadline.
+    fn finish_slowly(self: Arc<Self>, buf: Vec<u8>, from: usize) {
+        let this = Arc::clone(&self);
+        let spawned = std::thread::Builder::new()
+            .name("blink-slow-reply".into())
+            .stack_size(64 << 10)
+            .spawn(move || {
+                let mut socket = this.socket.lock();
+                let result = send_all(&mut *socket, &buf[from..], this.write_timeout);
+                let failed = match result {
+                    Ok(()) => None,
+                    Err(End::Io(e)) => Some(Some(e)),
+                    Err(_) => Some(None),
+                };
+                if failed.is_some() {
+                    socket.close();
+                }
+                drop(socket);
+                this.finish(buf, failed);
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start a thread to finish a slow client's replies: {e}");
+            self.socket.lock().close();
+            self.finish(Vec::new(), Some(Some(e)));
+        }
+    }
+}
+
+impl Waiting for Outlet {
+    fn deliver(self: Arc<Self>, outcome: Result<(), u64>) {
+        let (mut buf, journaled) = {
+            let mut state = self.state.lock();
+            (
+                std::mem::take(&mut state.buf),
+                std::mem::take(&mut state.journaled),
+            )
+        };
+        if let Err(durable) = outcome {
+            Journaled::settle(&mut buf, &journaled, durable);
+        }
+        // Hand the journal's buffer back before the connection can see the
+        // batch sent.
+        {
+            let mut kept = journaled;
+            kept.clear();
+            self.state.lock().journaled = kept;
+        }
+        let mut socket = self.socket.lock();
+        let mut at = 0;
+        let failed = loop {
+            if at == buf.len() {
+                break None;
+            }
+            match socket.write(&buf[at..]) {
+                Ok(0) => break Some(Some(io::ErrorKind::WriteZero.into())),
+                // One write that the socket did not take whole: it is full.
+                Ok(n) if at + n < buf.len() => {
+                    at += n;
+                    drop(socket);
+                    self.state.lock().slow = true;
+                    self.finish_slowly(buf, at);
+                    return;
+                }
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    drop(socket);
+                    self.state.lock().slow = true;
+                    self.finish_slowly(buf, at);
+                    return;
+                }
+                Err(e) => break Some(Some(e)),
+            }
+        };
+        if failed.is_some() {
+            socket.close();
+        }
+        drop(socket);
+        self.finish(buf, failed);
+    }
+}
