@@ -365,12 +365,16 @@ impl<S: Socket> Output<S> {
     }
 
     /// From now on, sends everything through `subscriber`'s outbox,
-    /// written out by a thread of its own.
+    /// written out by a thread of its own, once the batch handed to the
+    /// log, if any, is sent.
     fn subscribe(
         &mut self,
         subscriber: &Arc<Subscriber>,
         registry: &Arc<PubSub>,
     ) -> Result<(), End> {
+        if let Some(outlet) = &self.outlet {
+            outlet.settle()?;
+        }
         let mut socket = self.socket.writer()?;
         let timeout = self.write_timeout;
         let outbox = Arc::clone(subscriber);
