@@ -2,9 +2,9 @@
 //!
 //! This module owns the file, its format ([`format`]) and its replay
 //! ([`replay`]); the store only hands it changes through the
-//! [`Journal`] hook, and the connection loop only asks it, before sending
-//! replies, whether the changes behind them are durable yet
-//! ([`Aof::wait`]).
+//! [`Journal`] hook, and the connection loop either hands it the replies
+//! that wait for those changes ([`Aof::hand_off`]), or, now and then, waits
+//! itself until they are durable ([`Aof::wait`]).
 //!
 //! ## How a change becomes durable
 //!
@@ -18,24 +18,34 @@
 //!    count of bytes ever appended to the log once it is written. One
 //!    worker serves one connection at a time, so that thread-local is the
 //!    connection's newest change ([`take_appended`]).
-//! 2. Before the connection loop sends a batch of replies it waits
-//!    ([`Aof::wait`]), once per batch, until the durable position covers
-//!    the newest record its requests produced; a pipelined batch waits
-//!    once. If no round is being written, the waiting connection *leads*:
-//!    it takes the whole pending buffer (its own records and everyone
+//! 2. A batch of replies whose changes are not durable yet is *handed
+//!    off* ([`Aof::hand_off`]): the connection queues it with the
+//!    sequence number of its newest record, once per batch, and goes back
+//!    to reading. If no round is being written, the connection *leads*
+//!    one: it takes the whole pending buffer (its own records and everyone
 //!    else's), writes it with one `write`, under `--appendfsync always`
-//!    syncs it with one `fdatasync`, publishes the new durable position
-//!    and wakes the connections it served, and one other to lead the
-//!    next round (the `done` condition variables, by round parity). While
-//!    one round is written, new records gather in the buffer and their
-//!    connections wait; when it ends, one of them leads the next round,
-//!    which writes and syncs all of them at once: group commit, so fifty writing clients cost one sync per
-//!    round, not fifty, and a lone client pays one `write` and no thread
-//!    switch. Rounds take turns (`Progress::writing`), so they reach the
-//!    file in order.
-//! 3. The writer thread writes what no connection waits for (the records
-//!    of active expiry) every [`SWEEP_INTERVAL`], retries a failed round,
-//!    and switches files for a compaction.
+//!    syncs it with one `fdatasync`, publishes the new durable position,
+//!    and sends the replies the round made durable, its own and every
+//!    other connection's ([`Waiting::deliver`]). While one round is
+//!    written, new records and their replies gather; when it ends, its
+//!    leader passes the writing turn straight to the writer thread
+//!    (`Progress::passed`), which writes and syncs all of them at once and
+//!    delivers their replies, round after round while replies wait: group
+//!    commit, so fifty writing clients cost one sync per round, not fifty;
+//!    a lone client pays one `write` and no thread switch; and a
+//!    connection sleeps only in its read, never on the log. Rounds take
+//!    turns (`Progress::writing`), so they reach the file in order.
+//! 3. A connection that cannot hand off (it has subscribed, or its socket
+//!    was once too full to take a delivery at once: see
+//!    `server::outlet`), and SHUTDOWN, wait instead ([`Aof::wait`]): they
+//!    sleep on the `done` condition variable of the round that writes
+//!    their records (by round parity), and lead a round themselves when
+//!    none is being written.
+//! 4. The writer thread leads the rounds passed to it, writes what no
+//!    connection waits for (the records of active expiry) every
+//!    [`SWEEP_INTERVAL`], retries a failed round, answers with errors the
+//!    replies that waited longer than [`DURABLE_WAIT`], and switches files
+//!    for a compaction.
 //!
 //! Sequence numbers only grow, so a compaction ([`rewrite`]), which
 //! replaces the file by a shorter one, changes the offset between a

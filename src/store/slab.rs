@@ -18,8 +18,9 @@
 //! classes per doubling (136, 144, ... 256, 288, ... 512, ...), so a
 //! record wastes at most 7 bytes below 128 and at most an eighth of its
 //! size above, as jemalloc's classes do. A class's records sit back to back
-//! in chunks of at most [`CHUNK_BYTES`] (finding one is a division by the
-//! records per chunk), allocated when the class has no free
+//! in chunks of at most [`CHUNK_BYTES`] (finding one is a multiplication by
+//! the reciprocal of the records per chunk: see [`RECIPROCAL_SHIFT`]),
+//! allocated when the class has no free
 //! record, one chunk per [`CHUNK_BYTES`] of the class's records. Freed
 //! records go on their class's free list; when a class holds no record at
 //! all its chunks but one are returned to the allocator (one is kept, so a
@@ -50,6 +51,17 @@ pub const MAX_SLAB_RECORD: usize = 2048;
 /// header still fits its 4 KiB size class: a chunk of exactly 4 KiB would
 /// take the next class up in musl's allocator, wasting a seventh of it.
 const CHUNK_BYTES: usize = 4096 - 64;
+
+/// A record's chunk is its index times its class's reciprocal of the
+/// records per chunk, `ceil(2^RECIPROCAL_SHIFT / per_chunk)`, shifted right
+/// by this: a multiplication on every lookup where a division took tens of
+/// cycles. Exact for every index below 2^32 (indices are `u32`) and every
+/// `per_chunk` up to 2^12 (at most `CHUNK_BYTES / 8`), because the
+/// reciprocal's rounding error, under `per_chunk`, times an index stays
+/// under 2^(32 + 12) (Granlund and Montgomery's bound).
+const RECIPROCAL_SHIFT: u32 = 32 + 12;
+
+const _: () = assert!(CHUNK_BYTES / 8 <= 1 << (RECIPROCAL_SHIFT - 32));
 
 /// Largest class that is a plain multiple of 8.
 const LINEAR_LIMIT: usize = 128;
@@ -146,6 +158,8 @@ struct Class {
     size: usize,
     /// Records per chunk.
     per_chunk: usize,
+    /// `ceil(2^RECIPROCAL_SHIFT / per_chunk)`: see [`RECIPROCAL_SHIFT`].
+    reciprocal: u64,
     chunks: Vec<Box<[u8]>>,
     /// Records freed and not yet reused.
     free: Vec<u32>,
@@ -157,9 +171,11 @@ struct Class {
 
 impl Class {
     fn new(size: usize) -> Class {
+        let per_chunk = (CHUNK_BYTES / size).max(1);
         Class {
             size,
-            per_chunk: (CHUNK_BYTES / size).max(1),
+            per_chunk,
+            reciprocal: (1u64 << RECIPROCAL_SHIFT).div_ceil(per_chunk as u64),
             chunks: Vec::new(),
             free: Vec::new(),
             handed_out: 0,
@@ -198,14 +214,23 @@ impl Class {
         }
     }
 
+    /// The chunk record `index` lies in, and its offset there: `index`
+    /// divided by the records per chunk, with the remainder times the
+    /// record size.
+    fn place(&self, index: usize) -> (usize, usize) {
+        debug_assert!(index <= u32::MAX as usize);
+        let chunk = ((index as u128 * u128::from(self.reciprocal)) >> RECIPROCAL_SHIFT) as usize;
+        (chunk, (index - chunk * self.per_chunk) * self.size)
+    }
+
     fn bytes(&self, index: usize) -> &[u8] {
-        let start = index % self.per_chunk * self.size;
-        &self.chunks[index / self.per_chunk][start..start + self.size]
+        let (chunk, start) = self.place(index);
+        &self.chunks[chunk][start..start + self.size]
     }
 
     fn bytes_mut(&mut self, index: usize) -> &mut [u8] {
-        let start = index % self.per_chunk * self.size;
-        &mut self.chunks[index / self.per_chunk][start..start + self.size]
+        let (chunk, start) = self.place(index);
+        &mut self.chunks[chunk][start..start + self.size]
     }
 
     /// Bytes of records this class holds from the allocator.
@@ -327,6 +352,26 @@ impl Slab {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_records_place_is_its_index_divided_by_the_records_per_chunk() {
+        for class in 0..class_count() {
+            let class = Class::new(class_size(class));
+            let low = 0..100_000usize;
+            let high = (u32::MAX as usize - 100_000)..=u32::MAX as usize;
+            for index in low.chain(high) {
+                assert_eq!(
+                    class.place(index),
+                    (
+                        index / class.per_chunk,
+                        index % class.per_chunk * class.size
+                    ),
+                    "size {}, index {index}",
+                    class.size
+                );
+            }
+        }
+    }
 
     #[test]
     fn classes_are_the_smallest_that_fit_and_waste_at_most_an_eighth() {

@@ -595,6 +595,12 @@ impl Table {
     /// counts of database `db` (and the table's): every change of either
     /// goes through here.
     fn count(&mut self, db: u16, keys: isize, expiring: isize) {
+        // An overwrite that keeps the key's deadline (or lack of one)
+        // changes no count: spare it the database's counts, another cache
+        // line.
+        if keys == 0 && expiring == 0 {
+            return;
+        }
         let db = usize::from(db);
         if db >= self.dbs.len() {
             self.dbs.resize(db + 1, DbCount::default());
