@@ -857,8 +857,10 @@ impl Aof {
     }
 
     /// Waits until everything appended so far is written and every reply
-    /// handed off is delivered, then syncs the file, whatever the policy:
-    /// for a clean shutdown.
+    /// handed off is delivered (a delivery that a slow client's socket did
+    /// not take at once is finished by a thread of its own, which is not
+    /// waited for), then syncs the file, whatever the policy: for a clean
+    /// shutdown.
     pub fn sync_all(&self) -> io::Result<()> {
         let end = self.pending.lock().end;
         self.wait(end).map_err(|durable| {
