@@ -58,7 +58,7 @@ pub mod memory {
     use std::io;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use parking_lot::Mutex;
+    use parking_lot::{Condvar, Mutex};
 
     use super::Disk;
 
@@ -75,6 +75,10 @@ pub mod memory {
         bytes: Mutex<Bytes>,
         /// Appends and syncs fail while this is set (a full device).
         full: AtomicBool,
+        /// While set, a sync waits until it is cleared (a device that
+        /// stopped answering); and whether a sync waits now.
+        stuck: Mutex<(bool, bool)>,
+        unstuck: Condvar,
     }
 
     impl MemoryDisk {
@@ -92,6 +96,17 @@ pub mod memory {
         /// Makes appends and syncs fail (`true`) or succeed again.
         pub fn set_full(&self, full: bool) {
             self.full.store(full, Ordering::SeqCst);
+        }
+
+        /// Makes syncs wait (`true`) until called again with `false`.
+        pub fn set_stuck(&self, stuck: bool) {
+            self.stuck.lock().0 = stuck;
+            self.unstuck.notify_all();
+        }
+
+        /// Whether a sync is waiting on a stuck device.
+        pub fn is_syncing(&self) -> bool {
+            self.stuck.lock().1
         }
 
         fn check(&self) -> io::Result<()> {
@@ -117,6 +132,13 @@ pub mod memory {
         }
 
         fn sync(&self) -> io::Result<()> {
+            let mut stuck = self.stuck.lock();
+            while stuck.0 {
+                stuck.1 = true;
+                self.unstuck.wait(&mut stuck);
+            }
+            stuck.1 = false;
+            drop(stuck);
             self.check()?;
             let mut disk = self.bytes.lock();
             disk.synced = disk.written.len();

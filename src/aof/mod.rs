@@ -105,7 +105,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::config::{AofConfig, Fsync};
 use crate::store::{Change, Clock, Journal, Store};
@@ -218,14 +218,14 @@ fn take_settled(progress: &mut Progress, durable: u64) -> Vec<Handoff> {
     take_where(progress, |handoff| handoff.seq <= durable)
 }
 
-/// Takes from the queue the handoffs that have waited [`DURABLE_WAIT`] by
-/// `now`, to be answered with errors by the caller.
-fn take_expired(progress: &mut Progress, now: Instant) -> Vec<Handoff> {
+/// Takes from the queue the handoffs that have waited `longest` by `now`
+/// ([`DURABLE_WAIT`]), to be answered with errors by the caller.
+fn take_expired(progress: &mut Progress, now: Instant, longest: Duration) -> Vec<Handoff> {
     // The oldest is first: when it has not expired, none has.
     match progress.handoffs.first() {
-        Some(oldest) if now.saturating_duration_since(oldest.since) >= DURABLE_WAIT => {
+        Some(oldest) if now.saturating_duration_since(oldest.since) >= longest => {
             take_where(progress, |handoff| {
-                now.saturating_duration_since(handoff.since) >= DURABLE_WAIT
+                now.saturating_duration_since(handoff.since) >= longest
             })
         }
         _ => Vec::new(),
@@ -363,6 +363,9 @@ pub struct Aof {
     rewrites: rewrite::Rewrites,
     /// When the log was opened, the origin of `last_sync_ms`.
     opened: Instant,
+    /// The longest a reply waits for its changes before it becomes an
+    /// error: [`DURABLE_WAIT`] (shorter in tests).
+    durable_wait: Duration,
     /// Milliseconds after `opened` of the last sync that succeeded; 0 for
     /// none yet.
     last_sync_ms: AtomicU64,
@@ -427,7 +430,8 @@ impl Aof {
         );
         let file = FileDisk::open(path).map_err(io)?;
         let len = file.size().map_err(io)?;
-        let aof = Aof::start(Arc::new(file), len, config, wall, Some(lock)).map_err(io)?;
+        let aof =
+            Aof::start(Arc::new(file), len, config, wall, Some(lock), DURABLE_WAIT).map_err(io)?;
         store.add_journal(aof.clone());
         if evicted > 0 {
             // The log still holds the evicted keys: a later start with more
@@ -445,6 +449,7 @@ impl Aof {
         config: &AofConfig,
         wall: WallClock,
         lock: Option<LogLock>,
+        durable_wait: Duration,
     ) -> io::Result<Arc<Aof>> {
         let aof = Arc::new(Aof {
             pending: Mutex::new(Pending {
@@ -482,6 +487,7 @@ impl Aof {
             path: config.path.clone(),
             rewrites: rewrite::Rewrites::new(config, len),
             opened: Instant::now(),
+            durable_wait,
             last_sync_ms: AtomicU64::new(0),
             _lock: lock,
         });
@@ -504,7 +510,7 @@ impl Aof {
     /// as one round, so a lone client pays one `write` and no thread
     /// switch, and many clients share rounds (group commit).
     pub fn wait(&self, seq: u64) -> Result<(), u64> {
-        let deadline = Instant::now() + DURABLE_WAIT;
+        let deadline = Instant::now() + self.durable_wait;
         let mut progress = self.progress.lock();
         loop {
             if progress.durable >= seq {
@@ -564,7 +570,7 @@ impl Aof {
             replies,
         });
         if progress.writing {
-            let expired = take_expired(&mut progress, now);
+            let expired = take_expired(&mut progress, now, self.durable_wait);
             let durable = progress.durable;
             drop(progress);
             self.deliver(expired, Err(durable));
@@ -614,7 +620,7 @@ impl Aof {
     /// than [`DURABLE_WAIT`].
     fn expire_handoffs(&self) {
         let mut progress = self.progress.lock();
-        let expired = take_expired(&mut progress, Instant::now());
+        let expired = take_expired(&mut progress, Instant::now(), self.durable_wait);
         let durable = progress.durable;
         drop(progress);
         self.deliver(expired, Err(durable));
@@ -671,7 +677,17 @@ impl Aof {
     fn take_turn(&self) -> (u64, Vec<u8>) {
         let mut progress = self.progress.lock();
         while progress.writing && !progress.passed {
-            self.turn.wait(&mut progress);
+            // A round stuck in a sync holds the turn: meanwhile, replies
+            // handed off that waited too long are answered with errors.
+            if self
+                .turn
+                .wait_for(&mut progress, SWEEP_INTERVAL)
+                .timed_out()
+            {
+                let expired = take_expired(&mut progress, Instant::now(), self.durable_wait);
+                let durable = progress.durable;
+                MutexGuard::unlocked(&mut progress, || self.deliver(expired, Err(durable)));
+            }
         }
         progress.passed = false;
         progress.writing = true;
@@ -868,7 +884,7 @@ impl Aof {
                 "the log is durable only up to sequence number {durable} of {end}"
             ))
         })?;
-        let deadline = Instant::now() + DURABLE_WAIT;
+        let deadline = Instant::now() + self.durable_wait;
         let mut progress = self.progress.lock();
         while progress.delivering > 0 || !progress.handoffs.is_empty() {
             if self

@@ -11,19 +11,29 @@ use parking_lot::Mutex;
 
 use super::disk::memory::MemoryDisk;
 use super::format::WallClock;
-use super::{replay, take_appended, Aof, RewriteBusy, Waiting};
+use super::{replay, take_appended, Aof, RewriteBusy, Waiting, DURABLE_WAIT};
 use crate::config::{AofConfig, Fsync};
 use crate::store::{Clock, Key, SetOptions, Store, StoreConfig};
 
 /// A store that hands its changes to a log on `disk` under `fsync`.
 fn logged_store(disk: &Arc<MemoryDisk>, fsync: Fsync) -> (Arc<Store>, Arc<Aof>, Clock) {
+    logged_store_waiting(disk, fsync, DURABLE_WAIT)
+}
+
+/// The same, whose replies wait at most `durable_wait` for the log.
+fn logged_store_waiting(
+    disk: &Arc<MemoryDisk>,
+    fsync: Fsync,
+    durable_wait: Duration,
+) -> (Arc<Store>, Arc<Aof>, Clock) {
     let clock = Clock::new();
     let config = AofConfig {
         fsync,
         ..AofConfig::new(PathBuf::from("in-memory.aof"))
     };
     let wall = WallClock::of(&clock);
-    let aof = Aof::start(disk.clone(), 0, &config, wall, None).expect("the log starts");
+    let aof =
+        Aof::start(disk.clone(), 0, &config, wall, None, durable_wait).expect("the log starts");
     let mut store = Store::new(StoreConfig::new(1 << 30, 5));
     store.add_journal(aof.clone());
     (Arc::new(store), aof, clock)
@@ -302,6 +312,43 @@ fn handed_off_replies_on_a_full_disk_are_failures() {
         let (outcome, _) = handed_off_set(&store, &aof, &disk, &clock, "after", "3");
         assert_eq!(outcome, Ok(()), "{fsync:?}");
     }
+}
+
+/// A disk stuck in a sync for longer than the longest wait: the replies of
+/// the stuck round, and those handed off behind it, are answered with
+/// failures once they have waited that long, by the writer thread, while
+/// the round's leader is still stuck; a connection that waits itself gets
+/// a failure too. Once the disk comes back, writes are acknowledged again.
+#[test]
+fn replies_behind_a_stuck_sync_fail_after_the_longest_wait() {
+    const LONGEST: Duration = Duration::from_millis(300);
+    let disk = Arc::new(MemoryDisk::default());
+    let (store, aof, clock) = logged_store_waiting(&disk, Fsync::Always, LONGEST);
+    disk.set_stuck(true);
+    let stuck = {
+        let (store, aof, clock, disk) = (store.clone(), aof.clone(), clock.clone(), disk.clone());
+        thread::spawn(move || handed_off_set(&store, &aof, &disk, &clock, "first", "1"))
+    };
+    while !disk.is_syncing() {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let (outcome, _) = handed_off_set(&store, &aof, &disk, &clock, "second", "2");
+    let waited = started.elapsed();
+    assert!(outcome.is_err(), "acknowledged behind a stuck sync");
+    assert!(waited >= LONGEST, "failed after {waited:?}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "failed only after {waited:?}"
+    );
+    assert!(!acknowledged_set(&store, &aof, &clock, "third", "3"));
+    assert!(disk.is_syncing(), "the first round is not stuck any more");
+    disk.set_stuck(false);
+    let (outcome, _) = stuck.join().expect("the stuck leader");
+    assert!(outcome.is_err(), "answered only once the disk came back");
+    let (outcome, synced) = handed_off_set(&store, &aof, &disk, &clock, "fourth", "4");
+    assert_eq!(outcome, Ok(()));
+    assert!(synced);
 }
 
 /// One compaction at a time: a second request while one is asked for is
