@@ -1188,3 +1188,38 @@ fn pipelined_replies_keep_their_order_while_they_wait_for_the_log() {
         client.join().expect("a client");
     }
 }
+
+/// Over a Unix socket too, replies handed to the log under `always` come
+/// back whole and in order, over both protocols, and the writes they
+/// acknowledge are in the log after a kill.
+#[test]
+fn unix_socket_clients_get_their_replies_after_the_log() {
+    let log = TempFile::path();
+    let socket = common::SocketPath::new();
+    let args = [
+        "--appendfsync",
+        "always",
+        "--unix",
+        socket.to_str().unwrap(),
+    ];
+    let (server, _) = serve(&log, &args);
+    let mut client = Client::unix(&socket);
+    let mut request = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..50 {
+        let value = format!("u{n}");
+        request.extend_from_slice(&cmd(&[b"SET", b"unix", value.as_bytes()]));
+        request.extend_from_slice(b"GET unix\r\n");
+        expected.extend_from_slice(b"+OK\r\n");
+        expected.extend_from_slice(&value_reply(value.as_bytes()));
+    }
+    client.send(&request);
+    same(&client.take(expected.len()), &expected, "pipelined replies");
+    client.send(b"SET last 1\r\n");
+    same(&client.line(), b"OK\n", "a text SET");
+    server.kill();
+    let (_again, addr) = serve(&log, &[]);
+    let mut after = Client::tcp(addr);
+    assert_eq!(after.call("GET unix").string(), "u49");
+    assert_eq!(after.call("GET last").string(), "1");
+}
