@@ -329,7 +329,7 @@ struct Output<S> {
     /// goes to, the registry, and the writer thread.
     subscribed: Option<Subscribed>,
     /// With `--aof`, once a batch's replies were handed to the log: where
-    /// they wait ([`outlet`]).
+    /// they wait ([`super::outlet`]).
     outlet: Option<Arc<Outlet>>,
 }
 
@@ -341,8 +341,10 @@ struct Subscribed {
 }
 
 impl<S: Socket> Output<S> {
-    /// Writes every buffered reply, once the changes behind them are
-    /// durable. On failure the rest is dropped.
+    /// Writes every buffered reply once the changes behind them are
+    /// durable, or hands them to the log to be written then; first waits
+    /// for the batch handed off before, if any. On failure the rest is
+    /// dropped.
     fn flush(&mut self) -> Result<(), End> {
         if let Some(outlet) = &self.outlet {
             outlet.settle()?;
@@ -409,7 +411,7 @@ impl<S: Socket> Output<S> {
 
     /// Hands the buffered replies to the log when some wait for it,
     /// unless the connection has subscribed or its socket was found slow
-    /// ([`outlet`]); the caller has settled the previous batch handed off.
+    /// ([`super::outlet`]); the caller has settled the previous batch handed off.
     /// Returns whether it did.
     fn hand_off(&mut self) -> bool {
         let Some(aof) = &self.aof else {
