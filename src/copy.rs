@@ -11,8 +11,10 @@
 //! longer copies go to `memcpy`, which is fast for them in both libraries.
 //!
 //! It serves the hot paths only: the value a GET copies out of the store,
-//! the key and value a SET copies in, and every reply written to a
-//! connection's buffer ([`Appender`]). The key comparison of every lookup
+//! the key and value a SET copies in, every reply written to a
+//! connection's buffer ([`Appender`]), and, with `--aof`, each record
+//! encoded and copied into the log's buffer ([`append_pieces`]: a
+//! record of a short key and value is a little over [`SHORT`] bytes). The key comparison of every lookup
 //! ([`equal`]) is done the same way, for the same reason: musl's `memcmp`
 //! compares byte by byte.
 
@@ -33,6 +35,37 @@ pub fn append(out: &mut Vec<u8>, src: &[u8]) {
     let start = out.len();
     out.resize(start + src.len(), 0);
     copy(&mut out[start..], src);
+}
+
+/// Longest copy [`append_pieces`] makes in pieces rather than by
+/// `memcpy`: a few pieces of [`SHORT`] bytes still cost less than the
+/// start-up of musl's `rep movs`.
+pub const PIECES: usize = 4 * SHORT;
+
+/// Appends `src` to `out`, as `out.extend_from_slice(src)` does: with
+/// musl, in pieces of [`SHORT`] bytes when it is at most [`PIECES`] long.
+/// glibc's `memcpy` is quicker than the pieces at these lengths (server
+/// CPU per pipelined SET under `everysec` was 3 to 6 % higher with them),
+/// so other builds call it.
+#[inline]
+pub fn append_pieces(out: &mut Vec<u8>, src: &[u8]) {
+    if cfg!(target_env = "musl") {
+        append_in_pieces(out, src);
+    } else {
+        out.extend_from_slice(src);
+    }
+}
+
+/// [`append_pieces`]'s way on musl, on every build so that it is tested.
+#[inline]
+fn append_in_pieces(out: &mut Vec<u8>, src: &[u8]) {
+    if src.len() > PIECES {
+        return out.extend_from_slice(src);
+    }
+    out.reserve(src.len());
+    for piece in src.chunks(SHORT) {
+        append(out, piece);
+    }
 }
 
 /// Copies `src` over the start of `dst`, as
@@ -134,6 +167,23 @@ mod tests {
                 expected.extend_from_slice(&src);
                 let mut out = source(prefix);
                 append(&mut out, &src);
+                assert_eq!(out, expected, "prefix {prefix}, length {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn append_pieces_matches_extend_from_slice_at_every_length() {
+        for prefix in [0, 1, 5, 13] {
+            for len in 0..=PIECES + 2 * SHORT {
+                let src = source(len);
+                let mut expected = source(prefix);
+                expected.extend_from_slice(&src);
+                let mut out = source(prefix);
+                append_in_pieces(&mut out, &src);
+                assert_eq!(out, expected, "prefix {prefix}, length {len}");
+                let mut out = source(prefix);
+                append_pieces(&mut out, &src);
                 assert_eq!(out, expected, "prefix {prefix}, length {len}");
             }
         }

@@ -38,6 +38,7 @@
 use std::io::{self, BufRead, Read};
 
 use crate::config::MAX_MAX_VALUE_SIZE;
+use crate::copy;
 use crate::num::{format_i64, parse_i64};
 use crate::store::{Change, Clock, Millis, MAX_KEY_LEN};
 
@@ -239,19 +240,27 @@ fn unix_text(unix: u64, digits: &mut [u8; 20]) -> &[u8] {
     format_i64(i64::try_from(unix).unwrap_or(i64::MAX), digits)
 }
 
-/// Appends a RESP array of `args` as bulk strings.
+/// Appends a RESP array of `args` as bulk strings. Every piece is copied
+/// with [`copy`], not `extend_from_slice`: this runs for every change
+/// logged, and the static build's `memcpy` is slow for short copies (12 %
+/// of its CPU on pipelined SETs under `everysec` before).
 fn array(out: &mut Vec<u8>, args: &[&[u8]]) {
     let mut digits = [0u8; 20];
     out.push(b'*');
-    out.extend_from_slice(format_i64(args.len() as i64, &mut digits));
-    out.extend_from_slice(b"\r\n");
+    copy::append(out, format_i64(args.len() as i64, &mut digits));
+    crlf(out);
     for arg in args {
         out.push(b'$');
-        out.extend_from_slice(format_i64(arg.len() as i64, &mut digits));
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
+        copy::append(out, format_i64(arg.len() as i64, &mut digits));
+        crlf(out);
+        copy::append_pieces(out, arg);
+        crlf(out);
     }
+}
+
+fn crlf(out: &mut Vec<u8>) {
+    out.push(b'\r');
+    out.push(b'\n');
 }
 
 /// One record of the log, typed.

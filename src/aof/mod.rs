@@ -108,6 +108,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::config::{AofConfig, Fsync};
+use crate::copy;
 use crate::store::{Change, Clock, Journal, Store};
 
 pub use disk::{Disk, FileDisk};
@@ -960,7 +961,7 @@ impl Journal for Aof {
             match one {
                 Some(db) => {
                     format::select(db, &mut pending.selected, &mut pending.buf);
-                    pending.buf.extend_from_slice(&encoded);
+                    copy::append_pieces(&mut pending.buf, &encoded);
                 }
                 None => format::encode(&change, self.wall, &mut pending.selected, &mut pending.buf),
             }
