@@ -158,10 +158,11 @@ mod tests {
         (0..len).map(|i| (i * 7 + 3) as u8).collect()
     }
 
-    #[test]
-    fn append_matches_extend_from_slice_at_every_length() {
+    /// `append` does what `extend_from_slice` does, for every length up to
+    /// `longest` after prefixes of several lengths.
+    fn appends_as_extend_from_slice(longest: usize, append: fn(&mut Vec<u8>, &[u8])) {
         for prefix in [0, 1, 5, 13] {
-            for len in 0..=3 * SHORT {
+            for len in 0..=longest {
                 let src = source(len);
                 let mut expected = source(prefix);
                 expected.extend_from_slice(&src);
@@ -173,20 +174,14 @@ mod tests {
     }
 
     #[test]
+    fn append_matches_extend_from_slice_at_every_length() {
+        appends_as_extend_from_slice(3 * SHORT, append);
+    }
+
+    #[test]
     fn append_pieces_matches_extend_from_slice_at_every_length() {
-        for prefix in [0, 1, 5, 13] {
-            for len in 0..=PIECES + 2 * SHORT {
-                let src = source(len);
-                let mut expected = source(prefix);
-                expected.extend_from_slice(&src);
-                let mut out = source(prefix);
-                append_in_pieces(&mut out, &src);
-                assert_eq!(out, expected, "prefix {prefix}, length {len}");
-                let mut out = source(prefix);
-                append_pieces(&mut out, &src);
-                assert_eq!(out, expected, "prefix {prefix}, length {len}");
-            }
-        }
+        appends_as_extend_from_slice(PIECES + 2 * SHORT, append_in_pieces);
+        appends_as_extend_from_slice(PIECES + 2 * SHORT, append_pieces);
     }
 
     #[test]

@@ -594,7 +594,22 @@ mod tests {
     }
 
     fn all(bytes: &[u8]) -> Result<Vec<Record>, ReadError> {
-        let mut reader = Reader::new(bytes);
+        read_all(bytes)
+    }
+
+    /// The log of `changes`, encoded one after another from database 0.
+    fn log_of(changes: &[Change<'_>]) -> Vec<u8> {
+        let mut log = Vec::new();
+        let mut selected = DB0;
+        for change in changes {
+            encode(change, WALL, &mut selected, &mut log);
+        }
+        log
+    }
+
+    /// Every record `input` holds, or the first error.
+    fn read_all(input: impl io::BufRead) -> Result<Vec<Record>, ReadError> {
+        let mut reader = Reader::new(input);
         let mut records = Vec::new();
         while let Some(record) = reader.next_record()? {
             records.push(record);
@@ -621,9 +636,7 @@ mod tests {
             (Key::new(b"a").unwrap(), &b"1"[..]),
             (Key::new(b"b").unwrap(), &b""[..]),
         ];
-        let mut log = Vec::new();
-        let mut selected = DB0;
-        for change in [
+        let log = log_of(&[
             Change::Set {
                 key: key(b"k"),
                 value: b"v",
@@ -640,9 +653,7 @@ mod tests {
             Change::Del { key: key(b"k") },
             Change::SetMany(&pairs),
             Change::Flush,
-        ] {
-            encode(&change, WALL, &mut selected, &mut log);
-        }
+        ]);
         let set = |k: &[u8], v: &[u8]| Record::Set {
             key: k.to_vec(),
             value: v.to_vec(),
@@ -720,12 +731,7 @@ mod tests {
 
     /// The same as [`all`], through a read buffer of `capacity` bytes.
     fn all_through(bytes: &[u8], capacity: usize) -> Result<Vec<Record>, ReadError> {
-        let mut reader = Reader::new(io::BufReader::with_capacity(capacity, bytes));
-        let mut records = Vec::new();
-        while let Some(record) = reader.next_record()? {
-            records.push(record);
-        }
-        Ok(records)
+        read_all(io::BufReader::with_capacity(capacity, bytes))
     }
 
     /// A record that straddles the end of the read buffer reads as one
@@ -734,9 +740,7 @@ mod tests {
     #[test]
     fn records_read_the_same_whatever_the_read_buffer_holds() {
         let long = vec![b'x'; 300];
-        let mut log = Vec::new();
-        let mut selected = DB0;
-        for change in [
+        let mut log = log_of(&[
             Change::Set {
                 key: key(b"k"),
                 value: b"a\r\n\0b",
@@ -750,9 +754,7 @@ mod tests {
             Change::Del { key: key(b"k") },
             Change::SetMany(&[(key(b"a"), &b"1"[..]), (key(b"b"), &b""[..])]),
             Change::Flush,
-        ] {
-            encode(&change, WALL, &mut selected, &mut log);
-        }
+        ]);
         // And a bulk string not ended by CRLF, at the end.
         log.extend_from_slice(b"*2\r\n$3\r\nDEL\r\n$1\r\nkXY");
         for capacity in [1, 2, 3, 4, 5, 7, 8, 13, 16, 31, 64, 8192] {
