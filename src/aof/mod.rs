@@ -239,10 +239,18 @@ fn take_where(progress: &mut Progress, taken: impl Fn(&Handoff) -> bool) -> Vec<
     if !progress.handoffs.iter().any(&taken) {
         return Vec::new();
     }
-    let (picked, kept) = std::mem::take(&mut progress.handoffs)
-        .into_iter()
-        .partition(|handoff| taken(handoff));
-    progress.handoffs = kept;
+    // Into the spare queues, so that a round allocates nothing: the
+    // emptied queue becomes the next spare.
+    let mut picked = std::mem::take(&mut progress.spare_picked);
+    let mut kept = std::mem::take(&mut progress.spare_kept);
+    for handoff in progress.handoffs.drain(..) {
+        if taken(&handoff) {
+            picked.push(handoff);
+        } else {
+            kept.push(handoff);
+        }
+    }
+    progress.spare_kept = std::mem::replace(&mut progress.handoffs, kept);
     progress.delivering += picked.len();
     picked
 }
@@ -302,6 +310,10 @@ struct Progress {
     handoffs: Vec<Handoff>,
     /// Handoffs taken from `handoffs` and not yet delivered.
     delivering: usize,
+    /// Emptied queues kept for [`take_where`] to fill, so that rounds do not
+    /// allocate: one for the handoffs it takes, one for those it keeps.
+    spare_picked: Vec<Handoff>,
+    spare_kept: Vec<Handoff>,
 }
 
 /// Replies a connection handed to the log instead of waiting for it
@@ -476,6 +488,8 @@ impl Aof {
                 round_end: len,
                 handoffs: Vec::new(),
                 delivering: 0,
+                spare_picked: Vec::new(),
+                spare_kept: Vec::new(),
             }),
             done: [Condvar::new(), Condvar::new()],
             turn: Condvar::new(),
@@ -602,15 +616,18 @@ impl Aof {
     }
 
     /// Delivers `handoffs`, taken from the queue by the caller.
-    fn deliver(&self, handoffs: Vec<Handoff>, outcome: Result<(), u64>) {
+    fn deliver(&self, mut handoffs: Vec<Handoff>, outcome: Result<(), u64>) {
         if handoffs.is_empty() {
             return;
         }
         let count = handoffs.len();
-        for handoff in handoffs {
+        for handoff in handoffs.drain(..) {
             handoff.replies.deliver(outcome);
         }
         let mut progress = self.progress.lock();
+        if progress.spare_picked.capacity() < handoffs.capacity() {
+            progress.spare_picked = handoffs;
+        }
         progress.delivering -= count;
         if progress.delivering == 0 && progress.handoffs.is_empty() {
             self.delivered.notify_all();
