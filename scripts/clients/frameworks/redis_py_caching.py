@@ -18,7 +18,9 @@ cache: GET twice, the second answered from the cache (the server's
 keyspace_hits, read on another connection, counts one read), while the
 server notes the keys it must tell of (tracking_total_keys); another
 client's SET, DEL and FLUSHALL, each seen by the caching client's next
-reads once the invalidation arrives, and a key it was not told of kept.
+reads once the invalidation arrives, and a key it was not told of kept;
+then, after another client's SET and a PING (whose reply comes after the
+SET's invalidation), a read that is cached again.
 own_writes: the caching client's own SET then GET, many times: the
 invalidation of its own write must be read before its next command, or the
 GET answers from the cache with the value the SET replaced. two_caches:
@@ -136,6 +138,12 @@ def cache(port):
     show("keys the server tracks (tracking_total_keys)",
          lambda: stats("tracking_total_keys"))
     show("another client's set(user:2, dave)", lambda: other.set("user:2", "dave"))
+    # The set's invalidation is on its way to this client, ahead of any
+    # reply to what the client sends next, but it may not have arrived: a
+    # GET sent first would be answered after it, and redis-py drops a
+    # reply whose key was invalidated while it was awaited. A PING's reply
+    # comes after the invalidation, so the GET after it is cached.
+    show("ping(), answered after the invalidation", lambda: r.ping())
     show("get(user:2)", lambda: r.get("user:2"))
     show("the cache holds", lambda: cached(r))
     for c in (r, other):
