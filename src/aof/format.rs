@@ -411,9 +411,7 @@ impl<R: BufRead> Reader<R> {
             let buffered = self.input.fill_buf()?;
             if let Some(whole) = buffered.get(..len + 2) {
                 copy::append_pieces(&mut arg, &whole[..len]);
-                if &whole[len..] != b"\r\n" {
-                    return Err(Fault::Bad("a bulk string not ended by CRLF".into()));
-                }
+                bulk_end(&whole[len..])?;
                 self.input.consume(len + 2);
                 self.offset += len as u64 + 2;
                 self.args.push(arg);
@@ -433,9 +431,7 @@ impl<R: BufRead> Reader<R> {
             if got < 2 {
                 return Err(Fault::Eof);
             }
-            if &end != b"\r\n" {
-                return Err(Fault::Bad("a bulk string not ended by CRLF".into()));
-            }
+            bulk_end(&end)?;
             self.args.push(arg);
         }
         Ok(())
@@ -448,7 +444,7 @@ impl<R: BufRead> Reader<R> {
         let within = &buffered[..buffered.len().min(MAX_HEADER)];
         if let Some(newline) = within.iter().position(|&b| b == b'\n') {
             let got = newline + 1;
-            let value = header_value(&buffered[..got], got, kind, max);
+            let value = header_value(&buffered[..got], kind, max);
             self.input.consume(got);
             self.offset += got as u64;
             return value;
@@ -459,15 +455,24 @@ impl<R: BufRead> Reader<R> {
             .take(MAX_HEADER as u64)
             .read_until(b'\n', line)?;
         self.offset += got as u64;
-        header_value(line, got, kind, max)
+        header_value(line, kind, max)
     }
 }
 
-/// The `n` of a header line `<kind><n>\r\n` (`line`, read as `got` bytes
-/// of at most [`MAX_HEADER`]), refused above `max`.
-fn header_value(line: &[u8], got: usize, kind: u8, max: usize) -> Result<usize, Fault> {
+/// Checks the two bytes after a bulk string's data: its CRLF.
+fn bulk_end(end: &[u8]) -> Result<(), Fault> {
+    if end == b"\r\n" {
+        Ok(())
+    } else {
+        Err(Fault::Bad("a bulk string not ended by CRLF".into()))
+    }
+}
+
+/// The `n` of a header line `<kind><n>\r\n` (`line`, at most
+/// [`MAX_HEADER`] bytes read up to a newline), refused above `max`.
+fn header_value(line: &[u8], kind: u8, max: usize) -> Result<usize, Fault> {
     let Some(body) = line.strip_suffix(b"\r\n") else {
-        return if line.ends_with(b"\n") || got == MAX_HEADER {
+        return if line.ends_with(b"\n") || line.len() == MAX_HEADER {
             Err(Fault::Bad("a header line not ended by CRLF".into()))
         } else {
             Err(Fault::Eof)

@@ -585,10 +585,7 @@ impl Aof {
             replies,
         });
         if progress.writing {
-            let expired = take_expired(&mut progress, now, self.durable_wait);
-            let durable = progress.durable;
-            drop(progress);
-            self.deliver(expired, Err(durable));
+            self.expire_handoffs(&mut progress, now);
             return;
         }
         progress.writing = true;
@@ -598,9 +595,9 @@ impl Aof {
     }
 
     /// Ends the caller's writing turn: passes it to the writer thread when
-    /// replies handed off wait for a round (the caller then calls
-    /// [`Aof::call_writer`], with `progress` unlocked, and has it return
-    /// `true`), else frees it.
+    /// replies handed off wait for a round, and returns `true` (the caller
+    /// then calls [`Aof::call_writer`], with `progress` unlocked); else
+    /// frees it.
     fn end_turn(progress: &mut Progress) -> bool {
         let pass = !progress.handoffs.is_empty() && !progress.failing();
         progress.passed = pass;
@@ -635,13 +632,14 @@ impl Aof {
     }
 
     /// Answers, with errors, the handed-off replies that waited longer
-    /// than [`DURABLE_WAIT`].
-    fn expire_handoffs(&self) {
-        let mut progress = self.progress.lock();
-        let expired = take_expired(&mut progress, Instant::now(), self.durable_wait);
-        let durable = progress.durable;
-        drop(progress);
-        self.deliver(expired, Err(durable));
+    /// than [`DURABLE_WAIT`] by `now`; `progress` is unlocked while they
+    /// are delivered.
+    fn expire_handoffs(&self, progress: &mut MutexGuard<'_, Progress>, now: Instant) {
+        let expired = take_expired(progress, now, self.durable_wait);
+        if !expired.is_empty() {
+            let durable = progress.durable;
+            MutexGuard::unlocked(progress, || self.deliver(expired, Err(durable)));
+        }
     }
 
     /// Whether write commands are to be refused before they run: the log
@@ -665,7 +663,7 @@ impl Aof {
                 let lead = std::mem::take(&mut pending.lead);
                 if switch.is_none() && !lead && pending.buf.is_empty() && !self.refuses_writes() {
                     drop(pending);
-                    self.expire_handoffs();
+                    self.expire_handoffs(&mut self.progress.lock(), Instant::now());
                     continue;
                 }
                 switch
@@ -702,9 +700,7 @@ impl Aof {
                 .wait_for(&mut progress, SWEEP_INTERVAL)
                 .timed_out()
             {
-                let expired = take_expired(&mut progress, Instant::now(), self.durable_wait);
-                let durable = progress.durable;
-                MutexGuard::unlocked(&mut progress, || self.deliver(expired, Err(durable)));
+                self.expire_handoffs(&mut progress, Instant::now());
             }
         }
         progress.passed = false;

@@ -417,7 +417,10 @@ impl<S: Socket> Output<S> {
         let Some(aof) = &self.aof else {
             return false;
         };
-        if self.journaled.is_empty() || self.subscribed.is_some() {
+        let Some(seq) = self.journaled.last().map(|reply| reply.seq) else {
+            return false;
+        };
+        if self.subscribed.is_some() {
             return false;
         }
         let outlet = match &self.outlet {
@@ -437,7 +440,7 @@ impl<S: Socket> Output<S> {
                 }
             }
         };
-        outlet.hand_off(aof, &mut self.buf, &mut self.journaled);
+        outlet.hand_off(aof, seq, &mut self.buf, &mut self.journaled);
         true
     }
 

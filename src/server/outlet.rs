@@ -180,19 +180,17 @@ impl Outlet {
         self.state.lock().slow
     }
 
-    /// Hands the replies in `buf` to `aof`, to be sent once the position of
-    /// the last of `journaled` is durable; leaves both empty, with the
-    /// capacity of the previous batch's buffers. The caller has
+    /// Hands the replies in `buf` to `aof`, to be sent once `seq` (the
+    /// position of the last of `journaled`) is durable; leaves both empty,
+    /// with the capacity of the previous batch's buffers. The caller has
     /// [settled](Outlet::settle).
     pub fn hand_off(
         self: &Arc<Self>,
         aof: &Aof,
+        seq: u64,
         buf: &mut Vec<u8>,
         journaled: &mut Vec<Journaled>,
     ) {
-        let Some(seq) = journaled.last().map(|reply| reply.seq) else {
-            return;
-        };
         {
             let mut state = self.state.lock();
             std::mem::swap(&mut state.buf, buf);
@@ -247,59 +245,62 @@ impl Outlet {
 
 impl Waiting for Outlet {
     fn deliver(self: Arc<Self>, outcome: Result<(), u64>) {
-        let (mut buf, journaled) = {
+        let buf = {
             let mut state = self.state.lock();
-            (
-                std::mem::take(&mut state.buf),
-                std::mem::take(&mut state.journaled),
-            )
+            let mut buf = std::mem::take(&mut state.buf);
+            if let Err(durable) = outcome {
+                Journaled::settle(&mut buf, &state.journaled, durable);
+            }
+            state.journaled.clear();
+            buf
         };
-        if let Err(durable) = outcome {
-            Journaled::settle(&mut buf, &journaled, durable);
-        }
-        // Hand the journal's buffer back before the connection can see the
-        // batch sent.
-        {
-            let mut kept = journaled;
-            kept.clear();
-            self.state.lock().journaled = kept;
-        }
         let mut socket = self.socket.lock();
-        let mut at = 0;
-        let failed = loop {
-            if at == buf.len() {
-                break None;
+        let failed = match send_at_once(&mut **socket, &buf) {
+            Ok(Sent::Whole) => None,
+            Ok(Sent::Part(at)) => {
+                drop(socket);
+                self.state.lock().slow = true;
+                self.finish_slowly(buf, at);
+                return;
             }
-            match socket.write(&buf[at..]) {
-                Ok(0) => break Some(Some(io::ErrorKind::WriteZero.into())),
-                // One write that the socket did not take whole: it is full.
-                Ok(n) if at + n < buf.len() => {
-                    at += n;
-                    drop(socket);
-                    self.state.lock().slow = true;
-                    self.finish_slowly(buf, at);
-                    return;
-                }
-                Ok(n) => at += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    drop(socket);
-                    self.state.lock().slow = true;
-                    self.finish_slowly(buf, at);
-                    return;
-                }
-                Err(e) => break Some(Some(e)),
+            Err(e) => {
+                socket.close();
+                Some(Some(e))
             }
         };
-        if failed.is_some() {
-            socket.close();
-        }
         drop(socket);
         self.finish(buf, failed);
     }
+}
+
+/// How much of a delivery the socket took at once.
+enum Sent {
+    Whole,
+    /// Only this many bytes: the socket is full.
+    Part(usize),
+}
+
+/// Writes `data` with as few `write`s as the socket takes without waiting
+/// longer than its send timeout: a write that takes only part, or none
+/// before the timeout, means the socket is full.
+fn send_at_once(socket: &mut dyn Sender, data: &[u8]) -> io::Result<Sent> {
+    let mut at = 0;
+    while at < data.len() {
+        match socket.write(&data[at..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) if at + n < data.len() => return Ok(Sent::Part(at + n)),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(Sent::Part(at))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Sent::Whole)
 }
