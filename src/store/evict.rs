@@ -8,10 +8,14 @@
 //! [`super::Clock`]), written by GET and SET. When a SET needs room, it picks
 //! a victim like this:
 //!
-//! 1. Draw [`DEFAULT_SAMPLES`] (`--eviction-samples`) entries uniformly at
-//!    random: a random stripe (the next non-empty one if it is empty), then a
-//!    random slot of that stripe's table, walking forward to the first full
-//!    slot. Each draw holds one stripe's read lock, only for the draw.
+//! 1. Draw [`DEFAULT_SAMPLES`] (`--eviction-samples`) entries close to
+//!    uniformly at random: a random stripe (the next non-empty one if it is
+//!    empty), then a random slot of that stripe's table, walking forward to
+//!    the first full slot. An entry after a run of empty slots or stripes
+//!    is the likelier, which matters only in a sparse store, and eviction
+//!    runs in a full one; RANDOMKEY, which must be fair at any size, draws
+//!    otherwise ([`Store::draw_key`]). Each draw holds one stripe's read
+//!    lock, only for the draw.
 //! 2. The sampled entry idle the longest is the victim (an expired one wins
 //!    outright). Ages are compared as signed differences to `now`, so an
 //!    entry touched by another thread whose clock read a tick later counts
@@ -197,53 +201,68 @@ const RANDOM_KEY_DRAWS: usize = 16;
 
 impl Store {
     /// Copies a random live key of database `db` into `out` (RANDOMKEY),
-    /// drawn as eviction draws its samples: close to uniform over the
-    /// database's entries. Returns whether
-    /// one was found; an expired entry drawn is skipped, and after
-    /// [`RANDOM_KEY_DRAWS`] expired draws the store counts as empty.
+    /// uniformly over the database's entries (see `Store::draw_key`).
+    /// Returns whether one was found; an expired entry drawn is skipped,
+    /// and after [`RANDOM_KEY_DRAWS`] expired draws the store counts as
+    /// empty.
     pub fn random_key(&self, db: u16, now: Millis, out: &mut Vec<u8>) -> bool {
-        self.draw_key(STRIPES, |stripe, start| {
-            draw_from(&self.stripes[stripe].table.read(), start, db, now, out)
+        let counts: Vec<usize> = self
+            .stripes
+            .iter()
+            .map(|stripe| stripe.table.read().db_count(db).keys)
+            .collect();
+        self.draw_key(&counts, |stripe, random| {
+            draw_from(&self.stripes[stripe].table.read(), random, db, now, out)
         })
     }
 
-    /// RANDOMKEY's draws over `tables` tables (every stripe, or a
-    /// transaction's held ones): each draw picks a random table, the next
-    /// one when it is empty, and `draw(table, start)` samples it from slot
-    /// `start` (see [`draw_from`]).
+    /// RANDOMKEY's draws over tables holding `counts[i]` entries of the
+    /// database each (every stripe, or a transaction's held ones): each
+    /// draw picks a table with a chance in proportion to its count, and
+    /// `draw(table, random)` picks one of its entries uniformly (see
+    /// [`draw_from`]), so every entry is as likely as any other. A count
+    /// read before its table is locked may be stale: a table found empty
+    /// costs a draw.
     pub(super) fn draw_key(
         &self,
-        tables: usize,
-        mut draw: impl FnMut(usize, usize) -> Option<bool>,
+        counts: &[usize],
+        mut draw: impl FnMut(usize, &mut dyn FnMut() -> u64) -> Option<bool>,
     ) -> bool {
-        if tables == 0 {
+        let total: usize = counts.iter().sum();
+        if total == 0 {
             return false;
         }
+        let mut random = || self.random();
         for _ in 0..RANDOM_KEY_DRAWS {
-            let r = self.random();
-            let first = (r >> 58) as usize % tables;
-            match (0..tables).find_map(|offset| draw((first + offset) % tables, r as usize)) {
-                None => return false,
-                Some(true) => return true,
-                Some(false) => {}
+            let mut pick = (random() % total as u64) as usize;
+            let table = counts
+                .iter()
+                .position(|&count| {
+                    let here = pick < count;
+                    pick = pick.saturating_sub(count);
+                    here
+                })
+                .unwrap_or(0);
+            if draw(table, &mut random) == Some(true) {
+                return true;
             }
         }
         false
     }
 }
 
-/// One RANDOMKEY draw from database `db` of `table`, from slot `start`
-/// on: `None` when it has no entry there, `Some(false)` when the entry
+/// One RANDOMKEY draw from database `db` of `table` (see [`Table::draw`]):
+/// `None` when it has no entry of `db`, `Some(false)` when the entry
 /// drawn has expired, `Some(true)` when it is live and its key was copied
 /// into `out`.
 pub(super) fn draw_from(
     table: &Table,
-    start: usize,
+    random: &mut dyn FnMut() -> u64,
     db: u16,
     now: Millis,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
-    let sample = table.sample_from(start, now, Some(db))?;
+    let sample = table.draw(random, now, db)?;
     if !sample.expired {
         let entry = table.get_by_id(sample.hash, sample.id)?;
         out.clear();

@@ -93,6 +93,11 @@ const MAX_LOAD_DEN: usize = 4;
 /// leave it. Slots are a fifth of an entry's memory, so this matters.
 const GROWTH_DIVISOR: usize = 2;
 
+/// Random slots [`Table::draw`] tries before it walks from one. A table
+/// is at least 1/8 full, so when one database holds all its entries, 64
+/// tries all miss about once in 5,000 draws.
+const UNIFORM_TRIES: usize = 64;
+
 /// Bits of a stored hash (see [`HASH_BITS`]).
 const HASH_WIDTH: u32 = 31;
 
@@ -441,6 +446,17 @@ pub struct Sample {
     pub id: usize,
     pub access: u32,
     pub expired: bool,
+}
+
+impl Sample {
+    fn of(entry: &EntryRef<'_>, now: Millis) -> Sample {
+        Sample {
+            hash: entry.stored_hash(),
+            id: entry.id(),
+            access: entry.access(),
+            expired: entry.is_expired(now),
+        }
+    }
 }
 
 /// What setting a deadline did.
@@ -996,15 +1012,29 @@ impl Table {
                 .entry_at(i)
                 .filter(|e| db.map_or(true, |db| e.db() == db));
             if let Some(e) = entry {
-                return Some(Sample {
-                    hash: e.stored_hash(),
-                    id: e.id(),
-                    access: e.access(),
-                    expired: e.is_expired(now),
-                });
+                return Some(Sample::of(&e, now));
             }
             i = self.next(i);
         }
+    }
+
+    /// An entry of database `db` drawn uniformly at random (RANDOMKEY), or
+    /// `None` when the table has none: up to [`UNIFORM_TRIES`] slots picked
+    /// with `random`, the first that holds one of `db`'s entries, so every
+    /// entry is as likely as any other. When all of them miss (the
+    /// database holds few of the table's entries), the first entry from a
+    /// random slot on, as [`Table::sample_from`] draws: close to uniform.
+    pub fn draw(&self, random: &mut dyn FnMut() -> u64, now: Millis, db: u16) -> Option<Sample> {
+        if self.db_count(db).keys == 0 {
+            return None;
+        }
+        for _ in 0..UNIFORM_TRIES {
+            let i = (random() % self.slots.len() as u64) as usize;
+            if let Some(e) = self.entry_at(i).filter(|e| e.db() == db) {
+                return Some(Sample::of(&e, now));
+            }
+        }
+        self.sample_from(random() as usize, now, Some(db))
     }
 
     /// Total size of the entries, as counted towards USAGE.

@@ -456,3 +456,78 @@ fn a_set_already_due_removes_the_key() {
     );
     assert_eq!(s.usage(), 0);
 }
+
+/// How often each of `names` (stored in database 0 of a store hashed
+/// with `seed`) is drawn by `draws` RANDOMKEYs.
+fn random_key_counts(seed: u64, names: &[&[u8]], draws: usize) -> Vec<usize> {
+    let s = Store::new(StoreConfig {
+        seed: Some(seed),
+        ..StoreConfig::new(1 << 20, DEFAULT_SAMPLES)
+    });
+    for name in names {
+        s.set(key(name), b"v", at(0), SetOptions::PLAIN).unwrap();
+    }
+    let mut counts = vec![0; names.len()];
+    let mut out = Vec::new();
+    for _ in 0..draws {
+        assert!(s.random_key(0, at(0), &mut out));
+        let i = names
+            .iter()
+            .position(|n| *n == &out[..])
+            .expect("a stored key");
+        counts[i] += 1;
+    }
+    counts
+}
+
+/// RANDOMKEY draws each of two keys about half the time, wherever their
+/// hashes put them: next to each other on one stripe, or on neighbouring
+/// stripes (Redis's own test draws 100 times and needs both).
+#[test]
+fn random_key_draws_two_keys_alike_under_every_seed() {
+    for seed in 0..200 {
+        let counts = random_key_counts(seed, &[b"foo", b"bar"], 400);
+        assert!(
+            counts.iter().all(|&c| (120..=280).contains(&c)),
+            "seed {seed}: {counts:?}"
+        );
+    }
+}
+
+/// RANDOMKEY is uniform over many keys too, and over a database that
+/// shares its tables with a larger one.
+#[test]
+fn random_key_is_uniform_within_a_database() {
+    let names: Vec<Vec<u8>> = (0..10).map(|i| format!("key{i}").into_bytes()).collect();
+    let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+    let counts = random_key_counts(3, &names, 4000);
+    assert!(
+        counts.iter().all(|&c| (250..=550).contains(&c)),
+        "{counts:?}"
+    );
+    let s = store(1 << 24);
+    for i in 0..5000 {
+        let name = format!("other{i}");
+        s.set(
+            key(name.as_bytes()).in_db(1),
+            b"v",
+            at(0),
+            SetOptions::PLAIN,
+        )
+        .unwrap();
+    }
+    for name in [&b"a"[..], b"b", b"c"] {
+        s.set(key(name), b"v", at(0), SetOptions::PLAIN).unwrap();
+    }
+    let mut seen = HashMap::new();
+    let mut out = Vec::new();
+    for _ in 0..3000 {
+        assert!(s.random_key(0, at(0), &mut out));
+        *seen.entry(out.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen.values().all(|&c| (600..=1400).contains(&c)),
+        "{seen:?}"
+    );
+}

@@ -809,8 +809,12 @@ impl Keyspace for Held<'_> {
 
     fn random_key(&mut self, db: u16, now: Millis, out: &mut Vec<u8>) -> bool {
         let guards = &self.guards;
-        self.store.draw_key(guards.len(), |n, start| {
-            draw_from(guards[n].1.table(), start, db, now, out)
+        let counts: Vec<usize> = guards
+            .iter()
+            .map(|(_, guard)| guard.table().db_count(db).keys)
+            .collect();
+        self.store.draw_key(&counts, |n, random| {
+            draw_from(guards[n].1.table(), random, db, now, out)
         })
     }
 
