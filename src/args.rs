@@ -13,10 +13,10 @@ use log::LevelFilter;
 
 use crate::auth::{password_text, Password, PASSWORD_ENV};
 use crate::config::{
-    AofConfig, Config, Fsync, DEFAULT_DATABASES, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE,
-    DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP, DEFAULT_THREADS,
-    DEFAULT_TRACKING_TABLE_MAX_KEYS, DEFAULT_WRITE_TIMEOUT, MAX_DATABASES, MAX_EVICTION_SAMPLES,
-    MAX_MAX_VALUE_SIZE, MAX_THREADS,
+    AofConfig, Config, Fsync, Prefetch, DEFAULT_DATABASES, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TCP,
+    DEFAULT_THREADS, DEFAULT_TRACKING_TABLE_MAX_KEYS, DEFAULT_WRITE_TIMEOUT, MAX_DATABASES,
+    MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::flags::{
     no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, UsageError,
@@ -166,6 +166,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
     let load_truncated = opt_value(&mut args, "--aof-load-truncated", parse_yes_no)?;
     let rewrite_percentage: Option<u64> = opt_number(&mut args, "--auto-aof-rewrite-percentage")?;
     let rewrite_min_size = opt_value(&mut args, "--auto-aof-rewrite-min-size", parse_size)?;
+    let prefetch = opt_value(&mut args, "--prefetch", parse_prefetch)?.unwrap_or(defaults.prefetch);
     no_more(&args.finish())?;
     let log_flags = [
         fsync.is_some(),
@@ -214,6 +215,7 @@ fn parse_serve(mut args: pico_args::Arguments) -> Result<Config, UsageError> {
         auth_timeout: defaults.auth_timeout,
         unix_perm,
         aof,
+        prefetch,
     })
 }
 
@@ -234,6 +236,15 @@ fn parse_fsync(s: &str) -> Result<Fsync, String> {
         "everysec" => Ok(Fsync::EverySec),
         "no" => Ok(Fsync::No),
         _ => Err(format!("'{s}' is not always, everysec or no")),
+    }
+}
+
+fn parse_prefetch(s: &str) -> Result<Prefetch, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "auto" => Ok(Prefetch::Auto),
+        "yes" => Ok(Prefetch::Yes),
+        "no" => Ok(Prefetch::No),
+        _ => Err(format!("'{s}' is not auto, yes or no")),
     }
 }
 
@@ -368,6 +379,9 @@ Flags:
                            0 = never) ...
   --auto-aof-rewrite-min-size SIZE
                            ... and is larger than SIZE (default 64mib)
+  --prefetch auto|yes|no   bring the entries a pipelined batch names into
+                           cache before running it (default auto: only when
+                           the server may use one CPU, where it pays)
   -h, --help               print this help
   -V, --version            print the version
 
@@ -429,6 +443,28 @@ mod tests {
         assert!(parse(args("serve --max-value-size 1000 --max-request-size 1000")).is_err());
         assert!(parse(args("serve --timeout soon")).is_err());
         assert!(parse(args("serve --request-timeout 0")).is_err());
+    }
+
+    #[test]
+    fn prefetch_is_auto_unless_asked() {
+        for (flag, expected) in [
+            ("", Prefetch::Auto),
+            ("--prefetch yes", Prefetch::Yes),
+            ("--prefetch NO", Prefetch::No),
+            ("--prefetch auto", Prefetch::Auto),
+        ] {
+            let Ok(Action::Serve(config)) = parse(args(&format!("serve {flag}"))) else {
+                panic!("serve {flag} did not parse");
+            };
+            assert_eq!(config.prefetch, expected, "{flag}");
+        }
+        let Err(e) = parse(args("serve --prefetch sometimes")) else {
+            panic!("--prefetch sometimes parsed");
+        };
+        assert!(
+            e.to_string().contains("'sometimes' is not auto, yes or no"),
+            "{e}"
+        );
     }
 
     #[test]

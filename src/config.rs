@@ -162,6 +162,33 @@ pub struct Config {
     pub unix_perm: u32,
     /// The append-only file, if the store is to be durable.
     pub aof: Option<AofConfig>,
+    /// Whether a pipelined batch's keys are prefetched (`--prefetch`).
+    pub prefetch: Prefetch,
+}
+
+/// `--prefetch`: whether a connection brings the entries a pipelined batch
+/// names into cache before running it (see `store::prefetch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Only when the server may run on one CPU at most (pinned, or a
+    /// container's single CPU): there it only saves time, while with
+    /// several CPUs at work the stripes it holds for a moment delay the
+    /// writers on the others, which costs more than it saves.
+    Auto,
+    Yes,
+    No,
+}
+
+impl Prefetch {
+    /// Whether to prefetch, `Auto` decided by the CPUs this process may
+    /// use now (its affinity and CPU quota).
+    pub fn enabled(self) -> bool {
+        match self {
+            Prefetch::Yes => true,
+            Prefetch::No => false,
+            Prefetch::Auto => std::thread::available_parallelism().is_ok_and(|n| n.get() == 1),
+        }
+    }
 }
 
 impl Default for Config {
@@ -185,6 +212,7 @@ impl Default for Config {
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             unix_perm: DEFAULT_UNIX_PERM,
             aof: None,
+            prefetch: Prefetch::Auto,
         }
     }
 }

@@ -44,7 +44,8 @@
 //! - [`store`]: 64 lock stripes of open-addressing tables holding the keys
 //!   of every numbered database (a [`store::Key`] carries its database),
 //!   the global byte count, expiry (checked on access, reclaimed by an active cycle),
-//!   sampled LRU eviction and the clock.
+//!   sampled LRU eviction, the clock, and the prefetch that brings a
+//!   pipelined batch's entries into cache before it runs.
 //! - Leaves, used from several layers: [`copy`] (short copies of bytes
 //!   without `memcpy`, for the hot paths), [`flags`] (flag values and the
 //!   usage error), [`glob`] (Redis-style patterns for KEYS, SCAN and
@@ -62,7 +63,8 @@
 //!   EXEC, which
 //!   write-lock all their stripes together, and MGET, which read-locks
 //!   them together, in ascending index order, waiting for no other lock
-//!   while holding them (EXEC reserves its bytes, evicting, before it
+//!   while holding them (a prefetch read-locks a batch's stripes together
+//!   too, but takes only those free at once and never waits) (EXEC reserves its bytes, evicting, before it
 //!   locks). Everything else (eviction included) holds
 //!   one lock at a time, so no wait cycle can form. The
 //!   journal's buffer lock is taken under stripe locks and never the other

@@ -266,3 +266,44 @@ fn parallel_clients_keep_usage_exact() {
     }
     check(addr, &[(b"USAGE\n", b"USAGE 12000\n")]);
 }
+
+/// Pipelined batches that write, read and delete the same keys within one
+/// read get the same exact replies with the batch prefetched (`--prefetch
+/// yes`) as without it, over RESP and text, in several databases.
+#[test]
+fn prefetched_batches_are_answered_as_without_prefetch() {
+    use blink_store::config::Prefetch;
+    use common::resp::{bulk, req};
+    let mut batches: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for batch in 0..40 {
+        let db = batch % 3;
+        let mut request = req(&format!("SELECT {db}"));
+        let mut expected = b"+OK\r\n".to_vec();
+        for i in 0..16 {
+            let key = format!("k{}", (batch * 7 + i / 4) % 60);
+            let value = format!("v{batch}.{i}.{db}");
+            let (q, r) = match i % 4 {
+                0 => (req(&format!("SET {key} {value}")), b"+OK\r\n".to_vec()),
+                1 => (
+                    req(&format!("GET {key}")),
+                    bulk(format!("v{batch}.{}.{db}", i - 1).as_bytes()),
+                ),
+                2 => (req(&format!("DEL {key}")), b":1\r\n".to_vec()),
+                _ => (format!("GET {key}\n").into_bytes(), b"NOT_FOUND\n".to_vec()),
+            };
+            request.extend(q);
+            expected.extend(r);
+        }
+        batches.push((request, expected));
+    }
+    for prefetch in [Prefetch::Yes, Prefetch::No] {
+        let mut client = Client::tcp(start(Config {
+            prefetch,
+            ..config()
+        }));
+        for (request, expected) in &batches {
+            client.expect(request, expected);
+        }
+        same(&client.finish(), b"", "bytes after the last reply");
+    }
+}

@@ -37,7 +37,7 @@
 //! request split across reads is gathered into the framer's own buffers,
 //! which keep at most [`KEPT_BUFFER`] bytes of capacity between requests.
 
-use super::{ClientError, Reply};
+use super::{text, ClientError, Reply};
 use crate::num::parse_i64;
 
 /// Longest RESP header line (`*<count>` or `$<length>`) before it is a
@@ -527,6 +527,55 @@ fn frame_in_place(
     Some(at)
 }
 
+/// The first argument (the key, for most commands) of each whole request
+/// at the start of `buf`, in order, at most `out.len()` of them; returns
+/// how many were written. A hint for [`crate::store::Store::prefetch`],
+/// read loosely: a request it cannot read whole ends the scan, a request
+/// without arguments is skipped, and no limit applies, because nothing
+/// here is buffered or answered: [`Framer`] still frames every request.
+pub fn keys_ahead<'b>(buf: &'b [u8], out: &mut [&'b [u8]]) -> usize {
+    let mut at = 0;
+    let mut found = 0;
+    while found < out.len() && at < buf.len() {
+        let (key, next) = if buf[at] == b'*' {
+            match resp_key(buf, at) {
+                Some(read) => read,
+                None => break,
+            }
+        } else {
+            let Some(newline) = buf[at..].iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let line = &buf[at..at + newline];
+            (text::first_argument(line), at + newline + 1)
+        };
+        if let Some(key) = key {
+            out[found] = key;
+            found += 1;
+        }
+        at = next;
+    }
+    found
+}
+
+/// The first argument of the RESP request at `at` (`None` when it has
+/// none) and the position after the request; `None` when the request does
+/// not lie whole in `buf` or its headers do not take the fast path.
+fn resp_key(buf: &[u8], at: usize) -> Option<(Option<&[u8]>, usize)> {
+    let (count, mut next) = fast_header(buf, at, b'*')?;
+    let mut key = None;
+    for i in 0..count {
+        let (len, start) = fast_header(buf, next, b'$')?;
+        let end = start.checked_add(len)?;
+        let argument = buf.get(start..end)?;
+        if i == 1 {
+            key = Some(argument);
+        }
+        next = end.checked_add(2)?;
+    }
+    (next <= buf.len()).then_some((key, next))
+}
+
 /// A `<marker><digits>\r\n` line at `at`: its number and the position
 /// after it.
 fn fast_header(buf: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
@@ -810,5 +859,77 @@ mod tests {
         let (_, step) = framer.next(b"*1\r\n", &LIMITS);
         assert!(matches!(step, Step::Partial));
         assert!(framer.in_request() && framer.in_resp_request());
+    }
+
+    /// The keys `keys_ahead` finds at the start of `input`, with room for
+    /// `room`.
+    fn ahead(input: &[u8], room: usize) -> Vec<Vec<u8>> {
+        let mut out: Vec<&[u8]> = vec![&[]; room];
+        let found = keys_ahead(input, &mut out);
+        out[..found].iter().map(|k| k.to_vec()).collect()
+    }
+
+    fn keys(names: &[&str]) -> Vec<Vec<u8>> {
+        names.iter().map(|k| k.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn keys_ahead_reads_the_first_argument_of_each_whole_request() {
+        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n\
+                      *3\r\n$3\r\nSET\r\n$2\r\nbc\r\n$1\r\nv\r\n\
+                      GET  d\r\nSET\te 1\n\
+                      *1\r\n$4\r\nPING\r\nPING\r\n\r\n\
+                      *2\r\n$3\r\nGET\r\n$4\r\nf\r\n\n\r\n";
+        assert_eq!(ahead(input, 16), keys(&["a", "bc", "d", "e", "f\r\n\n"]));
+    }
+
+    #[test]
+    fn keys_ahead_stops_at_a_request_that_is_not_whole() {
+        let whole = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n".to_vec();
+        let next = b"*2\r\n$3\r\nGET\r\n$1\r\nb\r\n";
+        for cut in 0..next.len() {
+            let mut input = whole.clone();
+            input.extend_from_slice(&next[..cut]);
+            assert_eq!(ahead(&input, 16), keys(&["a"]), "cut at {cut}");
+        }
+        assert_eq!(ahead(b"GET a\nGET b", 16), keys(&["a"]));
+    }
+
+    #[test]
+    fn keys_ahead_fills_at_most_the_room_given() {
+        let input = b"GET a\nGET b\nGET c\n";
+        assert_eq!(ahead(input, 2), keys(&["a", "b"]));
+        assert_eq!(ahead(input, 0), keys(&[]));
+    }
+
+    #[test]
+    fn keys_ahead_reads_any_bytes_without_panicking() {
+        // A header the fast path cannot read ends the scan: lengths past
+        // the input, huge or negative counts, headers without digits.
+        for input in [
+            &b"*2\r\n$3\r\nGET\r\n$99999999999999999999\r\na\r\n"[..],
+            b"*18446744073709551615\r\n",
+            b"*2\r\n$-1\r\n",
+            b"*x\r\n",
+            b"*2\r\n$3\r\nGET\r\n$18446744073709551615\r\n",
+        ] {
+            assert_eq!(ahead(input, 16), keys(&[]), "{input:?}");
+        }
+        let alphabet = b"*$\r\n0123GET a";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let found = ahead(&input, 4);
+            assert!(found.len() <= 4);
+            assert!(found.iter().all(|key| !key.is_empty()), "{input:?}");
+        }
     }
 }

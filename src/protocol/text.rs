@@ -409,6 +409,14 @@ pub fn stats<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientErr
     w.end("stats", Command::Stats)
 }
 
+/// The second word of a request line (the key, for most commands), if it
+/// has one.
+pub fn first_argument(line: &[u8]) -> Option<&[u8]> {
+    let mut words = Words::new(line);
+    words.name();
+    Some(words.next_word()).filter(|word| !word.is_empty())
+}
+
 /// The words of a request line, consumed left to right.
 pub struct Words<'a> {
     rest: &'a [u8],

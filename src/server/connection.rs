@@ -88,10 +88,10 @@ use crate::exec::clients::Peer;
 use crate::exec::pubsub::{PubSub, Subscriber};
 use crate::exec::{execute, tracking, transaction, Context, Session};
 use crate::protocol::commands::{self, carries_password, COMMANDS};
-use crate::protocol::framer::{FrameError, Framer, Request, Step};
+use crate::protocol::framer::{self, FrameError, Framer, Request, Step};
 use crate::protocol::{resp, text, ClientError, Reply};
 use crate::stats::{Event, LocalCounts};
-use crate::store::Millis;
+use crate::store::{Millis, PREFETCH_KEYS};
 
 use super::Shared;
 
@@ -559,6 +559,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         auth_deadline: started + shared.config.auth_timeout,
         partial_since: started,
         read_timeout: None,
+        fresh: false,
     };
     let end = connection.run(&mut reader, &mut out, socket);
     // Stop being told of changes, leave every channel, then let the
@@ -608,6 +609,9 @@ struct Connection<'a> {
     partial_since: Instant,
     /// The socket's read timeout as last set, to skip needless syscalls.
     read_timeout: Option<Duration>,
+    /// The read buffer was just filled: its requests are not prefetched
+    /// yet.
+    fresh: bool,
 }
 
 /// Everything that turns a request into a reply, kept apart from the
@@ -660,6 +664,13 @@ impl Connection<'_> {
             }
             if self.in_flight.is_none() {
                 self.in_flight = Some(self.answer.shared.in_flight.read());
+            }
+            if std::mem::take(&mut self.fresh)
+                && self.answer.shared.prefetch
+                && self.answer.session.authenticated
+                && !self.framer.in_request()
+            {
+                self.prefetch(input);
             }
             let was_partial = self.framer.in_request();
             let authenticated = self.answer.session.authenticated;
@@ -724,7 +735,10 @@ impl Connection<'_> {
                 self.read_timeout = timeout;
             }
             match reader.fill_buf().map(|buf| buf.is_empty()) {
-                Ok(_) => break,
+                Ok(_) => {
+                    self.fresh = true;
+                    break;
+                }
                 Err(e) => match e.kind() {
                     io::ErrorKind::Interrupted => {}
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
@@ -739,6 +753,16 @@ impl Connection<'_> {
             }
         }
         Ok(reader.buffer())
+    }
+
+    /// Brings into cache the entries the requests at the start of `input`
+    /// name, so that a pipelined batch waits for their cache misses
+    /// together rather than one request at a time (see
+    /// [`crate::store::Store::prefetch`]).
+    fn prefetch(&self, input: &[u8]) {
+        let mut names: [&[u8]; PREFETCH_KEYS] = [&[]; PREFETCH_KEYS];
+        let found = framer::keys_ahead(input, &mut names);
+        self.answer.shared.store.prefetch(&names[..found]);
     }
 
     /// The timeout for the next blocking read and what its expiry means.

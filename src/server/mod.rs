@@ -83,6 +83,9 @@ pub struct Shared {
     pub tracking: Arc<Tracking>,
     /// The addresses bound.
     pub listening: Listening,
+    /// Whether connections prefetch a pipelined batch's keys
+    /// (`--prefetch`, decided once at start).
+    pub prefetch: bool,
 }
 
 impl Shared {
@@ -234,6 +237,7 @@ impl Server {
                 #[cfg(not(unix))]
                 unix: Vec::new(),
             },
+            prefetch: config.prefetch.enabled(),
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))
@@ -278,10 +282,11 @@ impl Server {
                 .map(|(p, _)| format!("unix {}", p.display())),
         );
         format!(
-            "listening on {}; memory limit {} bytes; {} workers",
+            "listening on {}; memory limit {} bytes; {} workers; prefetch {}",
             listeners.join(", "),
             self.shared.store.memory_limit(),
-            self.shared.config.threads
+            self.shared.config.threads,
+            if self.shared.prefetch { "on" } else { "off" }
         )
     }
 

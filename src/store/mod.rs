@@ -22,7 +22,8 @@
 //! transaction's EXEC for the stripes of all its keys (see
 //! [`transaction`]), running every queued command on the guards it holds;
 //! MGET read-locks the stripes of its keys together, in the same order, so
-//! that it sees an MSET or a transaction whole or not at all. Every
+//! that it sees an MSET or a transaction whole or not at all, and so does
+//! a prefetch for the keys of a pipelined batch (see [`Store::prefetch`]). Every
 //! operation that holds several waits for them only in ascending order,
 //! and no other operation ever waits for a lock while holding one, so no
 //! wait cycle can form. Other work that spans stripes (eviction sampling, counting)
@@ -66,6 +67,7 @@ mod expire;
 mod guard;
 mod journal;
 mod multi;
+mod prefetch;
 mod slab;
 mod table;
 mod transaction;
@@ -82,6 +84,7 @@ pub use clock::{Clock, Millis};
 pub use evict::DEFAULT_SAMPLES;
 pub use expire::{ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
 pub use multi::{Transfer, Transferred, UpdateError, SCAN_PARTITIONS};
+pub use prefetch::PREFETCH_KEYS;
 pub use table::MAX_KEY_LEN;
 
 pub use guard::DeadlineOutcome;

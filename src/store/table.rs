@@ -698,6 +698,32 @@ impl Table {
         }
     }
 
+    /// Loads the home slot of `hash`, for [`crate::store::Store::prefetch`]:
+    /// returns a number derived from it without branching on it, so that
+    /// the loads of several calls overlap.
+    pub fn load_home(&self, hash: u32) -> u32 {
+        u32::from(self.slots[self.home(hash)].is_some())
+    }
+
+    /// Loads the first and last byte of the record of the first slot from
+    /// `hash`'s home that holds `hash` (a record may straddle two cache
+    /// lines), for [`crate::store::Store::prefetch`]. The probe branches
+    /// only on slots, which [`Table::load_home`] brought into cache; the
+    /// bytes loaded are returned, not inspected.
+    pub fn load_record(&self, hash: u32) -> u32 {
+        let mut i = self.home(hash);
+        while let Some(slot) = &self.slots[i] {
+            if slot.stored_hash() == hash {
+                let record = self.slab.bytes(slot.loc);
+                let first = record.first().copied().unwrap_or(0);
+                let last = record.last().copied().unwrap_or(0);
+                return u32::from(first) + u32::from(last);
+            }
+            i = self.next(i);
+        }
+        0
+    }
+
     pub fn get(&self, hash: u32, key: Key<'_>) -> Option<EntryRef<'_>> {
         self.position(hash, key).and_then(|i| self.entry_at(i))
     }
