@@ -14,12 +14,13 @@
 use std::io::{self, Write};
 
 use base64::engine::general_purpose::STANDARD;
-use base64::write::EncoderWriter;
+use base64::Engine;
 
 use super::{
     db_number, parse_i64, ClientError, Command, ExpireAt, ExpireIf, ExpireIn, ExpiryChange,
     Increment, Limits, Reply, SetCommand, When,
 };
+use crate::copy::Appender;
 use crate::num::parse_f64;
 use crate::store::{Condition, Key};
 
@@ -495,8 +496,10 @@ impl<'a> Words<'a> {
     }
 }
 
-/// Writes the reply line for `reply`; nothing for [`Reply::Quit`].
-pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
+/// Appends the reply line for `reply` to `out`; nothing for
+/// [`Reply::Quit`].
+pub fn write_reply(out: &mut Vec<u8>, reply: &Reply<'_>) -> io::Result<()> {
+    let out = &mut Appender(out);
     match reply {
         Reply::Ok | Reply::Status(_) => out.write_all(b"OK\n"),
         Reply::NotFound => out.write_all(b"NOT_FOUND\n"),
@@ -504,9 +507,8 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>) -> io::Result<()> {
         Reply::Pong => out.write_all(b"PONG\n"),
         Reply::Value(value) => {
             out.write_all(b"VALUE ")?;
-            let mut encoder = EncoderWriter::new(&mut *out, &STANDARD);
-            encoder.write_all(value)?;
-            encoder.finish()?.write_all(b"\n")
+            append_base64(out.0, value);
+            out.write_all(b"\n")
         }
         Reply::Found(true) => out.write_all(b"OK\n"),
         Reply::Found(false) => out.write_all(b"NOT_FOUND\n"),
@@ -564,12 +566,28 @@ pub fn write_message(out: &mut Vec<u8>, pattern: Option<&[u8]>, channel: &[u8], 
     }
     out.extend_from_slice(channel);
     out.push(b' ');
-    let mut encoder = EncoderWriter::new(&mut *out, &STANDARD);
-    // Into a vector, writing cannot fail.
-    let _ = encoder.write_all(payload);
-    if let Ok(out) = encoder.finish() {
-        out.push(b'\n');
-    }
+    append_base64(out, payload);
+    out.push(b'\n');
+}
+
+/// Appends `bytes` in standard base64, encoded in place at the end of
+/// `out`. Not through base64's `EncoderWriter`, which zeroes a buffer of
+/// its own (1 KiB) for every value and then copies out of it: with musl's
+/// `memset` and `memcpy` that was a tenth of the static build's CPU on
+/// pipelined text GETs.
+fn append_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    // A slice's length is at most isize::MAX, so its encoding's length,
+    // a third more, fits a usize on 64-bit targets; on others, an
+    // overflow writes nothing rather than panic.
+    let Some(len) = base64::encoded_len(bytes.len(), true) else {
+        return;
+    };
+    out.resize(start + len, 0);
+    let written = STANDARD
+        .encode_slice(bytes, &mut out[start..])
+        .unwrap_or_default();
+    out.truncate(start + written);
 }
 
 fn is_blank(b: u8) -> bool {
@@ -710,5 +728,18 @@ mod tests {
             out,
             b"VALUE YWxpY2U=\nVALUE \nUSAGE 9\nERROR SET requires key\n"
         );
+    }
+
+    /// `append_base64` writes what base64's own encoder writes, after
+    /// whatever the buffer held, for every length up to 200 bytes.
+    #[test]
+    fn base64_is_appended_in_place() {
+        for len in 0..=200usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + len) as u8).collect();
+            let mut out = b"VALUE ".to_vec();
+            append_base64(&mut out, &bytes);
+            let expected = [&b"VALUE "[..], STANDARD.encode(&bytes).as_bytes()].concat();
+            assert_eq!(out, expected, "{len} bytes");
+        }
     }
 }

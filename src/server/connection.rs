@@ -990,11 +990,10 @@ pub(super) fn write_reply(
     resp: bool,
     version: u8,
 ) -> io::Result<()> {
-    let mut out = Appender(out);
     if resp {
-        resp::write_reply(&mut out, reply, version)
+        resp::write_reply(&mut Appender(out), reply, version)
     } else {
-        text::write_reply(&mut out, reply)
+        text::write_reply(out, reply)
     }
 }
 
