@@ -19,7 +19,8 @@ use crate::config::{
     MAX_EVICTION_SAMPLES, MAX_MAX_VALUE_SIZE, MAX_THREADS,
 };
 use crate::flags::{
-    no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, UsageError,
+    no_more, opt_number, opt_value, parse_choice, parse_seconds, parse_size, positive, size_text,
+    UsageError,
 };
 use crate::protocol::Limits;
 use crate::store::{DEFAULT_SAMPLES, MAX_KEY_LEN};
@@ -231,29 +232,29 @@ fn parse_aof_check(mut args: pico_args::Arguments) -> Result<Action, UsageError>
 }
 
 fn parse_fsync(s: &str) -> Result<Fsync, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "always" => Ok(Fsync::Always),
-        "everysec" => Ok(Fsync::EverySec),
-        "no" => Ok(Fsync::No),
-        _ => Err(format!("'{s}' is not always, everysec or no")),
-    }
+    parse_choice(
+        s,
+        &[
+            ("always", Fsync::Always),
+            ("everysec", Fsync::EverySec),
+            ("no", Fsync::No),
+        ],
+    )
 }
 
 fn parse_prefetch(s: &str) -> Result<Prefetch, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "auto" => Ok(Prefetch::Auto),
-        "yes" => Ok(Prefetch::Yes),
-        "no" => Ok(Prefetch::No),
-        _ => Err(format!("'{s}' is not auto, yes or no")),
-    }
+    parse_choice(
+        s,
+        &[
+            ("auto", Prefetch::Auto),
+            ("yes", Prefetch::Yes),
+            ("no", Prefetch::No),
+        ],
+    )
 }
 
 fn parse_yes_no(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        _ => Err(format!("'{s}' is not yes or no")),
-    }
+    parse_choice(s, &[("yes", true), ("no", false)])
 }
 
 fn aof_check_help() -> String {
@@ -293,16 +294,16 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 fn parse_level(s: &str) -> Result<LevelFilter, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "error" => Ok(LevelFilter::Error),
-        "warn" => Ok(LevelFilter::Warn),
-        "info" => Ok(LevelFilter::Info),
-        "debug" => Ok(LevelFilter::Debug),
-        "trace" => Ok(LevelFilter::Trace),
-        _ => Err(format!(
-            "'{s}' is not a log level (error, warn, info, debug or trace)"
-        )),
-    }
+    parse_choice(
+        s,
+        &[
+            ("error", LevelFilter::Error),
+            ("warn", LevelFilter::Warn),
+            ("info", LevelFilter::Info),
+            ("debug", LevelFilter::Debug),
+            ("trace", LevelFilter::Trace),
+        ],
+    )
 }
 
 fn top_help() -> String {

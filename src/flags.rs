@@ -200,9 +200,42 @@ pub fn size_text(bytes: u64) -> String {
     }
 }
 
+/// The value of the word `s` names among `choices`, in any case; the
+/// error lists every word: `'x' is not a, b or c`.
+pub fn parse_choice<T: Copy>(s: &str, choices: &[(&str, T)]) -> Result<T, String> {
+    if let Some(&(_, value)) = choices
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+    {
+        return Ok(value);
+    }
+    let names: Vec<&str> = choices.iter().map(|&(name, _)| name).collect();
+    let listed = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(format!("'{s}' is not {listed}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_is_read_in_any_case_and_a_wrong_one_lists_them_all() {
+        let choices = [("always", 1), ("everysec", 2), ("no", 3)];
+        assert_eq!(parse_choice("EverySec", &choices), Ok(2));
+        assert_eq!(parse_choice("no", &choices), Ok(3));
+        assert_eq!(
+            parse_choice("never", &choices),
+            Err("'never' is not always, everysec or no".to_string())
+        );
+        assert_eq!(
+            parse_choice("", &[("yes", true)]),
+            Err("'' is not yes".to_string())
+        );
+    }
 
     #[test]
     fn sizes_accept_plain_bytes_and_suffixes() {

@@ -74,8 +74,8 @@ use std::path::PathBuf;
 use crate::auth::password_text;
 use crate::config::{DEFAULT_TCP, MAX_MAX_VALUE_SIZE};
 use crate::flags::{
-    no_more, opt_number, opt_value, parse_seconds, parse_size, positive, size_text, within,
-    UsageError,
+    no_more, opt_number, opt_value, parse_choice, parse_seconds, parse_size, positive, size_text,
+    within, UsageError,
 };
 
 use super::histogram::Histogram;
@@ -1099,12 +1099,14 @@ fn parse_ratio(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn parse_proto(s: &str) -> Result<Proto, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "text" => Ok(Proto::Text),
-        "resp" => Ok(Proto::Resp),
-        "memcache" => Ok(Proto::Memcache),
-        _ => Err(format!("'{s}' is not a protocol (text, resp or memcache)")),
-    }
+    parse_choice(
+        s,
+        &[
+            ("text", Proto::Text),
+            ("resp", Proto::Resp),
+            ("memcache", Proto::Memcache),
+        ],
+    )
 }
 
 /// The text of `blink-store bench --help`.
