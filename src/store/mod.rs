@@ -361,7 +361,13 @@ impl Store {
 
     /// The key's stripe index and its hash as the table stores it.
     fn place_of(&self, key: Key<'_>) -> (usize, u32) {
-        let hash = self.hasher.hash(key.bytes);
+        self.place_of_name(key.bytes)
+    }
+
+    /// The stripe index and stored hash of a key named `name`, in any
+    /// database: the hash does not depend on it.
+    fn place_of_name(&self, name: &[u8]) -> (usize, u32) {
+        let hash = self.hasher.hash(name);
         (
             (hash >> (64 - STRIPE_BITS)) as usize,
             hash as u32 & HASH_BITS,

@@ -42,7 +42,7 @@
 
 use parking_lot::RwLockReadGuard;
 
-use super::{Store, HASH_BITS, STRIPE_BITS};
+use super::Store;
 use crate::store::table::Table;
 
 /// Most keys one prefetch loads; more are ignored. A core keeps only so
@@ -62,11 +62,7 @@ impl Store {
         }
         let mut places = [(0usize, 0u32); PREFETCH_KEYS];
         for (place, name) in places.iter_mut().zip(names) {
-            let hash = self.hasher.hash(name);
-            *place = (
-                (hash >> (64 - STRIPE_BITS)) as usize,
-                hash as u32 & HASH_BITS,
-            );
+            *place = self.place_of_name(name);
         }
         let places = &mut places[..n];
         places.sort_unstable_by_key(|&(index, _)| index);
@@ -82,15 +78,14 @@ impl Store {
             }
             guard_of[i] = held - 1;
         }
-        let tables: [Option<&Table>; PREFETCH_KEYS] = std::array::from_fn(|g| guards[g].as_deref());
         let mut folded = 0u32;
         for (&(_, hash), &g) in places.iter().zip(&guard_of) {
-            if let Some(table) = tables[g] {
+            if let Some(table) = guards[g].as_deref() {
                 folded = folded.wrapping_add(table.load_home(hash));
             }
         }
         for (&(_, hash), &g) in places.iter().zip(&guard_of) {
-            if let Some(table) = tables[g] {
+            if let Some(table) = guards[g].as_deref() {
                 folded = folded.wrapping_add(table.load_record(hash));
             }
         }
