@@ -682,17 +682,22 @@ impl Table {
     }
 
     fn position(&self, hash: u32, key: Key<'_>) -> Option<usize> {
+        self.probe(hash, |slot| {
+            slot.stored_hash() == hash
+                && slot.db() == key.db
+                && copy::equal(self.entry(slot).key(), key.bytes)
+        })
+    }
+
+    /// The first slot of `hash`'s run, from its home to the next empty
+    /// slot, that `matches`: the one probe every lookup walks.
+    #[inline(always)]
+    fn probe(&self, hash: u32, matches: impl Fn(&Slot) -> bool) -> Option<usize> {
         let mut i = self.home(hash);
         loop {
             match &self.slots[i] {
                 None => return None,
-                Some(slot)
-                    if slot.stored_hash() == hash
-                        && slot.db() == key.db
-                        && copy::equal(self.entry(slot).key(), key.bytes) =>
-                {
-                    return Some(i)
-                }
+                Some(slot) if matches(slot) => return Some(i),
                 Some(_) => i = self.next(i),
             }
         }
@@ -711,17 +716,16 @@ impl Table {
     /// only on slots, which [`Table::load_home`] brought into cache; the
     /// bytes loaded are returned, not inspected.
     pub fn load_record(&self, hash: u32) -> u32 {
-        let mut i = self.home(hash);
-        while let Some(slot) = &self.slots[i] {
-            if slot.stored_hash() == hash {
-                let record = self.slab.bytes(slot.loc);
-                let first = record.first().copied().unwrap_or(0);
-                let last = record.last().copied().unwrap_or(0);
-                return u32::from(first) + u32::from(last);
-            }
-            i = self.next(i);
-        }
-        0
+        let Some(slot) = self
+            .probe(hash, |slot| slot.stored_hash() == hash)
+            .and_then(|i| self.slots[i].as_ref())
+        else {
+            return 0;
+        };
+        let record = self.slab.bytes(slot.loc);
+        let first = record.first().copied().unwrap_or(0);
+        let last = record.last().copied().unwrap_or(0);
+        u32::from(first) + u32::from(last)
     }
 
     pub fn get(&self, hash: u32, key: Key<'_>) -> Option<EntryRef<'_>> {
@@ -843,14 +847,9 @@ impl Table {
     }
 
     fn position_of_id(&self, hash: u32, id: usize) -> Option<usize> {
-        let mut i = self.home(hash);
-        loop {
-            match &self.slots[i] {
-                None => return None,
-                Some(slot) if slot.loc.id() == id && slot.stored_hash() == hash => return Some(i),
-                Some(_) => i = self.next(i),
-            }
-        }
+        self.probe(hash, |slot| {
+            slot.loc.id() == id && slot.stored_hash() == hash
+        })
     }
 
     fn remove_at(&mut self, i: usize, may_shrink: bool) -> Option<Removed> {
