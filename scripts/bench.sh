@@ -12,9 +12,16 @@
 #      - per core: every server pinned to CPU 0, the load generator and
 #        redis-benchmark to CPU 1 (taskset; skipped, saying so, with fewer
 #        than 2 CPUs or no taskset). What one core of each server does.
+#        The load generator runs its clients on one thread (--threads 1),
+#        taking their replies in turn, and the null server polls its
+#        connections (--poll): with a CPU each, both cost the least per
+#        request that way.
 #      - whole machine: no pinning at all; servers and load share every
 #        CPU, as on a real box. Redis is also run with --io-threads equal
 #        to the CPU count (--io-threads-do-reads yes), as its own row.
+#        The load generator runs a thread per client and the null server
+#        a thread per connection: a thread that sleeps while it waits
+#        leaves the CPUs it shares to the server.
 #      In each mode it starts, on 127.0.0.1: the null server (`blink-store
 #      bench --null-server`: answers every request with a constant reply
 #      and stores nothing), redis-server (no persistence), ours as the
@@ -307,6 +314,10 @@ DISTURBED=()
 MODE=
 PIN_SERVER=()
 PIN_LOAD=()
+# blink-store bench's --threads, and the null server's --poll (read by
+# perf_lib.sh), in the current mode.
+LOAD_THREADS=()
+NULL_POLL=
 TARGETS=()
 declare -A MODE_TITLE=(
     [per-core]="Per core: every server pinned to CPU 0, the load generators to CPU 1"
@@ -328,10 +339,14 @@ enter_mode() {
         fi
         PIN_SERVER=(taskset -c 0)
         PIN_LOAD=(taskset -c 1)
+        LOAD_THREADS=(--threads 1)
+        NULL_POLL=--poll
         ;;
     whole-machine)
         PIN_SERVER=()
         PIN_LOAD=()
+        LOAD_THREADS=()
+        NULL_POLL=
         ;;
     esac
     if [ "$AOF" = 1 ]; then
@@ -481,7 +496,7 @@ run_load() {
     children_cpu
     load_before=$CHILD_CPU
     json=$(timeout --foreground "$RUN_TIMEOUT" "${PIN_LOAD[@]}" "$BIN_GLIBC" bench \
-        --tcp "127.0.0.1:$port" --proto "$proto" --clients "$clients" \
+        --tcp "127.0.0.1:$port" --proto "$proto" --clients "$clients" "${LOAD_THREADS[@]}" \
         --pipeline "$pipeline" --ratio "$ratio" --duration "$SECS" \
         --keyspace "$KEYS" --data-size "$DATA_SIZE" --json 2>>"$WORK/bench.log") || status=$?
     exit_if_interrupted "$status"
@@ -1080,7 +1095,8 @@ if [ "$AOF" = 1 ]; then
     say "          SET only, over $KEYS keys of 16 bytes, values of $DATA_SIZE bytes; every run starts"
     say "          its own server, with an empty store and an empty log, removed after the run;"
     say "          figures are medians over the rounds; load generator: blink-store bench (glibc"
-    say "          build); cross-check: redis-benchmark -t set -r $KEYS -d $DATA_SIZE -c 1|50 [-P 16],"
+    say "          build; --threads 1 per core, a thread per client on the whole machine);"
+    say "          cross-check: redis-benchmark -t set -r $KEYS -d $DATA_SIZE -c 1|50 [-P 16],"
     say "          once a round, each on its own server likewise"
     say "servers:  ours: serve --tcp 127.0.0.1:P --memory-limit $MEMORY_LIMIT (glibc and static musl builds)"
     say "          [--aof DIR/appendonly.aof --appendfsync always|everysec"
@@ -1088,20 +1104,21 @@ if [ "$AOF" = 1 ]; then
     say "          redis-server --port P --bind 127.0.0.1 --save '' --appendonly yes"
     say "          --appendfsync always|everysec --dir DIR --appendfilename appendonly.aof"
     say "          --auto-aof-rewrite-percentage 0 (neither compacts its log during a run);"
-    say "          null server: blink-store bench --null-server 127.0.0.1:P (constant replies)"
+    say "          null server: blink-store bench --null-server 127.0.0.1:P (constant replies; --poll per core)"
     say "logs:     $AOF_DIR (filesystem: $AOF_FS)"
     [ "$AOF_FS" != tmpfs ] ||
         say "          WARNING: a tmpfs: a sync costs nothing there, so no figure measures a disk"
 else
     say "runs:     $ROUNDS rounds x $SECS s per run, loads round-robin over the targets in each round;"
     say "          $KEYS keys of 16 bytes prefilled, values of $DATA_SIZE bytes; figures are medians"
-    say "          over the rounds; load generator: blink-store bench (glibc build); cross-check:"
+    say "          over the rounds; load generator: blink-store bench (glibc build; --threads 1"
+    say "          per core, a thread per client on the whole machine); cross-check:"
     say "          redis-benchmark -t set,get -r $KEYS -d $DATA_SIZE -c 1|50 [-P 16], once a round"
     say "servers:  ours: serve --tcp 127.0.0.1:P --memory-limit $MEMORY_LIMIT (glibc and static musl builds);"
     say "          redis-server --port P --bind 127.0.0.1 --save '' --appendonly no"
     say "          [--io-threads $CPUS --io-threads-do-reads yes: whole machine only];"
     say "          memcached -l 127.0.0.1 -p P -m $MEMCACHED_MB -U 0 (4 threads, its default);"
-    say "          null server: blink-store bench --null-server 127.0.0.1:P (constant replies)"
+    say "          null server: blink-store bench --null-server 127.0.0.1:P (constant replies; --poll per core)"
 fi
 [ -n "$BIN_MUSL" ] || say "musl:     $MUSL_NOTE"
 say ""

@@ -243,7 +243,8 @@ memcached_user() {
 # otherwise runs with its default flags. redis-io is Redis with one I/O
 # thread per CPU (--io-threads N --io-threads-do-reads yes). null is
 # `blink-store bench --null-server`, which answers every request with a
-# constant reply and stores nothing: the load generator's ceiling.
+# constant reply and stores nothing: the load generator's ceiling; when
+# NULL_POLL is set (to --poll), it is passed on.
 #
 # AOF, "POLICY PATH", gives ours and Redis an append-only file at PATH
 # (loaded at start if it exists) synced as POLICY (always, everysec, no)
@@ -279,6 +280,8 @@ server_command() {
         ;;
     null)
         printf '%s\n' "$BIN_GLIBC" bench --null-server "127.0.0.1:$port" --duration "${extra:-3600}"
+        # One thread polling every connection, when the caller asks.
+        [ -z "${NULL_POLL:-}" ] || printf '%s\n' "$NULL_POLL"
         ;;
     memcached)
         printf '%s\n' memcached -l 127.0.0.1 -p "$port" -m "${extra:-1024}" -U 0

@@ -258,7 +258,7 @@ fn bench_over_resp_reports_json_and_leaves_keys() {
     let args = ["--clients", "4", "--requests", "2000", "--pipeline", "8"];
     let json = bench(addr, &args);
     assert!(
-        json.starts_with("{\"proto\":\"resp\",\"clients\":4,\"pipeline\":8,"),
+        json.starts_with("{\"proto\":\"resp\",\"clients\":4,\"threads\":4,\"pipeline\":8,"),
         "{json}"
     );
     assert_eq!(field(&json, "requests"), "2000", "{json}");
@@ -442,6 +442,8 @@ fn help_lists_every_tool_flag() {
         "--prefill",
         "--json",
         "--null-server",
+        "--threads",
+        "--poll",
     ];
     for (tool, flags) in [("cli", &cli_flags[..]), ("bench", &bench_flags[..])] {
         let finished = run(&[tool, "--help"]);
@@ -470,6 +472,9 @@ fn bad_tool_flags_are_refused() {
         &["bench", "--requests", "5", "--duration", "1"],
         &["bench", "--data-size", "10-2"],
         &["bench", "--null-server", "127.0.0.1:0", "--proto", "text"],
+        &["bench", "--clients", "2", "--threads", "3"],
+        &["bench", "--threads", "0"],
+        &["bench", "--poll"],
         &["cli", "--tcp"],
         &["cli", "--tcp", "a:1", "--unix", "/tmp/x", "PING"],
         &["cli", "--bogus", "PING"],

@@ -5,15 +5,22 @@
 //!
 //! # How a run goes
 //!
-//! Each of `--clients` clients is one OS thread with its own connection
-//! (`TCP_NODELAY`; `AUTH` first when a password is given, then a `PING`,
-//! or memcached's `version`, so a server that refuses the connection says
-//! so before anything is measured). With
+//! Each of `--clients` clients has its own connection (`TCP_NODELAY`;
+//! `AUTH` first when a password is given, then a `PING`, or memcached's
+//! `version`, so a server that refuses the connection says so before
+//! anything is measured). The clients are shared out between `--threads`
+//! OS threads, one per client unless told. With
 //! `--prefill`, the clients first SET every key of the keyspace once
 //! between them, up to [`PREFILL_BATCH`] requests per write. Then all clients
 //! start together (a [`Gate`] opens for all of them at one moment) and
 //! each repeats: build a batch of `--pipeline` requests, send it in one
-//! write, read until every one of its replies has arrived. A run ends
+//! write, read until every one of its replies has arrived. A thread with
+//! several clients takes them in turn ([`measure_seats`]): each client
+//! still has one batch in flight at most, so the load is the same closed
+//! loop, but the thread pays no task switch for a reply that is already
+//! there when its turn comes. With one thread per client, a client thread
+//! sleeps in its read for every batch; on one CPU fifty such threads cost
+//! the generator about as much per request as the server it loads. A run ends
 //! after `--requests` in all (shared out evenly between the clients) or,
 //! with `--duration`, when each client's time is up.
 //!
@@ -79,6 +86,7 @@ use crate::flags::{
 };
 
 use super::histogram::Histogram;
+use super::null::Serving;
 use super::resp::{self, Value, MAX_BULK};
 use super::{closed_after, endpoint, escape, trim_line_end, Endpoint, Stream, ToolError, QUOTE};
 use crate::auth::Secret;
@@ -94,7 +102,7 @@ pub const DEFAULT_DATA_SIZE: usize = 32;
 /// Default `--keyspace`: distinct keys.
 pub const DEFAULT_KEYSPACE: u64 = 100_000;
 
-/// Most `--clients`: each is an OS thread.
+/// Most `--clients`: each may be an OS thread.
 pub const MAX_CLIENTS: usize = 10_000;
 /// Most `--pipeline`.
 pub const MAX_PIPELINE: usize = 100_000;
@@ -174,6 +182,8 @@ pub struct Options {
     pub password: Option<Secret>,
     /// 1 to [`MAX_CLIENTS`].
     pub clients: usize,
+    /// Threads the clients are shared out between: 1 to `clients`.
+    pub threads: usize,
     pub stop: Stop,
     /// 1 to [`MAX_PIPELINE`].
     pub pipeline: usize,
@@ -190,8 +200,8 @@ pub struct Options {
     pub json: bool,
     pub prefill: bool,
     /// Run a null server on this address instead of a load
-    /// (`--null-server`), for `stop`'s duration.
-    pub null_server: Option<String>,
+    /// (`--null-server`), for `stop`'s duration, serving as it says.
+    pub null_server: Option<(String, Serving)>,
 }
 
 /// What a run measured.
@@ -227,11 +237,12 @@ impl Report {
     pub fn json(&self, options: &Options) -> String {
         let [p50, p99, p999, max] = self.latencies_us();
         format!(
-            "{{\"proto\":\"{}\",\"clients\":{},\"pipeline\":{},\"requests\":{},\"errors\":{},\
+            "{{\"proto\":\"{}\",\"clients\":{},\"threads\":{},\"pipeline\":{},\"requests\":{},\"errors\":{},\
              \"seconds\":{:.3},\"ops_per_sec\":{:.1},\"p50_us\":{p50:.1},\"p99_us\":{p99:.1},\
              \"p999_us\":{p999:.1},\"max_us\":{max:.1}}}\n",
             options.proto.name(),
             options.clients,
+            options.threads,
             options.pipeline,
             self.requests,
             self.errors,
@@ -270,12 +281,12 @@ impl Report {
 
 /// Runs the benchmark and prints its report on stdout.
 pub fn run(options: &Options) -> Result<(), ToolError> {
-    if let Some(addr) = &options.null_server {
+    if let Some((addr, serving)) = &options.null_server {
         let duration = match options.stop {
             Stop::Duration(duration) => duration,
             Stop::Requests(_) => super::null::DEFAULT_DURATION,
         };
-        return super::null::run(addr, duration);
+        return super::null::run(addr, duration, *serving);
     }
     let report = measure(options)?;
     let text = if options.json {
@@ -291,13 +302,19 @@ pub fn run(options: &Options) -> Result<(), ToolError> {
 
 /// What a client thread tells the main thread.
 enum Message {
-    /// Connected (and prefilled), or could not.
+    /// Its clients connected (and prefilled), or one could not.
     Ready(Result<(), ToolError>),
     /// Finished measuring, or failed while doing so.
     Done(Result<Tally, ToolError>),
 }
 
-/// One client's measurements.
+/// The clients thread number `thread` of `threads` serves: as even a share of
+/// the `clients` as can be, in a range of indices.
+fn share(clients: usize, threads: usize, thread: usize) -> std::ops::Range<usize> {
+    clients * thread / threads..clients * (thread + 1) / threads
+}
+
+/// One client thread's measurements, of all its clients.
 struct Tally {
     latency: Histogram,
     requests: u64,
@@ -305,7 +322,7 @@ struct Tally {
     finished: Instant,
 }
 
-/// State shared by the clients and the main thread.
+/// State shared by the client threads and the main thread.
 struct Shared {
     /// Requests answered so far, for the progress line. Added to once per
     /// batch, so contention on it is one atomic add per batch per client.
@@ -361,13 +378,14 @@ fn measure(options: &Options) -> Result<Report, ToolError> {
     thread::scope(|scope| {
         let mut started = 0;
         let mut failure = None;
-        for index in 0..options.clients {
+        for number in 0..options.threads {
             let sender = sender.clone();
             let shared = &shared;
+            let indices = share(options.clients, options.threads, number);
             let spawned = thread::Builder::new()
-                .name(format!("bench-{index}"))
+                .name(format!("bench-{number}"))
                 .stack_size(CLIENT_STACK)
-                .spawn_scoped(scope, move || client(index, options, shared, &sender));
+                .spawn_scoped(scope, move || clients(indices, options, shared, &sender));
             match spawned {
                 Ok(_) => started += 1,
                 Err(e) => {
@@ -498,18 +516,27 @@ impl Progress {
     }
 }
 
-/// One client thread: connect and prefill, wait at the gate, measure.
-fn client(index: usize, options: &Options, shared: &Shared, messages: &Sender<Message>) {
-    let setup = Client::connect(options).and_then(|mut client| {
-        if options.prefill {
-            client.prefill(index)?;
-        }
-        Ok(client)
-    });
-    let mut client = match setup {
-        Ok(client) => {
+/// One client thread: connect and prefill its clients, wait at the gate,
+/// measure.
+fn clients(
+    indices: std::ops::Range<usize>,
+    options: &Options,
+    shared: &Shared,
+    messages: &Sender<Message>,
+) {
+    let setup: Result<Vec<Seat>, ToolError> = indices
+        .map(|index| {
+            let mut client = Client::connect(options)?;
+            if options.prefill {
+                client.prefill(index)?;
+            }
+            Ok(Seat::new(client, index))
+        })
+        .collect();
+    let mut seats = match setup {
+        Ok(seats) => {
             let _ = messages.send(Message::Ready(Ok(())));
-            client
+            seats
         }
         Err(e) => {
             let _ = messages.send(Message::Ready(Err(e)));
@@ -519,7 +546,120 @@ fn client(index: usize, options: &Options, shared: &Shared, messages: &Sender<Me
     if !shared.gate.wait() {
         return;
     }
-    let _ = messages.send(Message::Done(client.measure(index, shared)));
+    let _ = messages.send(Message::Done(measure_seats(&mut seats, options, shared)));
+}
+
+/// The measured run of one thread's clients, taken in turn: each has one
+/// batch in flight at a time (a closed loop, as if it had a thread of its
+/// own), and the thread waits for the reply of the client whose turn it
+/// is, sends that client's next batch at once, and goes on to the next.
+/// While it waits, every other client's batch is with the server, so a
+/// thread that waits has nothing else to do. A thread with one client is
+/// today's one thread per connection.
+fn measure_seats(
+    seats: &mut [Seat],
+    options: &Options,
+    shared: &Shared,
+) -> Result<Tally, ToolError> {
+    let deadline = match options.stop {
+        Stop::Duration(d) => Some(Instant::now() + d),
+        Stop::Requests(_) => None,
+    };
+    let go_on = |seat: &Seat| {
+        seat.left > 0
+            && !shared.stop.load(Ordering::Relaxed)
+            && !deadline.is_some_and(|d| Instant::now() >= d)
+    };
+    let mut tally = Tally {
+        latency: Histogram::new(),
+        requests: 0,
+        errors: 0,
+        finished: Instant::now(),
+    };
+    let mut busy: Vec<&mut Seat> = Vec::with_capacity(seats.len());
+    for seat in seats.iter_mut() {
+        if go_on(seat) {
+            seat.send(options)?;
+            busy.push(seat);
+        }
+    }
+    while !busy.is_empty() {
+        let mut index = 0;
+        while index < busy.len() {
+            let seat = &mut *busy[index];
+            let n = seat.in_flight;
+            tally.errors += seat
+                .client
+                .receive(n, seat.sent, Some(&mut tally.latency))?;
+            tally.requests += n as u64;
+            seat.left -= n as u64;
+            shared.completed.fetch_add(n as u64, Ordering::Relaxed);
+            if go_on(seat) {
+                seat.send(options)?;
+                index += 1;
+            } else {
+                busy.swap_remove(index);
+            }
+        }
+    }
+    tally.finished = Instant::now();
+    Ok(tally)
+}
+
+/// A client and where its run stands.
+struct Seat<'a> {
+    client: Client<'a>,
+    rng: Rng,
+    /// Requests it has still to send; `u64::MAX` for a timed run.
+    left: u64,
+    /// Requests of the batch in flight.
+    in_flight: usize,
+    /// When that batch was sent.
+    sent: Instant,
+}
+
+impl<'a> Seat<'a> {
+    /// Client `index`, its share of `--requests` and its own random
+    /// sequence, seeded from its index (so a run is repeatable).
+    fn new(client: Client<'a>, index: usize) -> Seat<'a> {
+        let options = client.options;
+        let left = match options.stop {
+            Stop::Requests(total) => {
+                let clients = options.clients as u64;
+                total / clients + u64::from((index as u64) < total % clients)
+            }
+            Stop::Duration(_) => u64::MAX,
+        };
+        Seat {
+            client,
+            rng: Rng::new(index),
+            left,
+            in_flight: 0,
+            sent: Instant::now(),
+        }
+    }
+
+    /// Builds and sends the next batch.
+    fn send(&mut self, options: &Options) -> Result<(), ToolError> {
+        let (gets, sets) = (options.ratio.0 as u64, options.ratio.1 as u64);
+        let n = self.left.min(options.pipeline as u64) as usize;
+        let client = &mut self.client;
+        client.batch.clear();
+        for _ in 0..n {
+            let r = self.rng.next();
+            // The high bits pick the key (a multiply-shift, unbiased
+            // enough for any keyspace), the low bits the command.
+            let key = ((r as u128 * options.keyspace as u128) >> 64) as u64;
+            if r % (gets + sets) < gets {
+                client.get.append(&mut client.batch, key);
+            } else {
+                client.append_set(key);
+            }
+        }
+        self.in_flight = n;
+        self.sent = Instant::now();
+        client.stream.send(&client.batch)
+    }
 }
 
 /// One request shape with a placeholder key: the bytes, and where the key's
@@ -730,7 +870,7 @@ impl<'a> Client<'a> {
             self.batch.pop();
             self.batch.extend_from_slice(line_end);
         }
-        let exchanged = self.exchange(1, None);
+        let exchanged = self.exchange(1);
         // The request may hold the password.
         self.batch.fill(0);
         exchanged?;
@@ -761,7 +901,7 @@ impl<'a> Client<'a> {
             for k in key..key + n {
                 self.append_set(k);
             }
-            let errors = self.exchange(n as usize, None)?;
+            let errors = self.exchange(n as usize)?;
             if errors > 0 {
                 return Err(ToolError::Prefill(errors));
             }
@@ -782,64 +922,23 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// The measured run of client `index`.
-    fn measure(&mut self, index: usize, shared: &Shared) -> Result<Tally, ToolError> {
-        let options = self.options;
-        let mut rng = Rng::new(index);
-        let (gets, sets) = (options.ratio.0 as u64, options.ratio.1 as u64);
-        let mut left = match options.stop {
-            Stop::Requests(total) => {
-                let clients = options.clients as u64;
-                total / clients + u64::from((index as u64) < total % clients)
-            }
-            Stop::Duration(_) => u64::MAX,
-        };
-        let deadline = match options.stop {
-            Stop::Duration(d) => Some(Instant::now() + d),
-            Stop::Requests(_) => None,
-        };
-        let mut tally = Tally {
-            latency: Histogram::new(),
-            requests: 0,
-            errors: 0,
-            finished: Instant::now(),
-        };
-        while left > 0 && !shared.stop.load(Ordering::Relaxed) {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
-            let n = left.min(options.pipeline as u64) as usize;
-            self.batch.clear();
-            for _ in 0..n {
-                let r = rng.next();
-                // The high bits pick the key (a multiply-shift, unbiased
-                // enough for any keyspace), the low bits the command.
-                let key = ((r as u128 * options.keyspace as u128) >> 64) as u64;
-                if r % (gets + sets) < gets {
-                    self.get.append(&mut self.batch, key);
-                } else {
-                    self.append_set(key);
-                }
-            }
-            tally.errors += self.exchange(n, Some(&mut tally.latency))?;
-            tally.requests += n as u64;
-            left -= n as u64;
-            shared.completed.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        tally.finished = Instant::now();
-        Ok(tally)
-    }
-
-    /// Sends the batch in one write and reads its `n` replies, counting
-    /// each one's latency into `latency` when given. Returns how many
-    /// replies were errors.
-    fn exchange(
-        &mut self,
-        n: usize,
-        mut latency: Option<&mut Histogram>,
-    ) -> Result<u64, ToolError> {
+    /// Sends the batch in one write and reads its `n` replies. Returns how
+    /// many replies were errors.
+    fn exchange(&mut self, n: usize) -> Result<u64, ToolError> {
         let sent = Instant::now();
         self.stream.send(&self.batch)?;
+        self.receive(n, sent, None)
+    }
+
+    /// Reads the `n` replies of the batch sent at `sent`, counting each
+    /// one's latency into `latency` when given. Returns how many replies
+    /// were errors.
+    fn receive(
+        &mut self,
+        n: usize,
+        sent: Instant,
+        mut latency: Option<&mut Histogram>,
+    ) -> Result<u64, ToolError> {
         let (mut start, mut end) = (0, 0);
         let mut pending = n;
         let mut errors = 0;
@@ -981,6 +1080,8 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
     })?;
     let clients = opt_number(&mut args, "--clients")?;
     let clients = within("--clients", clients, DEFAULT_CLIENTS, 1, MAX_CLIENTS)?;
+    let threads = opt_number(&mut args, "--threads")?;
+    let threads = within("--threads", threads, clients, 1, clients)?;
     let requests: Option<u64> = opt_number(&mut args, "--requests")?;
     let duration = opt_value(&mut args, "--duration", parse_seconds)?;
     let stop = match (requests, positive("--duration", duration)?) {
@@ -1036,6 +1137,7 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
         endpoint: endpoint(tcp, unix)?,
         password,
         clients,
+        threads,
         stop,
         pipeline,
         data_size,
@@ -1049,15 +1151,22 @@ pub fn parse_args(mut args: pico_args::Arguments) -> Result<Options, UsageError>
     })
 }
 
-/// The rest of the flags after `--null-server ADDR`: `--duration` only.
+/// The rest of the flags after `--null-server ADDR`: `--duration` and
+/// `--poll` only.
 fn null_server_args(mut args: pico_args::Arguments, addr: String) -> Result<Options, UsageError> {
     let duration = opt_value(&mut args, "--duration", parse_seconds)?;
     let duration = positive("--duration", duration)?.unwrap_or(super::null::DEFAULT_DURATION);
+    let serving = if args.contains("--poll") {
+        Serving::Poll
+    } else {
+        Serving::Threads
+    };
     no_more(&args.finish())?;
     Ok(Options {
         endpoint: Endpoint::Tcp(addr.clone()),
         password: None,
         clients: DEFAULT_CLIENTS,
+        threads: DEFAULT_CLIENTS,
         stop: Stop::Duration(duration),
         pipeline: DEFAULT_PIPELINE,
         data_size: DEFAULT_DATA_SIZE,
@@ -1067,7 +1176,7 @@ fn null_server_args(mut args: pico_args::Arguments, addr: String) -> Result<Opti
         proto: Proto::Resp,
         json: false,
         prefill: false,
-        null_server: Some(addr),
+        null_server: Some((addr, serving)),
     })
 }
 
@@ -1115,17 +1224,20 @@ pub fn help() -> String {
         "Usage: blink-store bench [FLAGS]
 
 Loads a server with GET and SET requests from many connections at once and
-reports throughput and latency, like redis-benchmark. Each client is a
-thread with its own connection; it sends --pipeline requests in one write
-and waits for all their replies. Latency runs from a batch's write to the
-read of each reply.
+reports throughput and latency, like redis-benchmark. Each client has its
+own connection; it sends --pipeline requests in one write and waits for
+all their replies before it sends more. Each client is a thread of its
+own, or --threads share the clients, each taking its clients' replies in
+turn. Latency runs from a batch's write to the read of each reply.
 
 Flags:
   --tcp ADDR              the server's TCP host:port (default {DEFAULT_TCP})
   --unix PATH             the server's Unix socket, instead of TCP
   --password-file PATH    authenticate with the file's first line
                           (default: BLINK_PASSWORD when set, else no AUTH)
-  --clients N             connections, one thread each (default {DEFAULT_CLIENTS}, at most {MAX_CLIENTS})
+  --clients N             connections (default {DEFAULT_CLIENTS}, at most {MAX_CLIENTS})
+  --threads N             threads the clients share (default: one per client);
+                          fewer threads cost the generator fewer task switches
   --requests N            requests in all clients together (default {DEFAULT_REQUESTS})
   --duration SECONDS      run this long instead of a number of requests
   --pipeline P            requests per write (default {DEFAULT_PIPELINE}, at most {MAX_PIPELINE})
@@ -1145,13 +1257,16 @@ Flags:
                           with a constant reply (RESP, text or memcached's, as
                           each request is framed), to measure this generator;
                           prints the address on stdout, ends after --duration
-                          (default one hour). No other flag applies
+                          (default one hour). One thread per connection, or
+                          with --poll one thread polling them all, which keeps
+                          a CPU busy but answers far more on a CPU of its own.
+                          No other flag applies
   -h, --help              print this help
 
 While running, a progress line goes to stderr every second. The report
 gives requests, error replies (counted, not fatal), seconds, ops/s and
 latency percentiles p50, p99, p99.9 and max in microseconds. With --json:
-  {{\"proto\":\"resp\",\"clients\":50,\"pipeline\":1,\"requests\":100000,\"errors\":0,
+  {{\"proto\":\"resp\",\"clients\":50,\"threads\":50,\"pipeline\":1,\"requests\":100000,\"errors\":0,
    \"seconds\":1.230,\"ops_per_sec\":81300.5,\"p50_us\":551.0,\"p99_us\":1203.0,
    \"p999_us\":2411.0,\"max_us\":5012.0}}
 A connection that fails or closes stops the run with exit status 2.

@@ -29,13 +29,30 @@
 //!
 //! # Why it is cheap
 //!
-//! One thread per connection reads up to [`READ_CHUNK`] bytes at a time,
-//! finds the end of every complete request in what it read (a request cut
-//! by the end of a read stays at the front of the buffer until the rest
-//! arrives), and writes the replies to all of them in one write. It
-//! looks at no key and copies no value, so per request it costs a scan of
-//! the request's bytes and a copy of a few reply bytes: far less than any
-//! server that stores something.
+//! A connection's reads go to one buffer; it finds the end of every
+//! complete request in what it read (a request cut by the end of a read
+//! waits in that connection's own buffer for the rest), and writes the
+//! replies to all of them in one write. It looks at no key and copies no
+//! value, so per request it costs a scan of the request's bytes and a copy
+//! of a few reply bytes: far less than any server that stores something.
+//!
+//! What is left is how it waits for requests, which [`Serving`] chooses:
+//!
+//! - **One thread per connection** (the default), each sleeping in its
+//!   read. A request then costs a wake-up and a task switch, as in our
+//!   servers, so this null server is hardly cheaper than the servers
+//!   measured against it when it has one CPU to itself; but it takes no
+//!   CPU while it waits, which matters when it shares the CPUs with the
+//!   load generator.
+//! - **One thread polling every connection** (`--poll`) without blocking:
+//!   an event loop without `epoll`, which std does not offer. No thread
+//!   ever sleeps and wakes for a request, so on a CPU of its own it
+//!   answers several times what the other way does (and more than a
+//!   server waiting in `epoll` would). The price is that CPU kept busy
+//!   while connections are open: a pass that finds nothing to do yields
+//!   the CPU to any other thread that wants it, and after
+//!   [`IDLE_BEFORE_SLEEP`] of nothing the poller sleeps [`IDLE_SLEEP`]
+//!   between passes, so an idle null server costs little.
 //!
 //! It trusts its clients (load generators send well-formed requests): a
 //! request it cannot frame, or one larger than [`MAX_REQUEST`], closes the
@@ -44,9 +61,14 @@
 //! that a script forgets to stop does not outlive it for long.
 
 use std::io::{self, Read, Write};
+use std::mem;
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::ToolError;
 use crate::num::parse_i64;
@@ -67,13 +89,33 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 /// accept loop does not spin; it then tries again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Stack of a connection thread: it keeps its buffers on the heap.
-const CONNECTION_STACK: usize = 128 << 10;
+/// How long the poller spins (yielding between passes) after its last
+/// request before it sleeps between passes: far longer than a load
+/// generator takes between a reply and its next request, so a run never
+/// waits for a sleep.
+pub const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(20);
+
+/// The poller's sleep between passes once idle: the delay a request that
+/// ends a quiet spell may wait.
+pub const IDLE_SLEEP: Duration = Duration::from_millis(1);
+
+/// Stack of a connection thread, and of the poller: they keep their
+/// buffers on the heap.
+const THREAD_STACK: usize = 256 << 10;
+
+/// How the null server waits for requests; the module's doc compares them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serving {
+    /// One thread per connection, sleeping in its read.
+    Threads,
+    /// One thread polling every connection without blocking (`--poll`).
+    Poll,
+}
 
 /// Listens on `addr`, prints `null server listening on HOST:PORT` on
 /// stdout (the port the system chose, for `:0`), serves for `duration`,
 /// then returns, ending every connection with the process.
-pub fn run(addr: &str, duration: Duration) -> Result<(), ToolError> {
+pub fn run(addr: &str, duration: Duration, serving: Serving) -> Result<(), ToolError> {
     let listener = TcpListener::bind(addr).map_err(|e| ToolError::Listen(addr.to_string(), e))?;
     let local = listener
         .local_addr()
@@ -85,75 +127,214 @@ pub fn run(addr: &str, duration: Duration) -> Result<(), ToolError> {
     drop(stdout);
     thread::Builder::new()
         .name("null-accept".to_string())
-        .spawn(move || serve(listener))
+        .spawn(move || serve(listener, serving))
         .map_err(ToolError::Thread)?;
     thread::sleep(duration);
     Ok(())
 }
 
-/// Accepts connections for ever, one thread each. Accept errors never
-/// stop it.
-pub fn serve(listener: TcpListener) {
-    for stream in listener.incoming() {
-        let spawned = stream.and_then(|stream| {
-            thread::Builder::new()
-                .name("null-connection".to_string())
-                .stack_size(CONNECTION_STACK)
-                .spawn(move || {
-                    // A client that goes away ends its connection; there is
-                    // no one to tell.
-                    let _ = connection(stream);
-                })
-        });
+/// Accepts connections for ever and serves them as `serving` says.
+/// Accept errors never stop it.
+pub fn serve(listener: TcpListener, serving: Serving) {
+    let arrivals = Arc::new(Arrivals::default());
+    if serving == Serving::Poll {
+        let poller = Arc::clone(&arrivals);
+        let spawned = thread::Builder::new()
+            .name("null-poller".to_string())
+            .stack_size(THREAD_STACK)
+            .spawn(move || poll(&poller));
         if spawned.is_err() {
+            return;
+        }
+    }
+    for stream in listener.incoming() {
+        let served = stream.and_then(|stream| {
+            stream.set_nodelay(true)?;
+            match serving {
+                Serving::Poll => {
+                    stream.set_nonblocking(true)?;
+                    arrivals.push(stream);
+                }
+                Serving::Threads => {
+                    thread::Builder::new()
+                        .name("null-connection".to_string())
+                        .stack_size(THREAD_STACK)
+                        .spawn(move || {
+                            let mut connection = Connection::new(stream);
+                            let mut chunk = vec![0; READ_CHUNK];
+                            // Its reads and writes wait, so each poll is
+                            // a read, its replies, or the end.
+                            while !matches!(connection.poll(&mut chunk), Polled::Ended) {}
+                        })?;
+                }
+            }
+            Ok(())
+        });
+        if served.is_err() {
             thread::sleep(ACCEPT_BACKOFF);
         }
     }
 }
 
-/// Serves one connection until the client closes it or sends a request it
-/// cannot frame.
-fn connection(mut stream: TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut received = vec![0; READ_CHUNK];
-    // Bytes at the front of `received` that hold a request cut by the end
-    // of the last read.
-    let mut kept = 0;
-    let mut replies = Vec::with_capacity(READ_CHUNK);
-    loop {
-        if kept == received.len() {
-            if received.len() >= MAX_REQUEST {
-                return Ok(());
-            }
-            received.resize(received.len() * 2, 0);
+/// Connections accepted and not yet taken by the poller.
+#[derive(Default)]
+struct Arrivals {
+    /// Whether `streams` may hold any, so the poller locks it only then.
+    any: AtomicBool,
+    streams: Mutex<Vec<TcpStream>>,
+}
+
+impl Arrivals {
+    fn push(&self, stream: TcpStream) {
+        self.streams.lock().push(stream);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Moves every arrival into `connections`.
+    fn take(&self, connections: &mut Vec<Connection>) {
+        if self.any.swap(false, Ordering::Acquire) {
+            let streams = mem::take(&mut *self.streams.lock());
+            connections.extend(streams.into_iter().map(Connection::new));
         }
-        let read = match stream.read(&mut received[kept..]) {
-            Ok(0) => return Ok(()),
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    }
+}
+
+/// One connection: of the poller, whose socket does not wait, or of its
+/// own thread, whose socket does.
+struct Connection {
+    stream: TcpStream,
+    /// The start of a request cut by the end of a read.
+    kept: Vec<u8>,
+    /// Replies the socket would not take yet; nothing more is read from
+    /// the connection until they are written, which bounds them by one
+    /// read's worth.
+    unsent: Vec<u8>,
+    /// Set on a request it cannot frame: the connection ends once the
+    /// replies before it are written.
+    closing: bool,
+}
+
+/// What a poll of one connection came to.
+enum Polled {
+    /// It read or wrote something.
+    Busy,
+    /// Nothing to read, nothing it could write.
+    Idle,
+    /// The client closed it, it failed, or it sent what no request is.
+    Ended,
+}
+
+impl Connection {
+    fn new(stream: TcpStream) -> Connection {
+        Connection {
+            stream,
+            kept: Vec::new(),
+            unsent: Vec::new(),
+            closing: false,
+        }
+    }
+
+    /// Writes what it can of the pending replies, then, when they are all
+    /// written, reads and answers what arrived. `chunk` is the read
+    /// buffer, the poller's one for all its connections.
+    fn poll(&mut self, chunk: &mut [u8]) -> Polled {
+        let flushed = match self.flush() {
+            Ok(flushed) => flushed,
+            Err(_) => return Polled::Ended,
         };
-        let end = kept + read;
+        if !self.unsent.is_empty() {
+            return if flushed { Polled::Busy } else { Polled::Idle };
+        }
+        if self.closing {
+            return Polled::Ended;
+        }
+        let read = match self.stream.read(chunk) {
+            Ok(0) => return Polled::Ended,
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return if flushed { Polled::Busy } else { Polled::Idle };
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Polled::Busy,
+            Err(_) => return Polled::Ended,
+        };
+        // Frame in place unless a cut request waits for these bytes.
+        let in_place = self.kept.is_empty();
+        if !in_place {
+            self.kept.extend_from_slice(&chunk[..read]);
+        }
+        let kept = mem::take(&mut self.kept);
+        let bytes = if in_place { &chunk[..read] } else { &kept[..] };
         let mut start = 0;
-        replies.clear();
         let framed = loop {
-            match request(&received[start..end]) {
+            match request(&bytes[start..]) {
                 Framed::Whole(len, reply) => {
-                    replies.extend_from_slice(reply);
+                    self.unsent.extend_from_slice(reply);
                     start += len;
                 }
                 Framed::Partial => break true,
                 Framed::Malformed => break false,
             }
         };
-        if !replies.is_empty() {
-            stream.write_all(&replies)?;
+        let rest = bytes.len() - start;
+        if !framed || rest > MAX_REQUEST {
+            self.closing = true;
+        } else if rest > 0 {
+            self.kept = if in_place {
+                chunk[start..read].to_vec()
+            } else {
+                let mut kept = kept;
+                kept.drain(..start);
+                kept
+            };
         }
-        if !framed {
-            return Ok(());
+        if self.flush().is_err() {
+            return Polled::Ended;
         }
-        received.copy_within(start..end, 0);
-        kept = end - start;
+        Polled::Busy
+    }
+
+    /// Writes as much of `unsent` as the socket takes without waiting;
+    /// whether it wrote anything.
+    fn flush(&mut self) -> io::Result<bool> {
+        let mut written = 0;
+        while written < self.unsent.len() {
+            match self.stream.write(&self.unsent[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.unsent.drain(..written);
+        Ok(written > 0)
+    }
+}
+
+/// The poller: passes over every connection for ever, taking new ones
+/// between passes.
+fn poll(arrivals: &Arrivals) {
+    let mut connections: Vec<Connection> = Vec::new();
+    let mut chunk = vec![0; READ_CHUNK];
+    let mut last_busy = Instant::now();
+    loop {
+        arrivals.take(&mut connections);
+        let mut busy = false;
+        connections.retain_mut(|connection| match connection.poll(&mut chunk) {
+            Polled::Busy => {
+                busy = true;
+                true
+            }
+            Polled::Idle => true,
+            Polled::Ended => false,
+        });
+        if busy {
+            last_busy = Instant::now();
+        } else if last_busy.elapsed() < IDLE_BEFORE_SLEEP {
+            thread::yield_now();
+        } else {
+            thread::sleep(IDLE_SLEEP);
+        }
     }
 }
 
