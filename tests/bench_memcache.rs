@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::binary::{run, TempFile};
+use common::binary::{self, run, TempFile};
 use common::{field, TIMEOUT};
 
 /// How many times a memcached is started on a fresh port before giving
@@ -143,22 +143,11 @@ fn free_port() -> SocketAddr {
 /// with `args`; returns the JSON line.
 #[track_caller]
 fn bench(memcached: &Memcached, args: &[&str]) -> String {
-    let addr = memcached.addr.to_string();
-    let mut all = vec!["bench", "--tcp", &addr, "--proto", "memcache", "--json"];
+    let mut all = vec!["--proto", "memcache"];
     all.extend_from_slice(args);
-    let finished = run(&all);
-    assert_eq!(
-        finished.status.code(),
-        Some(0),
-        "stderr: {}",
-        finished.stderr()
-    );
-    let stdout = finished.stdout();
-    assert!(
-        stdout.starts_with("{\"proto\":\"memcache\",") && stdout.ends_with("}\n"),
-        "not the JSON report: {stdout:?}"
-    );
-    stdout
+    let json = binary::bench(memcached.addr, &all);
+    assert!(json.starts_with("{\"proto\":\"memcache\","), "{json}");
+    json
 }
 
 /// A pipelined mix of GETs and SETs: every request is counted and answered

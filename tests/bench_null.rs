@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use blink_store::tools::bench::value_len;
 use blink_store::tools::null::{self, Serving};
-use common::binary::run;
+use common::binary::{bench, run};
 use common::{check, config, field, start, Client};
 
 /// Both ways the null server can wait for requests.
@@ -150,26 +150,23 @@ fn bench_loads_the_null_server_without_errors() {
         let addr = null_server(serving).to_string();
         for proto in ["resp", "text", "memcache"] {
             for (pipeline, threads) in [("1", "3"), ("16", "3"), ("1", "1"), ("16", "2")] {
-                let finished = run(&[
-                    "bench",
-                    "--tcp",
+                let json = bench(
                     &addr,
-                    "--json",
-                    "--proto",
-                    proto,
-                    "--clients",
-                    "3",
-                    "--threads",
-                    threads,
-                    "--pipeline",
-                    pipeline,
-                    "--requests",
-                    "3001",
-                    "--data-size",
-                    "1-300",
-                ]);
-                assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr());
-                let json = finished.stdout();
+                    &[
+                        "--proto",
+                        proto,
+                        "--clients",
+                        "3",
+                        "--threads",
+                        threads,
+                        "--pipeline",
+                        pipeline,
+                        "--requests",
+                        "3001",
+                        "--data-size",
+                        "1-300",
+                    ],
+                );
                 let what = format!("{serving:?} {proto} P{pipeline} threads {threads}: {json}");
                 assert_eq!(field(&json, "requests"), "3001", "{what}");
                 assert_eq!(field(&json, "errors"), "0", "{what}");
@@ -186,27 +183,24 @@ fn bench_loads_the_null_server_without_errors() {
 fn clients_sharing_a_thread_send_every_request() {
     let addr = start(config());
     let target = addr.to_string();
-    let finished = run(&[
-        "bench",
-        "--tcp",
+    let json = bench(
         &target,
-        "--json",
-        "--prefill",
-        "--keyspace",
-        "300",
-        "--clients",
-        "7",
-        "--threads",
-        "1",
-        "--requests",
-        "1001",
-        "--pipeline",
-        "4",
-        "--ratio",
-        "0:1",
-    ]);
-    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr());
-    let json = finished.stdout();
+        &[
+            "--prefill",
+            "--keyspace",
+            "300",
+            "--clients",
+            "7",
+            "--threads",
+            "1",
+            "--requests",
+            "1001",
+            "--pipeline",
+            "4",
+            "--ratio",
+            "0:1",
+        ],
+    );
     assert_eq!(field(&json, "requests"), "1001", "{json}");
     assert_eq!(field(&json, "errors"), "0", "{json}");
     let dbsize = run(&["cli", "--tcp", &target, "DBSIZE"]);
@@ -251,24 +245,22 @@ fn the_null_server_refuses_load_flags() {
 fn a_range_of_data_sizes_stores_each_key_with_its_own_length() {
     let addr = start(config());
     let target = addr.to_string();
-    let finished = run(&[
-        "bench",
-        "--tcp",
+    bench(
         &target,
-        "--json",
-        "--prefill",
-        "--keyspace",
-        "50",
-        "--clients",
-        "2",
-        "--requests",
-        "1",
-        "--ratio",
-        "1:0",
-        "--data-size",
-        "1-1000",
-    ]);
-    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr());
+        &[
+            "--prefill",
+            "--keyspace",
+            "50",
+            "--clients",
+            "2",
+            "--requests",
+            "1",
+            "--ratio",
+            "1:0",
+            "--data-size",
+            "1-1000",
+        ],
+    );
     let mut lengths = Vec::new();
     for key in 0..50u64 {
         let name = format!("key:{key:012}");

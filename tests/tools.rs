@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use blink_store::auth::Password;
 use blink_store::config::Config;
-use common::binary::{run, run_fed, Finished, TempFile};
+use common::binary::{bench, run, run_fed, Finished, TempFile};
 use common::{config, field, same, start, start_unix, Client};
 
 /// Runs `blink-store cli --tcp ADDR` with `args` and `input` on stdin.
@@ -228,27 +228,6 @@ fn the_prompt_ends_at_the_end_of_input() {
     let finished = cli(addr, &[], b"PING\nECHO last");
     let expected = format!("Connected to {addr}\nPONG\n\"last\"\n");
     assert_ran(&finished, 0, expected.as_bytes(), b"");
-}
-
-/// Runs `blink-store bench --tcp ADDR` with `args`; returns the JSON line.
-#[track_caller]
-fn bench(addr: SocketAddr, args: &[&str]) -> String {
-    let addr = addr.to_string();
-    let mut all = vec!["bench", "--tcp", &addr, "--json"];
-    all.extend_from_slice(args);
-    let finished = run(&all);
-    assert_eq!(
-        finished.status.code(),
-        Some(0),
-        "stderr: {}",
-        finished.stderr()
-    );
-    let stdout = finished.stdout();
-    assert!(
-        stdout.starts_with('{') && stdout.ends_with("}\n") && stdout.lines().count() == 1,
-        "not one JSON line: {stdout:?}"
-    );
-    stdout
 }
 
 /// A RESP run answers every request without an error and leaves keys.

@@ -239,6 +239,28 @@ pub fn run(args: &[&str]) -> Finished {
     Running::spawn(args).finish_within(TIMEOUT)
 }
 
+/// Runs `blink-store bench --tcp ADDR --json` with `args`, which must
+/// succeed; returns its one JSON line.
+#[track_caller]
+pub fn bench(addr: impl std::fmt::Display, args: &[&str]) -> String {
+    let addr = addr.to_string();
+    let mut all = vec!["bench", "--tcp", &addr, "--json"];
+    all.extend_from_slice(args);
+    let finished = run(&all);
+    assert_eq!(
+        finished.status.code(),
+        Some(0),
+        "stderr: {}",
+        finished.stderr()
+    );
+    let stdout = finished.stdout();
+    assert!(
+        stdout.starts_with('{') && stdout.ends_with("}\n") && stdout.lines().count() == 1,
+        "not one JSON line: {stdout:?}"
+    );
+    stdout
+}
+
 /// Runs the binary with the variables of `env` set and `input` as its
 /// stdin, to completion, which must take under [`TIMEOUT`].
 #[track_caller]
