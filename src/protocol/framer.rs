@@ -49,9 +49,10 @@ pub const MAX_HEADER_LINE: usize = 64 << 10;
 /// does not pin its buffer for the rest of the connection.
 const KEPT_BUFFER: usize = 64 << 10;
 
-/// Longest header line the in-place fast path reads (`$` and 20 digits and
-/// `\r` fit); a longer one takes the general path, which words its errors.
-const FAST_HEADER: usize = 24;
+/// Most digits of a header the in-place fast path reads: any number this
+/// long fits a `u64` without overflow; a longer one takes the general
+/// path, which words its errors.
+const FAST_DIGITS: usize = 18;
 
 /// The bounds one connection's requests are framed under; see
 /// [`crate::protocol::Limits::framing`].
@@ -577,17 +578,30 @@ fn resp_key(buf: &[u8], at: usize) -> Option<(Option<&[u8]>, usize)> {
 }
 
 /// A `<marker><digits>\r\n` line at `at`: its number and the position
-/// after it.
+/// after it. The digits are read in the one pass that finds the line's
+/// end. Only the plainest form is taken (no sign, no leading zero, at most
+/// [`FAST_DIGITS`] digits); anything else, valid or not, is `None`, and
+/// the general path reads it.
 fn fast_header(buf: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
-    if *buf.get(at)? != marker {
+    let line = buf.get(at..)?;
+    if *line.first()? != marker {
         return None;
     }
-    let window = buf.get(at + 1..)?;
-    let window = &window[..window.len().min(FAST_HEADER)];
-    let newline = window.iter().position(|&b| b == b'\n')?;
-    let digits = window[..newline].strip_suffix(b"\r")?;
-    let n = usize::try_from(parse_i64(digits)?).ok()?;
-    Some((n, at + 1 + newline + 1))
+    let mut n = 0u64;
+    let mut end = 1;
+    loop {
+        match *line.get(end)? {
+            digit @ b'0'..=b'9' if end <= FAST_DIGITS => n = n * 10 + u64::from(digit - b'0'),
+            b'\r' => break,
+            _ => return None,
+        }
+        end += 1;
+    }
+    let digits = end - 1;
+    if digits == 0 || (digits > 1 && line[1] == b'0') || *line.get(end + 1)? != b'\n' {
+        return None;
+    }
+    Some((usize::try_from(n).ok()?, at + end + 2))
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -597,6 +611,83 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header the general rules read at the start of `bytes`: the
+    /// number of a `$<digits>\r\n` line, as [`parse_i64`] reads it.
+    fn general_header(bytes: &[u8]) -> Option<(usize, usize)> {
+        let newline = bytes.iter().position(|&b| b == b'\n')?;
+        let digits = bytes[..newline].strip_prefix(b"$")?.strip_suffix(b"\r")?;
+        Some((usize::try_from(parse_i64(digits)?).ok()?, newline + 1))
+    }
+
+    /// The fast header reader takes the plain headers, and whatever it
+    /// reads it reads as the general rules do: any other form, valid or
+    /// not, it leaves to them.
+    #[test]
+    fn fast_headers_read_as_the_general_rules_or_not_at_all() {
+        let mut cases: Vec<Vec<u8>> = [
+            &b"$0\r\n"[..],
+            b"$7\r\n",
+            b"$16\r\nkey",
+            b"$999999999999999999\r\n",
+            b"$1000000000000000000\r\n",
+            b"$18446744073709551615\r\n",
+            b"$00\r\n",
+            b"$01\r\n",
+            b"$-1\r\n",
+            b"$-0\r\n",
+            b"$+1\r\n",
+            b"$\r\n",
+            b"$12\n",
+            b"$12\r",
+            b"$12\rx",
+            b"$ 1\r\n",
+            b"$1a\r\n",
+            b"$12",
+            b"*3\r\n",
+            b"",
+        ]
+        .iter()
+        .map(|case| case.to_vec())
+        .collect();
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            let mut case = vec![b'$'];
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            for i in 0..(seed % 8) {
+                case.push(b"0159\r\n-+"[((seed >> (8 + 4 * i)) % 8) as usize]);
+            }
+            cases.push(case);
+        }
+        let mut taken = 0;
+        for case in &cases {
+            if let Some(read) = fast_header(case, 0, b'$') {
+                let shown = String::from_utf8_lossy(case);
+                assert_eq!(Some(read), general_header(case), "{shown:?}");
+                taken += 1;
+            }
+        }
+        // About one random case in a hundred is a plain header.
+        assert!(taken > 100, "the fast path took only {taken} headers");
+        for n in [
+            0usize,
+            1,
+            9,
+            10,
+            16,
+            32,
+            512,
+            65_536,
+            999_999_999_999_999_999,
+        ] {
+            let line = format!("${n}\r\n");
+            assert_eq!(fast_header(line.as_bytes(), 0, b'$'), Some((n, line.len())));
+            let line = format!("x*{n}\r\n");
+            assert_eq!(fast_header(line.as_bytes(), 1, b'*'), Some((n, line.len())));
+        }
+    }
 
     const LIMITS: FrameLimits = FrameLimits {
         max_line: 16,
