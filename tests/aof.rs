@@ -800,6 +800,45 @@ fn shutdown_syncs_the_log_and_exits_cleanly() {
     assert_eq!(client.call("GET k").string(), "v");
 }
 
+/// SHUTDOWN sends a client that reads late every reply it owes: a batch
+/// whose replies (a write's and a 32 MiB read's) are far more than the
+/// sockets' buffers take, handed to the log, is still being sent when
+/// SHUTDOWN comes. The client starts reading only after SHUTDOWN was
+/// sent, and gets every byte before the server exits with status 0.
+#[test]
+fn shutdown_waits_for_replies_to_a_client_that_reads_late() {
+    let log = TempFile::path();
+    let (server, addr) = serve(
+        &log,
+        &["--appendfsync", "everysec", "--max-value-size", "64mb"],
+    );
+    let huge = vec![b'h'; 32 << 20];
+    let mut setup = Client::tcp(addr);
+    assert_eq!(
+        setup.call_args(&[b"SET", b"huge", &huge]),
+        Resp::Simple(b"OK".to_vec())
+    );
+    let mut late = TcpStream::connect(addr).expect("connect");
+    let mut batch = cmd(&[b"SET", b"late", b"1"]);
+    batch.extend_from_slice(&cmd(&[b"GET", b"huge"]));
+    late.write_all(&batch).expect("send the batch");
+    // Long enough for the batch to be answered, its delivery to find the
+    // socket full, and the connection to go back to reading.
+    thread::sleep(Duration::from_millis(500));
+    setup.send(&cmd(&[b"SHUTDOWN"]));
+    let mut expected = b"+OK\r\n".to_vec();
+    expected.extend_from_slice(format!("${}\r\n", huge.len()).as_bytes());
+    expected.extend_from_slice(&huge);
+    expected.extend_from_slice(b"\r\n");
+    let mut got = vec![0; expected.len()];
+    late.set_read_timeout(Some(TIMEOUT))
+        .expect("a read timeout");
+    std::io::Read::read_exact(&mut late, &mut got).expect("every reply");
+    same(&got, &expected, "the late reader's replies");
+    let finished = server.finish_within(TIMEOUT);
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr());
+}
+
 /// Overwrites one key `times` times with 100-byte values over RESP, so
 /// that the log grows while the state does not.
 fn churn(addr: SocketAddr, key: &str, times: usize) {

@@ -81,7 +81,7 @@ use std::thread::JoinHandle;
 use parking_lot::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
-use super::outlet::{Journaled, Outlet, Sender, DELIVERY_SLICE};
+use super::outlet::{Journaled, Outlet, Sender, Stragglers, DELIVERY_SLICE};
 use crate::aof::{self, Aof};
 use crate::copy::Appender;
 use crate::exec::clients::Peer;
@@ -331,6 +331,9 @@ struct Output<S> {
     /// With `--aof`, once a batch's replies were handed to the log: where
     /// they wait ([`super::outlet`]).
     outlet: Option<Arc<Outlet>>,
+    /// Where the outlet counts deliveries it finishes on threads of their
+    /// own, for SHUTDOWN.
+    stragglers: Arc<Stragglers>,
 }
 
 /// A subscribed connection's way out: see the module documentation.
@@ -432,7 +435,11 @@ impl<S: Socket> Output<S> {
                     Ok(writer)
                 });
                 match made {
-                    Ok(writer) => self.outlet.insert(Outlet::new(writer, self.write_timeout)),
+                    Ok(writer) => self.outlet.insert(Outlet::new(
+                        writer,
+                        self.write_timeout,
+                        Arc::clone(&self.stragglers),
+                    )),
                     Err(e) => {
                         log::debug!("replies wait for the log in the connection: {e}");
                         return false;
@@ -533,6 +540,7 @@ pub fn serve<S: Socket>(socket: S, shared: &Shared) {
         journaled: Vec::new(),
         subscribed: None,
         outlet: None,
+        stragglers: Arc::clone(&shared.stragglers),
     };
     let started = Instant::now();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);

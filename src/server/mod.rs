@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use threadpool::ThreadPool;
@@ -46,6 +47,7 @@ use crate::stats::Stats;
 use crate::store::{Clock, Store, StoreConfig, ACTIVE_EXPIRE_BUDGET, ACTIVE_EXPIRE_INTERVAL};
 
 use listener::{Admission, Listen};
+use outlet::Stragglers;
 
 /// Stack of each worker thread. A connection's buffers live on the heap, so
 /// a handler needs little stack; a small one keeps hundreds of threads cheap.
@@ -58,6 +60,10 @@ const FIRST_WORKERS: usize = 16;
 
 /// Stack of each accept thread.
 const ACCEPT_STACK: usize = 64 << 10;
+
+/// How much longer than the write timeout SHUTDOWN waits for replies still
+/// being sent to slow clients: one send's slice of it, and room to wake.
+const STRAGGLER_MARGIN: Duration = Duration::from_secs(1);
 
 /// What every worker shares: the store and the rules of the protocol.
 pub struct Shared {
@@ -86,13 +92,17 @@ pub struct Shared {
     /// Whether connections prefetch a pipelined batch's keys
     /// (`--prefetch`, decided once at start).
     pub prefetch: bool,
+    /// Replies to slow clients being finished on threads of their own,
+    /// which SHUTDOWN waits for.
+    pub stragglers: Arc<Stragglers>,
 }
 
 impl Shared {
     /// SHUTDOWN: waits for the requests in flight to be answered, syncs
-    /// the append-only file, removes the Unix socket files and ends the
-    /// process, with status 0, or 1 when the log could not be synced. The
-    /// caller must not hold [`Shared::in_flight`].
+    /// the append-only file, waits for replies still being sent to slow
+    /// clients (each no longer than the write timeout), removes the Unix
+    /// socket files and ends the process, with status 0, or 1 when the log
+    /// could not be synced. The caller must not hold [`Shared::in_flight`].
     pub fn shutdown(&self) -> ! {
         log::info!("shutting down: finishing the requests in flight");
         let _all = self.in_flight.write();
@@ -102,6 +112,12 @@ impl Shared {
                 log::error!("shutting down: cannot sync {}: {e}", aof.path().display());
                 status = 1;
             }
+        }
+        // Each straggler gives up at its connection's write deadline; the
+        // margin covers its last send's slice.
+        let deadline = Instant::now() + self.config.write_timeout + STRAGGLER_MARGIN;
+        if !self.stragglers.wait_until(deadline) {
+            log::warn!("shutting down: replies to a slow client are still unsent");
         }
         for path in &self.config.unix {
             let _ = std::fs::remove_file(path);
@@ -238,6 +254,7 @@ impl Server {
                 unix: Vec::new(),
             },
             prefetch: config.prefetch.enabled(),
+            stragglers: Arc::default(),
         });
         let pool = threadpool::Builder::new()
             .num_threads(config.threads.min(FIRST_WORKERS))

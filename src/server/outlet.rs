@@ -29,7 +29,9 @@
 //!   deadline, and the outlet is marked slow: the connection then waits
 //!   for the log itself, as before, and its socket can delay a round at
 //!   most once. A delivery that fails shuts the socket down, which ends the
-//!   connection as a failed write of its own would.
+//!   connection as a failed write of its own would. Those threads are
+//!   counted ([`Stragglers`]): SHUTDOWN waits for them, since their
+//!   replies are to changes already made.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -49,6 +51,48 @@ pub const DELIVERY_SLICE: Duration = Duration::from_millis(1);
 
 /// Capacity the outlet's reply buffer keeps between batches.
 const KEPT_BUFFER: usize = 64 << 10;
+
+/// The deliveries being finished on threads of their own (slow clients),
+/// counted so that SHUTDOWN can wait for them. Each is bounded by its
+/// connection's write deadline.
+#[derive(Default)]
+pub struct Stragglers {
+    count: Mutex<usize>,
+    /// Signalled when the count falls to zero.
+    none: Condvar,
+}
+
+impl Stragglers {
+    /// Counts one more until the returned guard is dropped.
+    fn enter(self: &Arc<Self>) -> Straggler {
+        *self.count.lock() += 1;
+        Straggler(Arc::clone(self))
+    }
+
+    /// Waits until none is left, or `deadline`; whether none is left.
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let mut count = self.count.lock();
+        while *count > 0 {
+            if self.none.wait_until(&mut count, deadline).timed_out() {
+                return *count == 0;
+            }
+        }
+        true
+    }
+}
+
+/// One delivery counted in [`Stragglers`], however its thread ends.
+struct Straggler(Arc<Stragglers>);
+
+impl Drop for Straggler {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.0.none.notify_all();
+        }
+    }
+}
 
 /// A clone of a connection's socket that another thread writes to, and can
 /// shut down when a write to it fails.
@@ -119,6 +163,8 @@ pub struct Outlet {
     /// Signalled when a batch handed off has been sent, or has failed.
     sent: Condvar,
     write_timeout: Duration,
+    /// Where a delivery finished on a thread of its own is counted.
+    stragglers: Arc<Stragglers>,
 }
 
 struct State {
@@ -138,8 +184,14 @@ struct State {
 
 impl Outlet {
     /// An outlet writing to `socket`, a clone of the connection's socket
-    /// whose send timeout the caller has set to [`DELIVERY_SLICE`].
-    pub fn new(socket: Box<dyn Sender>, write_timeout: Duration) -> Arc<Outlet> {
+    /// whose send timeout the caller has set to [`DELIVERY_SLICE`]; a
+    /// delivery it finishes on a thread of its own is counted in
+    /// `stragglers`.
+    pub fn new(
+        socket: Box<dyn Sender>,
+        write_timeout: Duration,
+        stragglers: Arc<Stragglers>,
+    ) -> Arc<Outlet> {
         Arc::new(Outlet {
             socket: Mutex::new(socket),
             state: Mutex::new(State {
@@ -151,6 +203,7 @@ impl Outlet {
             }),
             sent: Condvar::new(),
             write_timeout,
+            stragglers,
         })
     }
 
@@ -218,10 +271,12 @@ impl Outlet {
     /// its own, under the connection's write deadline.
     fn finish_slowly(self: Arc<Self>, buf: Vec<u8>, from: usize) {
         let this = Arc::clone(&self);
+        let straggler = self.stragglers.enter();
         let spawned = std::thread::Builder::new()
             .name("blink-slow-reply".into())
             .stack_size(64 << 10)
             .spawn(move || {
+                let _straggler = straggler;
                 let mut socket = this.socket.lock();
                 let result = send_all(&mut *socket, &buf[from..], this.write_timeout);
                 let failed = match result {
@@ -303,4 +358,82 @@ fn send_at_once(socket: &mut dyn Sender, data: &[u8]) -> io::Result<Sent> {
         }
     }
     Ok(Sent::Whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes the first `first` bytes at once and then
+    /// nothing, as a full socket with a send timeout would, until opened.
+    struct Valve {
+        first: usize,
+        open: Arc<(Mutex<bool>, Condvar)>,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Valve {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            let n = if self.first > 0 {
+                let n = self.first.min(data.len());
+                self.first -= n;
+                n
+            } else {
+                let (open, opened) = &*self.open;
+                let mut open = open.lock();
+                if !*open {
+                    opened.wait_for(&mut open, DELIVERY_SLICE);
+                }
+                if !*open {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                data.len()
+            };
+            self.got.lock().extend_from_slice(&data[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sender for Valve {
+        fn close(&self) {}
+    }
+
+    /// A delivery the socket takes only part of is finished by a thread of
+    /// its own, counted until it has sent the rest: what SHUTDOWN waits on.
+    #[test]
+    fn a_delivery_finished_on_its_own_thread_is_counted_until_sent() {
+        let stragglers = Arc::new(Stragglers::default());
+        let open = Arc::new((Mutex::new(false), Condvar::new()));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let valve = Valve {
+            first: 3,
+            open: Arc::clone(&open),
+            got: Arc::clone(&got),
+        };
+        let outlet = Outlet::new(
+            Box::new(valve),
+            Duration::from_secs(30),
+            Arc::clone(&stragglers),
+        );
+        {
+            let mut state = outlet.state.lock();
+            state.buf = b"+OK\r\n:42\r\n".to_vec();
+            state.busy = true;
+        }
+        Arc::clone(&outlet).deliver(Ok(()));
+        assert!(outlet.is_slow());
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert!(!stragglers.wait_until(soon), "nothing waits for the rest");
+        assert_eq!(&*got.lock(), b"+OK");
+        *open.0.lock() = true;
+        open.1.notify_all();
+        let later = Instant::now() + Duration::from_secs(10);
+        assert!(stragglers.wait_until(later), "the rest was never sent");
+        assert_eq!(&*got.lock(), b"+OK\r\n:42\r\n");
+        assert!(outlet.settle().is_ok());
+    }
 }
