@@ -308,8 +308,8 @@ enum Message {
     Done(Result<Tally, ToolError>),
 }
 
-/// The clients thread number `thread` of `threads` serves: as even a share of
-/// the `clients` as can be, in a range of indices.
+/// The clients that thread number `thread` of `threads` serves: as even a
+/// share of the `clients` as can be, in a range of indices.
 fn share(clients: usize, threads: usize, thread: usize) -> std::ops::Range<usize> {
     clients * thread / threads..clients * (thread + 1) / threads
 }
@@ -555,7 +555,7 @@ fn clients(
 /// is, sends that client's next batch at once, and goes on to the next.
 /// While it waits, every other client's batch is with the server, so a
 /// thread that waits has nothing else to do. A thread with one client is
-/// today's one thread per connection.
+/// the default's one thread per connection.
 fn measure_seats(
     seats: &mut [Seat],
     options: &Options,
