@@ -8,23 +8,22 @@
 //!
 //! ## How a change becomes durable
 //!
-//! 1. Under the stripe lock, [`Aof::record`] encodes the change into the
-//!    pending buffer (a copy of key and value, under the buffer's own
-//!    mutex, taken after the stripe lock and never the other way round;
-//!    the record of one key is encoded into the thread's own buffer before
-//!    that mutex is taken, so that writers on several CPUs queue on it
-//!    only for the copy) and
-//!    notes in a thread-local the *sequence number* of its last byte: the
-//!    count of bytes ever appended to the log once it is written. One
-//!    worker serves one connection at a time, so that thread-local is the
-//!    connection's newest change ([`take_appended`]).
+//! 1. Under the stripe lock, the change is encoded as a record (a copy of
+//!    key and value): a change of one key into its stripe's *lane*, one
+//!    of the change's own, where only writers of that stripe queue;
+//!    a change that may span stripes into the pending buffer, after the
+//!    lanes are gathered into it ([`lanes`]). The writer notes in a
+//!    thread-local the *round* that will write the record: rounds are
+//!    numbered in the order they write. One worker serves one connection
+//!    at a time, so that thread-local is the round of the connection's
+//!    newest change ([`take_appended`]).
 //! 2. A batch of replies whose changes are not durable yet is *handed
 //!    off* ([`Aof::hand_off`]): the connection queues it with the
-//!    sequence number of its newest record, once per batch, and goes back
+//!    round of its newest record, once per batch, and goes back
 //!    to reading. If no round is being written, the connection *leads*
-//!    one: it takes the whole pending buffer (its own records and everyone
-//!    else's), writes it with one `write`, under `--appendfsync always`
-//!    syncs it with one `fdatasync`, publishes the new durable position,
+//!    one: it gathers the lanes and takes the whole pending buffer (its
+//!    own records and everyone else's), writes it with one `write`, under `--appendfsync always`
+//!    syncs it with one `fdatasync`, publishes the new durable round,
 //!    and sends the replies the round made durable, its own and every
 //!    other connection's ([`Waiting::deliver`]). While one round is
 //!    written, new records and their replies gather; when it ends, its
@@ -47,9 +46,11 @@
 //!    replies that waited longer than [`DURABLE_WAIT`], and switches files
 //!    for a compaction.
 //!
-//! Sequence numbers only grow, so a compaction ([`rewrite`]), which
-//! replaces the file by a shorter one, changes the offset between a
-//! sequence number and a file position, never a waiter's target.
+//! A record gathered into the pending buffer gets a *sequence number*,
+//! the count of bytes ever gathered up to its end; sequence numbers only
+//! grow, so a compaction ([`rewrite`]), which replaces the file by a
+//! shorter one, changes the offset between a sequence number and a file
+//! position, never what a waiter waits for.
 //!
 //! What "durable" means depends on the policy:
 //!
@@ -93,10 +94,11 @@
 
 mod disk;
 mod format;
+mod lanes;
 mod replay;
 mod rewrite;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -108,11 +110,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::config::{AofConfig, Fsync};
-use crate::copy;
 use crate::store::{Change, Clock, Journal, Store};
 
 pub use disk::{Disk, FileDisk};
 use format::WallClock;
+use lanes::Lanes;
 pub use replay::{check, Checked};
 pub use rewrite::{RewriteBusy, Rewritten};
 
@@ -138,24 +140,18 @@ pub const DURABLE_WAIT: Duration = Duration::from_secs(30);
 /// does not pin its memory.
 const KEPT_BATCH: usize = 1 << 20;
 
-/// Capacity a thread's record encoding buffer keeps between records: a
-/// huge value does not pin its copy.
-const KEPT_ENCODED: usize = 64 << 10;
-
 /// Stack of the writer and sync threads: they hold no large buffers on
 /// it, but format a log line when a write fails.
 const THREAD_STACK: usize = 256 << 10;
 
 thread_local! {
-    /// The sequence number of the last record this thread appended.
+    /// The round that writes the last record this thread appended.
     static APPENDED: Cell<u64> = const { Cell::new(0) };
-    /// A record being encoded, before it is copied into the log's buffer.
-    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The sequence number of the newest record this thread appended since
-/// the last call (0 when none): the position the durable position must
-/// reach before a reply to the change may be sent.
+/// The round that writes the newest record this thread appended since the
+/// last call (0 when none): the round that must be durable before a reply
+/// to the change may be sent.
 pub fn take_appended() -> u64 {
     APPENDED.with(|a| a.replace(0))
 }
@@ -216,7 +212,7 @@ impl std::error::Error for AofError {}
 /// Takes from the queue the handoffs whose changes are durable once
 /// `durable` is, to be delivered by the caller.
 fn take_settled(progress: &mut Progress, durable: u64) -> Vec<Handoff> {
-    take_where(progress, |handoff| handoff.seq <= durable)
+    take_where(progress, |handoff| handoff.round <= durable)
 }
 
 /// Takes from the queue the handoffs that have waited `longest` by `now`
@@ -255,18 +251,21 @@ fn take_where(progress: &mut Progress, taken: impl Fn(&Handoff) -> bool) -> Vec<
     picked
 }
 
-/// Records encoded but not yet written.
+/// Records gathered but not yet written.
 struct Pending {
+    /// The records gathered from the lanes and those of changes that may
+    /// span stripes, in the order they are to be written.
     buf: Vec<u8>,
     /// The emptied buffer of an earlier round, swapped in for `buf` when a
     /// round takes it, so that rounds do not allocate.
     spare: Vec<u8>,
-    /// Sequence number of the last byte appended.
+    /// Sequence number of the last byte gathered: the count of bytes ever
+    /// gathered into `buf`.
     end: u64,
-    /// The database the records appended so far leave selected.
+    /// The database the records gathered so far leave selected.
     selected: format::Selected,
     /// The file's length minus the sequence number of its last byte: the
-    /// file's length is `end + offset` once everything pending is written.
+    /// file's length is `end + offset` once everything gathered is written.
     /// Changed only by a compaction's switch to the new file.
     offset: i64,
     /// A compaction waiting for the writer to switch files.
@@ -276,11 +275,21 @@ struct Pending {
     lead: bool,
 }
 
+impl Pending {
+    /// Moves the lanes' records into `buf`.
+    fn gather(&mut self, lanes: &Lanes) {
+        let before = self.buf.len();
+        lanes.gather(&mut self.selected, &mut self.buf);
+        self.end += (self.buf.len() - before) as u64;
+    }
+}
+
 /// What the writer has achieved.
 struct Progress {
-    /// Every record ending at or before this is in the file.
+    /// Every record ending at or before this sequence number is in the
+    /// file.
     written: u64,
-    /// Every record ending at or before this is durable under the policy.
+    /// Every round up to this one is durable under the policy.
     durable: u64,
     /// The last write (or, under `always`, its sync) failed.
     write_failed: bool,
@@ -300,11 +309,6 @@ struct Progress {
     /// A round that failed, kept to be written again before anything
     /// newer; empty unless `write_failed`.
     held: Vec<u8>,
-    /// How many rounds have started, and the sequence number the last one
-    /// writes up to: a record at or before `round_end` is in round
-    /// `round`, any later one in the next.
-    round: u64,
-    round_end: u64,
     /// Replies handed to the log ([`Aof::hand_off`]) whose changes are not
     /// durable yet, oldest first.
     handoffs: Vec<Handoff>,
@@ -320,7 +324,7 @@ struct Progress {
 /// ([`Aof::hand_off`]).
 pub trait Waiting: Send + Sync {
     /// Sends the replies: `Ok` once every change behind them is durable,
-    /// `Err` with the durable position reached when the log is failing or
+    /// `Err` with the last durable round when the log is failing or
     /// [`DURABLE_WAIT`] passed. Called once, with no lock of the log held,
     /// by whichever thread settled them; it must not block on the client.
     fn deliver(self: Arc<Self>, outcome: Result<(), u64>);
@@ -328,8 +332,8 @@ pub trait Waiting: Send + Sync {
 
 /// One connection's replies waiting in the log.
 struct Handoff {
-    /// The position that must be durable before they are sent.
-    seq: u64,
+    /// The round that must be durable before they are sent.
+    round: u64,
     /// When they were handed off, for [`DURABLE_WAIT`].
     since: Instant,
     replies: Arc<dyn Waiting>,
@@ -343,6 +347,10 @@ impl Progress {
 
 /// The open append-only file. See the module documentation.
 pub struct Aof {
+    /// The records of one-key changes, a queue per stripe, until a round
+    /// gathers them into `pending` ([`lanes`]). A lane's lock is taken
+    /// after its stripe's, or after `pending`'s.
+    lanes: Lanes,
     /// Guards the buffer the writer takes; locked after a stripe lock by
     /// [`Aof::record`], and by the writer with no other lock held.
     pending: Mutex<Pending>,
@@ -465,6 +473,7 @@ impl Aof {
         durable_wait: Duration,
     ) -> io::Result<Arc<Aof>> {
         let aof = Arc::new(Aof {
+            lanes: Lanes::new(),
             pending: Mutex::new(Pending {
                 buf: Vec::new(),
                 spare: Vec::new(),
@@ -477,15 +486,13 @@ impl Aof {
             wake: Condvar::new(),
             progress: Mutex::new(Progress {
                 written: len,
-                durable: len,
+                durable: 0,
                 write_failed: false,
                 sync_failed: false,
                 writing: false,
                 passed: false,
                 file_len: len,
                 held: Vec::new(),
-                round: 0,
-                round_end: len,
                 handoffs: Vec::new(),
                 delivering: 0,
                 spare_picked: Vec::new(),
@@ -515,20 +522,19 @@ impl Aof {
         Ok(aof)
     }
 
-    /// Waits until every record up to `seq` is durable under the policy.
-    /// On failure (the log is failing, or [`DURABLE_WAIT`] passed) returns
-    /// the durable position reached, so the caller knows which changes are
-    /// safe.
+    /// Waits until round `round` is durable under the policy. On failure
+    /// (the log is failing, or [`DURABLE_WAIT`] passed) returns the last
+    /// durable round, so the caller knows which changes are safe.
     ///
     /// When no round is being written, the caller leads: it writes
     /// everything pending, its own records and every other connection's,
     /// as one round, so a lone client pays one `write` and no thread
     /// switch, and many clients share rounds (group commit).
-    pub fn wait(&self, seq: u64) -> Result<(), u64> {
+    pub fn wait(&self, round: u64) -> Result<(), u64> {
         let deadline = Instant::now() + self.durable_wait;
         let mut progress = self.progress.lock();
         loop {
-            if progress.durable >= seq {
+            if progress.durable >= round {
                 return Ok(());
             }
             if progress.failing() {
@@ -542,16 +548,11 @@ impl Aof {
                 progress = self.progress.lock();
                 continue;
             }
-            let round = if seq <= progress.round_end {
-                progress.round
-            } else {
-                progress.round + 1
-            };
             if self.done[(round % 2) as usize]
                 .wait_until(&mut progress, deadline)
                 .timed_out()
             {
-                if progress.durable >= seq {
+                if progress.durable >= round {
                     return Ok(());
                 }
                 return Err(progress.durable);
@@ -561,16 +562,16 @@ impl Aof {
 
     /// Hands the replies of a batch to the log instead of waiting for the
     /// changes behind them: they are delivered ([`Waiting::deliver`]) by
-    /// whoever ends the round that makes `seq` durable, and the connection
+    /// whoever ends the round that makes `round` durable, and the connection
     /// goes back to reading at once. When no round is being written, the
     /// caller leads one, as in [`Aof::wait`]; one that finds a round being
     /// written only queues its replies, and the writer thread leads the
     /// next round (see the module documentation).
-    pub fn hand_off(&self, seq: u64, replies: Arc<dyn Waiting>) {
+    pub fn hand_off(&self, round: u64, replies: Arc<dyn Waiting>) {
         let now = Instant::now();
         let mut progress = self.progress.lock();
-        if progress.durable >= seq || progress.failing() {
-            let outcome = if progress.durable >= seq {
+        if progress.durable >= round || progress.failing() {
+            let outcome = if progress.durable >= round {
                 Ok(())
             } else {
                 Err(progress.durable)
@@ -580,7 +581,7 @@ impl Aof {
             return;
         }
         progress.handoffs.push(Handoff {
-            seq,
+            round,
             since: now,
             replies,
         });
@@ -661,7 +662,8 @@ impl Aof {
                 }
                 let switch = pending.switch.take();
                 let lead = std::mem::take(&mut pending.lead);
-                if switch.is_none() && !lead && pending.buf.is_empty() && !self.refuses_writes() {
+                let idle = pending.buf.is_empty() && self.lanes.is_empty();
+                if switch.is_none() && !lead && idle && !self.refuses_writes() {
                     drop(pending);
                     self.expire_handoffs(&mut self.progress.lock(), Instant::now());
                     continue;
@@ -740,8 +742,10 @@ impl Aof {
     /// if others wait, asks the writer thread to lead the next round. The
     /// caller holds the turn; the file is `file_len` long.
     fn round(&self, file_len: u64, mut batch: Vec<u8>) {
-        let end = {
+        let (round, end) = {
             let mut pending = self.pending.lock();
+            let round = self.lanes.advance();
+            pending.gather(&self.lanes);
             if batch.is_empty() {
                 let spare = std::mem::take(&mut pending.spare);
                 batch = std::mem::replace(&mut pending.buf, spare);
@@ -749,13 +753,7 @@ impl Aof {
                 batch.extend_from_slice(&pending.buf);
                 pending.buf.clear();
             }
-            pending.end
-        };
-        let round = {
-            let mut progress = self.progress.lock();
-            progress.round += 1;
-            progress.round_end = end;
-            progress.round
+            (round, pending.end)
         };
         let disk = Arc::clone(&*self.disk.lock());
         let result = if batch.is_empty() {
@@ -780,10 +778,10 @@ impl Aof {
         }
         progress.file_len = len;
         progress.written = end;
-        progress.durable = end;
+        progress.durable = round;
         let recovered = std::mem::take(&mut progress.write_failed);
         self.failing.store(progress.failing(), Ordering::Relaxed);
-        let ready = take_settled(&mut progress, end);
+        let ready = take_settled(&mut progress, round);
         let passed = Aof::end_turn(&mut progress);
         drop(progress);
         // Everyone in this round is done; one waiting for the next leads it,
@@ -892,10 +890,14 @@ impl Aof {
     /// waited for), then syncs the file, whatever the policy: for a clean
     /// shutdown.
     pub fn sync_all(&self) -> io::Result<()> {
-        let end = self.pending.lock().end;
-        self.wait(end).map_err(|durable| {
+        let round = {
+            let mut pending = self.pending.lock();
+            pending.gather(&self.lanes);
+            self.lanes.epoch()
+        };
+        self.wait(round).map_err(|durable| {
             io::Error::other(format!(
-                "the log is durable only up to sequence number {durable} of {end}"
+                "the log is durable only up to round {durable} of {round}"
             ))
         })?;
         let deadline = Instant::now() + self.durable_wait;
@@ -925,12 +927,13 @@ impl Aof {
     /// The log's sizes and health, for INFO and STATS.
     pub fn report(&self) -> AofReport {
         let (end, offset) = {
-            let pending = self.pending.lock();
+            let mut pending = self.pending.lock();
+            pending.gather(&self.lanes);
             (pending.end, pending.offset)
         };
-        let (durable, failing) = {
+        let (written, failing) = {
             let progress = self.progress.lock();
-            (progress.durable, progress.failing())
+            (progress.written, progress.failing())
         };
         let synced = self.last_sync_ms.load(Ordering::Relaxed);
         let age = (self.opened.elapsed().as_millis() as u64).saturating_sub(synced);
@@ -938,7 +941,7 @@ impl Aof {
         AofReport {
             current_size: end.saturating_add_signed(offset),
             base_size: rewrites.base_size,
-            pending_bytes: end.saturating_sub(durable),
+            pending_bytes: end.saturating_sub(written),
             last_write_ok: !failing,
             last_fsync_age_ms: age,
             fsync: self.fsync,
@@ -961,33 +964,23 @@ impl Aof {
 
 impl Journal for Aof {
     fn record(&self, change: Change<'_>) {
-        // The record is encoded before the buffer is locked, and only copied
-        // under it: the lock is the one every write of every connection
-        // takes, inside its stripe's lock.
-        let seq = ENCODED.with(|encoded| {
-            let mut encoded = encoded.borrow_mut();
-            encoded.clear();
-            let one = format::encode_one(&change, self.wall, &mut encoded);
-            let mut guard = self.pending.lock();
-            let pending = &mut *guard;
-            let before = pending.buf.len();
-            match one {
-                Some(db) => {
-                    format::select(db, &mut pending.selected, &mut pending.buf);
-                    copy::append_pieces(&mut pending.buf, &encoded);
-                }
-                None => format::encode(&change, self.wall, &mut pending.selected, &mut pending.buf),
-            }
-            let added = (pending.buf.len() - before) as u64;
-            pending.end += added;
-            let seq = pending.end;
-            drop(guard);
-            if encoded.capacity() > KEPT_ENCODED {
-                *encoded = Vec::new();
-            }
-            seq
-        });
-        APPENDED.with(|a| a.set(seq));
+        // After every record gathered so far, and before any appended to a
+        // lane from now on (see `lanes`).
+        let mut pending = self.pending.lock();
+        pending.gather(&self.lanes);
+        let pending = &mut *pending;
+        let before = pending.buf.len();
+        format::encode(&change, self.wall, &mut pending.selected, &mut pending.buf);
+        pending.end += (pending.buf.len() - before) as u64;
+        let round = self.lanes.epoch();
+        APPENDED.with(|a| a.set(round));
+    }
+
+    fn record_in(&self, stripe: usize, change: Change<'_>) {
+        match self.lanes.append(stripe, &change, self.wall) {
+            Some(round) => APPENDED.with(|a| a.set(round)),
+            None => self.record(change),
+        }
     }
 }
 

@@ -265,6 +265,8 @@ impl Aof {
         let swaps = store.swaps();
         let (start, old_offset) = {
             let mut pending = self.pending.lock();
+            // Every record appended so far is before the mark.
+            pending.gather(&self.lanes);
             // The records after the mark are copied behind the snapshot,
             // which may end in another database: the first selects its own.
             pending.selected = None;

@@ -420,7 +420,7 @@ impl<S: Socket> Output<S> {
         let Some(aof) = &self.aof else {
             return false;
         };
-        let Some(seq) = self.journaled.last().map(|reply| reply.seq) else {
+        let Some(round) = self.journaled.last().map(|reply| reply.round) else {
             return false;
         };
         if self.subscribed.is_some() {
@@ -447,7 +447,7 @@ impl<S: Socket> Output<S> {
                 }
             }
         };
-        outlet.hand_off(aof, seq, &mut self.buf, &mut self.journaled);
+        outlet.hand_off(aof, round, &mut self.buf, &mut self.journaled);
         true
     }
 
@@ -466,7 +466,7 @@ impl<S: Socket> Output<S> {
         let (Some(aof), Some(last)) = (&self.aof, self.journaled.last()) else {
             return;
         };
-        if let Err(durable) = aof.wait(last.seq) {
+        if let Err(durable) = aof.wait(last.round) {
             Journaled::settle(&mut self.buf, &self.journaled, durable);
         }
         self.journaled.clear();
@@ -913,12 +913,12 @@ impl Answer<'_> {
             write_reply(&mut out.buf, &reply, resp, self.session.protocol)?;
         }
         if shared.aof.is_some() {
-            let seq = aof::take_appended();
-            if seq != 0 {
+            let round = aof::take_appended();
+            if round != 0 {
                 out.journaled.push(Journaled {
                     start,
                     end: out.buf.len(),
-                    seq,
+                    round,
                     resp,
                     version: self.session.protocol,
                 });

@@ -120,8 +120,8 @@ pub struct Journaled {
     /// Where the reply lies in its buffer.
     pub start: usize,
     pub end: usize,
-    /// The log position that must be durable before it is sent.
-    pub seq: u64,
+    /// The log's round that must be durable before it is sent.
+    pub round: u64,
     /// How to write an error in its place.
     pub resp: bool,
     pub version: u8,
@@ -131,14 +131,14 @@ impl Journaled {
     /// Replaces, in `buf`, every reply of `journaled` whose change is not
     /// durable at `durable` by an error line; the other replies stand.
     pub fn settle(buf: &mut Vec<u8>, journaled: &[Journaled], durable: u64) {
-        if journaled.iter().all(|reply| reply.seq <= durable) {
+        if journaled.iter().all(|reply| reply.round <= durable) {
             return;
         }
         let old = std::mem::take(buf);
         let mut at = 0;
         for reply in journaled {
             buf.extend_from_slice(&old[at..reply.start]);
-            if reply.seq > durable {
+            if reply.round > durable {
                 let error = Reply::Error(ClientError::NotDurable);
                 let _ = write_reply(buf, &error, reply.resp, reply.version);
             } else {
@@ -233,14 +233,14 @@ impl Outlet {
         self.state.lock().slow
     }
 
-    /// Hands the replies in `buf` to `aof`, to be sent once `seq` (the
+    /// Hands the replies in `buf` to `aof`, to be sent once `round` (the
     /// position of the last of `journaled`) is durable; leaves both empty,
     /// with the capacity of the previous batch's buffers. The caller has
     /// [settled](Outlet::settle).
     pub fn hand_off(
         self: &Arc<Self>,
         aof: &Aof,
-        seq: u64,
+        round: u64,
         buf: &mut Vec<u8>,
         journaled: &mut Vec<Journaled>,
     ) {
@@ -250,7 +250,7 @@ impl Outlet {
             std::mem::swap(&mut state.journaled, journaled);
             state.busy = true;
         }
-        aof.hand_off(seq, Arc::clone(self) as Arc<dyn Waiting>);
+        aof.hand_off(round, Arc::clone(self) as Arc<dyn Waiting>);
     }
 
     /// Marks the batch sent, or failed, and wakes the connection.

@@ -114,10 +114,11 @@ impl<'s> WriteGuard<'s> {
         self.journal = journal;
     }
 
-    /// Hands `change` to this guard's journal, if any.
+    /// Hands `change`, a change of one key of this stripe, to this
+    /// guard's journal, if any.
     fn record(&self, change: Change<'_>) {
         if let Some(journal) = self.journal {
-            journal.record(change);
+            journal.record_in(self.stripe.index, change);
         }
     }
 
@@ -291,11 +292,12 @@ impl<'s> WriteGuard<'s> {
         scratch: &mut Vec<Removed>,
     ) -> Chunk {
         let journal = self.journal;
+        let index = self.stripe.index;
         let chunk = self
             .table
             .expire_chunk(now, max_slots, scratch, &mut |key| {
                 if let Some(journal) = journal {
-                    journal.record(Change::Del { key });
+                    journal.record_in(index, Change::Del { key });
                 }
             });
         for removed in scratch.drain(..) {

@@ -14,6 +14,13 @@
 //! journal that wants nothing for now ([`Journal::wants`]) costs one call
 //! per lock taken.
 //!
+//! A change of one key, made by a write guard under its stripe's lock
+//! alone, comes with that stripe's index ([`Journal::record_in`]): the
+//! changes of different stripes concern different keys and commute, so a
+//! journal may keep each stripe's in a queue of its own, and only a
+//! change that may span stripes ([`Journal::record`]) has to be ordered
+//! against all of them.
+//!
 //! `record` runs under stripe locks: an implementation must be quick (a
 //! copy into a buffer) and must never take a stripe lock itself.
 
@@ -54,7 +61,16 @@ pub enum Change<'a> {
 
 /// Where the store hands its changes. See the module documentation.
 pub trait Journal: Send + Sync {
+    /// Takes a change recorded while every stripe it touched is locked,
+    /// whatever it is.
     fn record(&self, change: Change<'_>);
+
+    /// Takes a change of one key of stripe `stripe`, recorded under that
+    /// stripe's write lock.
+    fn record_in(&self, stripe: usize, change: Change<'_>) {
+        let _ = stripe;
+        self.record(change);
+    }
 
     /// Whether it wants changes now; a journal that does not is not
     /// handed any (nor does a transaction keep its changes for it). Read
@@ -80,6 +96,14 @@ impl Journal for Journals {
         for journal in &self.0 {
             if journal.wants() {
                 journal.record(change);
+            }
+        }
+    }
+
+    fn record_in(&self, stripe: usize, change: Change<'_>) {
+        for journal in &self.0 {
+            if journal.wants() {
+                journal.record_in(stripe, change);
             }
         }
     }

@@ -97,7 +97,7 @@ use guard::WriteGuard;
 use table::{NewEntry, Table, HASH_BITS};
 
 /// Number of lock stripes. A power of two: the stripe is the hash's top bits.
-const STRIPES: usize = 64;
+pub const STRIPES: usize = 64;
 
 /// Bits of the hash that pick the stripe (`STRIPES == 1 << STRIPE_BITS`).
 const STRIPE_BITS: u32 = 6;
@@ -259,6 +259,9 @@ impl KeyHasher {
 /// neighbouring stripes do not contend on the lock word.
 #[repr(align(128))]
 struct Stripe {
+    /// Its place among the store's stripes, which a journal is told with
+    /// each change of one key ([`Journal::record_in`]).
+    index: usize,
     /// Guards every entry whose key hashes to this stripe.
     table: RwLock<Table>,
     /// A copy of the table's earliest deadline (milliseconds), written under
@@ -266,16 +269,15 @@ struct Stripe {
     earliest: AtomicU64,
 }
 
-impl Default for Stripe {
-    fn default() -> Self {
+impl Stripe {
+    fn new(index: usize) -> Stripe {
         Stripe {
+            index,
             table: RwLock::new(Table::new()),
             earliest: AtomicU64::new(u64::MAX),
         }
     }
-}
 
-impl Stripe {
     /// Publishes the table's earliest deadline; call under the write lock.
     fn publish(&self, table: &Table) {
         self.earliest
@@ -295,7 +297,7 @@ impl Stripe {
 /// (on two CPUs, a quarter of `set_returning`'s time went to one such
 /// load).
 #[repr(align(128))]
-struct Alone<T>(T);
+pub(crate) struct Alone<T>(pub(crate) T);
 
 impl<T> Deref for Alone<T> {
     type Target = T;
@@ -334,7 +336,7 @@ pub struct Store {
 impl Store {
     pub fn new(config: StoreConfig) -> Store {
         Store {
-            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            stripes: (0..STRIPES).map(Stripe::new).collect(),
             used: Alone(AtomicU64::new(0)),
             limit: AtomicU64::new(config.memory_limit),
             samples: AtomicUsize::new(config.eviction_samples.max(1)),
