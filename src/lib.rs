@@ -16,7 +16,8 @@
 //!   of replies, and the outlet through which a connection hands to the
 //!   log the replies that wait for it.
 //! - [`aof`]: the append-only file (`--aof`): its Redis-format records,
-//!   the writer and sync threads with group commit, the queue of replies
+//!   a lane of records per stripe gathered by each round, the writer and
+//!   sync threads with group commit, the queue of replies
 //!   handed off until their writes are durable (delivered by whoever ends
 //!   the round), the wait a connection makes instead when it cannot hand
 //!   off, retries of a failed write, replay
@@ -67,16 +68,17 @@
 //!   too, but takes only those free at once and never waits) (EXEC reserves its bytes, evicting, before it
 //!   locks). Everything else (eviction included) holds
 //!   one lock at a time, so no wait cycle can form. The
-//!   journal's buffer lock is taken under stripe locks and never the other
-//!   way round; the log's other locks are taken with no stripe lock held,
-//!   and no two of the log's locks are ever held at once. A compaction's
+//!   log's lanes and its pending buffer are locked under stripe locks and
+//!   never the other way round (a lane after its stripe's lock, or after
+//!   the pending buffer's, when that is gathered); the log's other locks
+//!   are taken with no stripe lock held, and no two of them at once. A compaction's
 //!   snapshot holds one stripe's read lock at a time. No I/O, allocation of large buffers, or encoding happens
 //!   under a stripe lock: small records are recycled from the stripe's
 //!   slab, large ones allocated before the lock and freed after it. The
 //!   one exception is `--aof`'s: a change's record (its key and value with
-//!   a few bytes of RESP framing) is encoded and copied into the log's
-//!   buffer under the lock, which keeps one key's records in the order
-//!   applied; that buffer may grow there.
+//!   a few bytes of RESP framing) is encoded into its stripe's lane of the
+//!   log under the lock, which keeps one key's records in the order
+//!   applied; that lane may grow there.
 //! - Publish/subscribe and client-side caching: their registries' locks
 //!   (channels, patterns, noted keys, trackers) are each held alone, the
 //!   tracking ones under stripe locks too (from the journal); an outbox's

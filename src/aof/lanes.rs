@@ -53,8 +53,10 @@ use super::format::{self, Selected, WallClock};
 use crate::store::{Alone, Change, STRIPES};
 
 /// Capacity a lane keeps after it is gathered: one huge value does not pin
-/// its copy.
-const KEPT_LANE: usize = 64 << 10;
+/// its copy (64 lanes keep at most 1 MiB in all), while a lane's records
+/// between two rounds, a few hundred bytes under a pipelined load, reuse
+/// their buffer.
+const KEPT_LANE: usize = 16 << 10;
 
 /// The records of one stripe not yet gathered.
 #[derive(Default)]
