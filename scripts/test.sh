@@ -40,6 +40,11 @@ else
     echo "NOTICE: clippy is not installed; skipping the lint check" >&2
 fi
 
+# The documentation is the developers' map of the code: its links must
+# resolve.
+step "cargo doc --document-private-items (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items
+
 step "cargo test"
 cargo test --locked --all-targets -- --skip sampled_eviction_comes_close_to_exact_lru
 

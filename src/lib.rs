@@ -109,6 +109,9 @@
 //!   be written is dropped, and accept errors are retried.
 
 #![forbid(unsafe_code)]
+// The documentation is the developers' map of the code, private modules
+// and constants included: build it with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod aof;
 pub mod args;

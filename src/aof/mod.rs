@@ -1,6 +1,6 @@
 //! The append-only file: durability when asked (`--aof PATH`).
 //!
-//! This module owns the file, its format ([`format`]) and its replay
+//! This module owns the file, its format ([`format`](mod@format)) and its replay
 //! ([`replay`]); the store only hands it changes through the
 //! [`Journal`] hook, and the connection loop either hands it the replies
 //! that wait for those changes ([`Aof::hand_off`]), or, now and then, waits

@@ -50,7 +50,7 @@ pub enum Command<'a> {
         to: Key<'a>,
         nx: bool,
     },
-    /// COPY source destination [DB db] [REPLACE]: `db` is the
+    /// `COPY source destination [DB db] [REPLACE]`: `db` is the
     /// destination's database when given (checked as it runs, since
     /// whether it is the source's depends on the connection's).
     Copy {

@@ -218,7 +218,7 @@ fn rename_command<'a>(args: &Args<'a>, nx: bool) -> Parsed<'a> {
     })
 }
 
-/// COPY source destination [DB index] [REPLACE]. There is one database:
+/// `COPY source destination [DB index] [REPLACE]`. There is one database:
 /// `DB 0` is accepted, any other index is out of range, as in a Redis
 /// started with `--databases 1`.
 pub fn copy<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
@@ -307,7 +307,7 @@ const PUBSUB_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP.
+/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP`.
 pub fn pubsub<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     let sub = args.get(1);
     let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
@@ -648,7 +648,7 @@ pub fn quit<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Quit)
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: there is no snapshot to take or
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: there is no snapshot to take or
 /// skip, so the options are accepted and change nothing; ABORT has no
 /// shutdown to abort, as in Redis when none is pending.
 pub fn shutdown<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
@@ -670,7 +670,7 @@ pub fn bgrewriteaof<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::BgRewriteAof)
 }
 
-/// AUTH [user] password.
+/// `AUTH [user] password`.
 pub fn auth<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     match args.len() {
         2 => Ok(Command::Auth {
@@ -878,8 +878,8 @@ fn kill_filter<'a>(args: &Args<'a>) -> Result<KillFilter<'a>, Reply<'static>> {
     Ok(filter)
 }
 
-/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
-/// [OPTOUT] [NOLOOP]: `None` for OFF.
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP]`: `None` for OFF.
 fn tracking_options<'a>(args: &Args<'a>) -> Result<Option<TrackingOptions<'a>>, Reply<'static>> {
     let on = on_off(args.get(2))?;
     let mut options = TrackingOptions::default();

@@ -118,7 +118,7 @@ fn rename_command<'a>(
     Ok(Command::Rename { from, to, nx })
 }
 
-/// COPY key newkey [REPLACE]: `COPY 1`, or `COPY 0` when the key is
+/// `COPY key newkey [REPLACE]`: `COPY 1`, or `COPY 0` when the key is
 /// missing or newkey exists (and REPLACE was not given).
 pub fn copy<'a>(w: &mut Words<'a>, _: &Limits) -> Result<Command<'a>, ClientError> {
     let from = w.key("copy")?;

@@ -180,7 +180,8 @@ impl Store {
         }
     }
 
-    /// One uniformly random entry and its stripe, or `None` when every
+    /// One entry drawn close to uniformly at random (step 1 of the module
+    /// documentation says how close) and its stripe, or `None` when every
     /// stripe is empty.
     fn sample(&self, now: Millis) -> Option<(usize, Sample)> {
         let r = self.random();

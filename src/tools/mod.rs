@@ -1,5 +1,5 @@
 //! The client-side tools of the binary: `blink-store cli` ([`cli`]) and
-//! `blink-store bench` ([`bench`]).
+//! `blink-store bench` ([`bench`](mod@bench)).
 //!
 //! This module owns what both share: where the server is ([`Endpoint`]), a
 //! connected socket of either kind ([`Stream`]), the password a client
