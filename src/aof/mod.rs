@@ -804,7 +804,7 @@ impl Aof {
         if batch.capacity() <= KEPT_BATCH {
             self.pending.lock().spare = batch;
         }
-        self.rewrites.after_round(self, len);
+        self.rewrites.after_round(self);
     }
 
     /// Appends one round, and under `always` syncs it.

@@ -154,13 +154,23 @@ impl Rewrites {
         }
     }
 
-    /// Asks for a compaction when the file, `len` bytes after a round, has
-    /// grown enough (see the module documentation).
-    pub fn after_round(&self, aof: &Aof, len: u64) {
-        if self.percentage == 0 || len <= self.min_size {
+    /// Asks for a compaction when the file has grown enough since the last
+    /// one (see the module documentation); called after each round.
+    ///
+    /// The base is read before the file's length: a round that ends as a
+    /// compaction finishes would otherwise weigh the old file's length
+    /// against the new, small base, and start a second compaction at once.
+    /// Read in this order, a compaction that finishes in between leaves the
+    /// new file's length to compare.
+    pub fn after_round(&self, aof: &Aof) {
+        if self.percentage == 0 {
             return;
         }
         let base = self.state.lock().base_size;
+        let len = aof.progress.lock().file_len;
+        if len <= self.min_size {
+            return;
+        }
         let threshold = base.saturating_add(base.saturating_mul(self.percentage) / 100);
         if len >= threshold && aof.request_rewrite().is_ok() {
             log::info!(
