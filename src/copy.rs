@@ -13,7 +13,7 @@
 //! It serves the hot paths only: the value a GET copies out of the store,
 //! the key and value a SET copies in, every reply written to a
 //! connection's buffer ([`Appender`]), and, with `--aof`, each record
-//! encoded and copied into the log's buffer ([`append_pieces`]: a
+//! encoded into the log's lane of its stripe ([`append_pieces`]: a
 //! record of a short key and value is a little over [`SHORT`] bytes). The key comparison of every lookup
 //! ([`equal`]) is done the same way, for the same reason: musl's `memcmp`
 //! compares byte by byte.

@@ -6,8 +6,8 @@
 //! A thread of the server's ([`Aof::next_rewrite`] tells it when) runs
 //! [`Aof::rewrite`]:
 //!
-//! 1. **Mark.** Under the pending buffer's lock it notes the sequence
-//!    number `start` of the last byte appended so far. Every change logged
+//! 1. **Mark.** Under the pending buffer's lock it gathers the lanes and
+//!    notes the sequence number `start` of the last byte gathered. Every change logged
 //!    up to `start` was applied to the store before it was logged, under
 //!    its stripe's lock, so the snapshot below sees it.
 //! 2. **Snapshot.** It writes every live key as one `SET key value [PXAT
