@@ -12,20 +12,19 @@
 //!    key and value): a change of one key into its stripe's *lane*, a
 //!    buffer only that stripe's writers take; a change that may span
 //!    stripes into the pending buffer, after the lanes are gathered into
-//!    it ([`lanes`]). The writer notes in a
-//!    thread-local the *round* that will write the record: rounds are
-//!    numbered in the order they write. One worker serves one connection
-//!    at a time, so that thread-local is the round of the connection's
-//!    newest change ([`take_appended`]).
+//!    it ([`lanes`]). The writer notes in a thread-local the *round* that
+//!    will write the record: rounds are numbered in the order they write.
+//!    One worker serves one connection at a time, so that thread-local is
+//!    the round of the connection's newest change ([`take_appended`]).
 //! 2. A batch of replies whose changes are not durable yet is *handed
-//!    off* ([`Aof::hand_off`]): the connection queues it with the
-//!    round of its newest record, once per batch, and goes back
-//!    to reading. If no round is being written, the connection *leads*
-//!    one: it gathers the lanes and takes the whole pending buffer (its
-//!    own records and everyone else's), writes it with one `write`, under
-//!    `--appendfsync always` syncs it with one `fdatasync`, publishes the
-//!    new durable round, and sends the replies the round made durable,
-//!    its own and every other connection's ([`Waiting::deliver`]). While one round is
+//!    off* ([`Aof::hand_off`]): the connection queues it with the round
+//!    of its newest record, once per batch, and goes back to reading. If
+//!    no round is being written, the connection *leads* one: it gathers
+//!    the lanes and takes the whole pending buffer (its own records and
+//!    everyone else's), writes it with one `write`, under `--appendfsync
+//!    always` syncs it with one `fdatasync`, publishes the new durable
+//!    round, and sends the replies the round made durable, its own and
+//!    every other connection's ([`Waiting::deliver`]). While one round is
 //!    written, new records and their replies gather; when it ends, its
 //!    leader passes the writing turn straight to the writer thread
 //!    (`Progress::passed`), which writes and syncs all of them at once and
