@@ -200,16 +200,6 @@ fn first_db(change: &Change<'_>) -> Option<u16> {
     }
 }
 
-/// For a change of one key: appends its record to `out` without the
-/// `SELECT` it may need and returns the key's database; `None`, appending
-/// nothing, for any other change. So the record can be appended to a
-/// buffer that a [`select`] before it (or none) leaves in that database.
-pub fn encode_one(change: &Change<'_>, wall: WallClock, out: &mut Vec<u8>) -> Option<u16> {
-    let db = key_db(change)?;
-    encode_in_block(change, wall, &mut Some(db), out);
-    Some(db)
-}
-
 /// For a change of one key, the key's database; `None` for any other.
 pub fn key_db(change: &Change<'_>) -> Option<u16> {
     match *change {

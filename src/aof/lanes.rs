@@ -98,13 +98,12 @@ impl Lanes {
         let lane = &mut *lane;
         if lane.records.is_empty() {
             self.dirty.fetch_or(1 << (stripe % STRIPES), SeqCst);
+            // The lane's first record selects nothing: gathering does.
             lane.first = db;
             lane.last = Some(db);
-        } else {
-            format::select(db, &mut lane.last, &mut lane.records);
         }
         let round = self.epoch.load(SeqCst);
-        format::encode_one(change, wall, &mut lane.records);
+        format::encode(change, wall, &mut lane.last, &mut lane.records);
         Some(round)
     }
 

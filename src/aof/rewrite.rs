@@ -7,9 +7,9 @@
 //! [`Aof::rewrite`]:
 //!
 //! 1. **Mark.** Under the pending buffer's lock it gathers the lanes and
-//!    notes the sequence number `start` of the last byte gathered. Every change logged
-//!    up to `start` was applied to the store before it was logged, under
-//!    its stripe's lock, so the snapshot below sees it.
+//!    notes the sequence number `start` of the last byte gathered. Every
+//!    change logged up to `start` was applied to the store before it was
+//!    logged, under its stripe's lock, so the snapshot below sees it.
 //! 2. **Snapshot.** It writes every live key as one `SET key value [PXAT
 //!    ms]` record to `PATH.rewrite`, a stripe partition at a time
 //!    ([`Store::snapshot`]: never more than about a thousand entries

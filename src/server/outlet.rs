@@ -234,7 +234,7 @@ impl Outlet {
     }
 
     /// Hands the replies in `buf` to `aof`, to be sent once `round` (the
-    /// position of the last of `journaled`) is durable; leaves both empty,
+    /// round of the last of `journaled`) is durable; leaves both empty,
     /// with the capacity of the previous batch's buffers. The caller has
     /// [settled](Outlet::settle).
     pub fn hand_off(
