@@ -136,44 +136,53 @@ pub fn run(addr: &str, duration: Duration, serving: Serving) -> Result<(), ToolE
 /// Accepts connections for ever and serves them as `serving` says.
 /// Accept errors never stop it.
 pub fn serve(listener: TcpListener, serving: Serving) {
-    let arrivals = Arc::new(Arrivals::default());
-    if serving == Serving::Poll {
-        let poller = Arc::clone(&arrivals);
-        let spawned = thread::Builder::new()
-            .name("null-poller".to_string())
-            .stack_size(THREAD_STACK)
-            .spawn(move || poll(&poller));
-        if spawned.is_err() {
-            return;
-        }
-    }
-    for stream in listener.incoming() {
-        let served = stream.and_then(|stream| {
-            stream.set_nodelay(true)?;
-            match serving {
-                Serving::Poll => {
+    match serving {
+        Serving::Threads => accept(listener, serve_on_own_thread),
+        Serving::Poll => {
+            let arrivals = Arc::new(Arrivals::default());
+            let poller = Arc::clone(&arrivals);
+            let spawned = thread::Builder::new()
+                .name("null-poller".to_string())
+                .stack_size(THREAD_STACK)
+                .spawn(move || poll(&poller));
+            if spawned.is_ok() {
+                accept(listener, |stream| {
                     stream.set_nonblocking(true)?;
                     arrivals.push(stream);
-                }
-                Serving::Threads => {
-                    thread::Builder::new()
-                        .name("null-connection".to_string())
-                        .stack_size(THREAD_STACK)
-                        .spawn(move || {
-                            let mut connection = Connection::new(stream);
-                            let mut chunk = vec![0; READ_CHUNK];
-                            // Its reads and writes wait, so each poll is
-                            // a read, its replies, or the end.
-                            while !matches!(connection.poll(&mut chunk), Polled::Ended) {}
-                        })?;
-                }
+                    Ok(())
+                });
             }
-            Ok(())
+        }
+    }
+}
+
+/// Hands every accepted connection to `take`, for ever; after an error,
+/// of the accept or of `take`, it backs off and goes on.
+fn accept(listener: TcpListener, mut take: impl FnMut(TcpStream) -> io::Result<()>) {
+    for stream in listener.incoming() {
+        let taken = stream.and_then(|stream| {
+            stream.set_nodelay(true)?;
+            take(stream)
         });
-        if served.is_err() {
+        if taken.is_err() {
             thread::sleep(ACCEPT_BACKOFF);
         }
     }
+}
+
+/// Serves one connection on a thread of its own until it ends.
+fn serve_on_own_thread(stream: TcpStream) -> io::Result<()> {
+    thread::Builder::new()
+        .name("null-connection".to_string())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            let mut connection = Connection::new(stream);
+            let mut chunk = vec![0; READ_CHUNK];
+            // Its reads and writes wait, so each poll is a read, its
+            // replies, or the end.
+            while !matches!(connection.poll(&mut chunk), Polled::Ended) {}
+        })
+        .map(drop)
 }
 
 /// Connections accepted and not yet taken by the poller.
