@@ -427,7 +427,6 @@ impl<S: Socket> Output<S> {
             return false;
         }
         let outlet = match &self.outlet {
-            Some(outlet) if outlet.is_slow() => return false,
             Some(outlet) => outlet,
             None => {
                 let made = self.socket.writer().and_then(|writer| {
@@ -447,8 +446,7 @@ impl<S: Socket> Output<S> {
                 }
             }
         };
-        outlet.hand_off(aof, round, &mut self.buf, &mut self.journaled);
-        true
+        outlet.hand_off(aof, round, &mut self.buf, &mut self.journaled)
     }
 
     /// Waits for the batch handed to the log, if any, to be sent: before

@@ -227,30 +227,30 @@ impl Outlet {
         }
     }
 
-    /// Whether a delivery found the socket full (see the module
-    /// documentation); the caller has [settled](Outlet::settle).
-    pub fn is_slow(&self) -> bool {
-        self.state.lock().slow
-    }
-
     /// Hands the replies in `buf` to `aof`, to be sent once `round` (the
-    /// round of the last of `journaled`) is durable; leaves both empty,
-    /// with the capacity of the previous batch's buffers. The caller has
-    /// [settled](Outlet::settle).
+    /// round of the last of `journaled`) is durable, and leaves both empty,
+    /// with the capacity of the previous batch's buffers; unless a delivery
+    /// has found the socket full (see the module documentation), when it
+    /// leaves both as they are. Returns whether it handed them off. The
+    /// caller has [settled](Outlet::settle).
     pub fn hand_off(
         self: &Arc<Self>,
         aof: &Aof,
         round: u64,
         buf: &mut Vec<u8>,
         journaled: &mut Vec<Journaled>,
-    ) {
+    ) -> bool {
         {
             let mut state = self.state.lock();
+            if state.slow {
+                return false;
+            }
             std::mem::swap(&mut state.buf, buf);
             std::mem::swap(&mut state.journaled, journaled);
             state.busy = true;
         }
         aof.hand_off(round, Arc::clone(self) as Arc<dyn Waiting>);
+        true
     }
 
     /// Marks the batch sent, or failed, and wakes the connection.
@@ -425,7 +425,7 @@ mod tests {
             state.busy = true;
         }
         Arc::clone(&outlet).deliver(Ok(()));
-        assert!(outlet.is_slow());
+        assert!(outlet.state.lock().slow, "the outlet is not marked slow");
         let soon = Instant::now() + Duration::from_millis(50);
         assert!(!stragglers.wait_until(soon), "nothing waits for the rest");
         assert_eq!(&*got.lock(), b"+OK");
