@@ -781,8 +781,21 @@ fn shutdown_syncs_the_log_and_exits_cleanly() {
         resp.reply(),
         Resp::Error(b"ERR No shutdown in progress.".to_vec())
     );
-    resp.send(&cmd(&[b"SHUTDOWN", b"LATER"]));
-    assert_eq!(resp.reply(), Resp::Error(b"ERR syntax error".to_vec()));
+    // Options Redis refuses together are refused, and the server stays.
+    for options in [
+        &[&b"LATER"[..]][..],
+        &[b"SAVE", b"NOSAVE"],
+        &[b"nosave", b"NOW", b"save"],
+        &[b"ABORT", b"NOW"],
+        &[b"FORCE", b"abort"],
+        &[b"ABORT", b"LATER"],
+    ] {
+        let mut request = vec![&b"SHUTDOWN"[..]];
+        request.extend_from_slice(options);
+        resp.send(&cmd(&request));
+        assert_eq!(resp.reply(), Resp::Error(b"ERR syntax error".to_vec()));
+    }
+    assert_eq!(resp.call("PING"), Resp::Simple(b"PONG".to_vec()));
     let mut text = Client::tcp(addr);
     text.send(b"AUTH pw\nSET k v\nSHUTDOWN\n");
     assert_eq!(text.rest(), b"OK\nOK\n");

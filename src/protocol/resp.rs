@@ -648,20 +648,31 @@ pub fn quit<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::Quit)
 }
 
-/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: there is no snapshot to take or
-/// skip, so the options are accepted and change nothing; ABORT has no
-/// shutdown to abort, as in Redis when none is pending.
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: there is no snapshot to
+/// take or skip, so the options change nothing, but they are checked as
+/// Redis checks them: SAVE with NOSAVE, or ABORT with any other, is a
+/// syntax error, and ABORT alone has no shutdown to abort.
 pub fn shutdown<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    let (mut save, mut nosave, mut others, mut abort) = (false, false, false, false);
     for option in args.from(1) {
-        let known = [&b"NOSAVE"[..], b"SAVE", b"NOW", b"FORCE"]
-            .iter()
-            .any(|o| option.eq_ignore_ascii_case(o));
-        if option.eq_ignore_ascii_case(b"ABORT") {
-            return Err(Reply::ErrorText(b"ERR No shutdown in progress.".to_vec()));
-        }
-        if !known {
+        let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+        if is(b"SAVE") {
+            save = true;
+        } else if is(b"NOSAVE") {
+            nosave = true;
+        } else if is(b"NOW") || is(b"FORCE") {
+            others = true;
+        } else if is(b"ABORT") {
+            abort = true;
+        } else {
             return Err(Reply::Error(ClientError::Syntax));
         }
+    }
+    if (save && nosave) || (abort && (save || nosave || others)) {
+        return Err(Reply::Error(ClientError::Syntax));
+    }
+    if abort {
+        return Err(Reply::ErrorText(b"ERR No shutdown in progress.".to_vec()));
     }
     Ok(Command::Shutdown)
 }
