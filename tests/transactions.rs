@@ -12,6 +12,7 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
+use blink_store::auth::Password;
 use blink_store::config::Config;
 use blink_store::store::Clock;
 use common::resp::{cmd, req, resp3, Resp};
@@ -56,6 +57,120 @@ fn misplaced_commands_and_queue_errors_answer_as_redis() {
         ("EXEC", b"-ERR EXEC without MULTI\r\n"),
     ]);
     done(client);
+}
+
+/// Redis's reply to an EXEC refused before it runs, for `why`.
+fn exec_refused(why: &str) -> Vec<u8> {
+    format!("-EXECABORT Transaction discarded because of: {why}\r\n").into_bytes()
+}
+
+/// As in Redis: a transaction command given the wrong number of arguments
+/// inside MULTI, or a subcommand unknown or given the wrong number, fails
+/// the transaction; an EXEC refused before it runs discards the
+/// transaction and the watches, and says why.
+#[test]
+fn refusals_before_running_fail_the_transaction_as_redis() {
+    let addr = start(config());
+    let mut client = Client::tcp(addr);
+    let exec_arity = exec_refused("wrong number of arguments for 'exec' command");
+    client.run(&[
+        ("EXEC x", &exec_arity),
+        ("MULTI", b"+OK\r\n"),
+        ("SET k v", b"+QUEUED\r\n"),
+        ("EXEC x", &exec_arity),
+        ("EXEC", b"-ERR EXEC without MULTI\r\n"),
+        ("GET k", b"$-1\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        (
+            "WATCH",
+            b"-ERR wrong number of arguments for 'watch' command\r\n",
+        ),
+        ("EXEC", EXECABORT),
+        ("MULTI", b"+OK\r\n"),
+        (
+            "DISCARD x",
+            b"-ERR wrong number of arguments for 'discard' command\r\n",
+        ),
+        (
+            "RESET x",
+            b"-ERR wrong number of arguments for 'reset' command\r\n",
+        ),
+        (
+            "MULTI x",
+            b"-ERR wrong number of arguments for 'multi' command\r\n",
+        ),
+        ("EXEC", EXECABORT),
+        ("MULTI", b"+OK\r\n"),
+        ("SET k v", b"+QUEUED\r\n"),
+        (
+            "OBJECT FOO k",
+            b"-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n",
+        ),
+        ("EXEC", EXECABORT),
+        ("MULTI", b"+OK\r\n"),
+        (
+            "CONFIG GET",
+            b"-ERR wrong number of arguments for 'config|get' command\r\n",
+        ),
+        ("EXEC", EXECABORT),
+        ("MULTI", b"+OK\r\n"),
+        (
+            "CLIENT GETNAME x",
+            b"-ERR wrong number of arguments for 'client|getname' command\r\n",
+        ),
+        ("EXEC", EXECABORT),
+        ("GET k", b"$-1\r\n"),
+        // A subcommand's other errors are its reply in EXEC.
+        ("MULTI", b"+OK\r\n"),
+        ("CONFIG GET no-such-parameter", b"+QUEUED\r\n"),
+        ("MEMORY USAGE k SAMPLES x", b"+QUEUED\r\n"),
+        ("PING", b"+QUEUED\r\n"),
+        (
+            "EXEC",
+            b"*3\r\n*0\r\n-ERR value is not an integer or out of range\r\n+PONG\r\n",
+        ),
+        // The refused EXEC forgot the watch: the change does not abort.
+        ("WATCH k", b"+OK\r\n"),
+    ]);
+    Client::tcp(addr).run(&[("SET k changed", b"+OK\r\n")]);
+    client.run(&[
+        ("EXEC x", &exec_arity),
+        ("MULTI", b"+OK\r\n"),
+        ("PING", b"+QUEUED\r\n"),
+        ("EXEC", b"*1\r\n+PONG\r\n"),
+    ]);
+    done(client);
+}
+
+/// EXEC refused on a subscribed RESP2 connection, or before the client
+/// has authenticated, answers as Redis does.
+#[test]
+fn exec_refused_by_a_gate_says_why_as_redis() {
+    let mut client = Client::tcp(start(config()));
+    client.run(&[
+        (
+            "SUBSCRIBE ch",
+            b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+        ),
+        (
+            "EXEC",
+            &exec_refused(
+                "Can't execute 'exec': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+             RESET are allowed in this context",
+            ),
+        ),
+    ]);
+    let locked = Config {
+        password: Some(Password::new("pw")),
+        ..config()
+    };
+    let mut client = Client::tcp(start(locked));
+    client.run(&[
+        ("EXEC", &exec_refused("NOAUTH Authentication required.")),
+        ("AUTH pw", b"+OK\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        ("EXEC", b"*0\r\n"),
+    ]);
 }
 
 /// EXEC answers every queued reply; a runtime error is that command's reply and the others still run.

@@ -4,11 +4,15 @@
 //! ## Queueing
 //!
 //! After MULTI, a RESP request is not run: [`queue`] checks what Redis
-//! checks when it queues (the command exists, its arity, the login gate,
-//! the write gate), answers `+QUEUED` and keeps an owned copy of its
-//! arguments (a parsed command borrows the connection's read buffer, which
-//! the next request reuses). A failed check is answered at once and
-//! aborts the transaction: its EXEC answers `EXECABORT`. Everything else
+//! checks when it queues (the command exists, its arity, a subcommand's
+//! name and arity, the login gate, the write gate), answers `+QUEUED` and
+//! keeps an owned copy of its arguments (a parsed command borrows the
+//! connection's read buffer, which the next request reuses). A failed
+//! check is answered at once and aborts the transaction: its EXEC answers
+//! `EXECABORT`. So does a command that acts at once refused for its
+//! arguments (`WATCH` alone, `DISCARD x`); an EXEC so refused, in a
+//! transaction or not, discards it and the watches and says why
+//! ([`refused`]), as Redis's does. Everything else
 //! (a syntax error in SET's options, a value that is not an integer) is
 //! found when EXEC parses and runs the command, and is that command's
 //! reply, as in Redis. EXEC, DISCARD, MULTI, WATCH, QUIT and RESET are
@@ -58,7 +62,7 @@
 use super::{data, Context, Session};
 use crate::protocol::commands::{self, Gate, Spec, COMMANDS};
 use crate::protocol::framer::{Args, Request};
-use crate::protocol::{resp, ClientError, Command, KeyScope, Reply};
+use crate::protocol::{resp, ClientError, Command, KeyScope, Limits, Reply};
 use crate::stats::LocalCounts;
 use crate::store::{Block, Millis, Store};
 
@@ -138,7 +142,7 @@ pub fn queues(request: &Request<'_>) -> bool {
 pub fn queue(
     request: Request<'_>,
     session: &mut Session,
-    max_bytes: usize,
+    limits: &Limits,
     writable: bool,
     memory_limit: u64,
 ) -> Reply<'static> {
@@ -149,7 +153,7 @@ pub fn queue(
     let admitted = match request {
         Request::Line(_) => Err(Reply::Error(ClientError::NotInTransaction)),
         Request::Resp(args) => {
-            admit(&args, queue, max_bytes, gate, memory_limit).map(|spec| (spec, args))
+            admit(&args, queue, limits, gate, memory_limit).map(|spec| (spec, args))
         }
     };
     match admitted {
@@ -181,11 +185,20 @@ pub fn queue(
 fn admit(
     args: &Args<'_>,
     queue: &Queue,
-    max_bytes: usize,
+    limits: &Limits,
     gate: Gate,
     memory_limit: u64,
 ) -> Result<&'static Spec, Reply<'static>> {
     let spec = commands::admit_resp(args, gate)?;
+    // Redis looks a subcommand up as a command of its own, so one it does
+    // not know, or one with the wrong number of arguments, is refused here
+    // rather than answered by EXEC.
+    if let (true, Some(parse)) = (spec.has_subcommands(), spec.resp) {
+        match parse(args, limits) {
+            Err(refusal) if resp::refused_at_lookup(&refusal) => return Err(refusal),
+            _ => {}
+        }
+    }
     // A write that could never fit is refused when queued, as Redis
     // refuses a command that may use memory while over the limit.
     let payload: usize = (1..args.len()).map(|i| args.get(i).len()).sum();
@@ -196,10 +209,32 @@ fn admit(
         return Err(Reply::Error(ClientError::NotInTransaction));
     }
     let bytes: usize = (0..args.len()).map(|i| args.get(i).len()).sum();
-    if queue.commands.len() >= MAX_QUEUED || queue.bytes + bytes > max_bytes {
+    if queue.commands.len() >= MAX_QUEUED || queue.bytes + bytes > limits.max_request_size {
         return Err(Reply::Error(ClientError::QueueFull));
     }
     Ok(spec)
+}
+
+/// Answers a request refused before it ran (an unknown command, the wrong
+/// number of arguments, a gate), as Redis does: an open transaction is
+/// marked failed, so that its EXEC answers `EXECABORT`; an EXEC so refused
+/// discards the transaction, if any, and the watches, and says why.
+pub fn refused(
+    name: &[u8],
+    resp: bool,
+    refusal: Reply<'static>,
+    session: &mut Session,
+) -> Reply<'static> {
+    if resp && name.eq_ignore_ascii_case(b"exec") {
+        session.multi = None;
+        session.watches.clear();
+        session.note_multi();
+        return resp::exec_refused(&refusal);
+    }
+    if let Some(queue) = session.multi.as_mut() {
+        queue.aborted = true;
+    }
+    refusal
 }
 
 /// Runs MULTI, DISCARD, WATCH and UNWATCH (outside a transaction's queue)

@@ -446,6 +446,14 @@ pub fn admit_resp(args: &Args<'_>, gate: Gate) -> Result<&'static Spec, Reply<'s
 /// Redis's errors.
 const CONTAINERS: &[&str] = &["client", "command", "config", "memory", "object", "pubsub"];
 
+impl Spec {
+    /// Whether its first argument is a subcommand, which Redis looks up,
+    /// and checks the arity of, as a command of its own.
+    pub fn has_subcommands(&self) -> bool {
+        CONTAINERS.contains(&self.name)
+    }
+}
+
 /// The subscription gate: on a subscribed connection, over the text
 /// protocol or RESP2 (`resp` holds a RESP request's arguments), only the
 /// commands of [`WHILE_SUBSCRIBED`] run.
@@ -459,7 +467,7 @@ fn subscription_gate(
         return Ok(());
     }
     match resp {
-        Some(args) if CONTAINERS.contains(&spec.name) && args.len() > 1 => {
+        Some(args) if spec.has_subcommands() && args.len() > 1 => {
             let sub = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
             let name = format!("{}|{sub}", spec.name);
             Err(resp::only_pubsub(&name))

@@ -1181,8 +1181,36 @@ fn only_pubsub_text(name: &str) -> String {
     )
 }
 
+/// Whether `refusal`, from a parser, is one Redis makes as it looks the
+/// command up, before it would queue it in a transaction: an unknown
+/// subcommand, or a subcommand given the wrong number of arguments.
+pub fn refused_at_lookup(refusal: &Reply<'_>) -> bool {
+    match refusal {
+        Reply::Error(ClientError::WrongArguments(name)) => name.contains('|'),
+        Reply::ErrorText(text) => text.starts_with(UNKNOWN_SUBCOMMAND),
+        _ => false,
+    }
+}
+
+/// How an unknown subcommand's error begins.
+const UNKNOWN_SUBCOMMAND: &[u8] = b"ERR unknown subcommand '";
+
+/// Redis's answer to an EXEC refused before it ran: the transaction, if
+/// any, is discarded, and the error says why (without its `ERR`).
+pub fn exec_refused(refusal: &Reply<'_>) -> Reply<'static> {
+    let text = match refusal {
+        Reply::Error(e) => error_text(e).into_bytes(),
+        Reply::ErrorText(text) => text.clone(),
+        _ => Vec::new(),
+    };
+    let why = text.strip_prefix(b"ERR ").unwrap_or(&text);
+    let mut abort = b"EXECABORT Transaction discarded because of: ".to_vec();
+    abort.extend_from_slice(why);
+    Reply::ErrorText(abort)
+}
+
 fn unknown_subcommand(sub: &[u8], command: &str) -> Reply<'static> {
-    let mut text = b"ERR unknown subcommand '".to_vec();
+    let mut text = UNKNOWN_SUBCOMMAND.to_vec();
     text.extend_from_slice(&sub[..sub.len().min(QUOTE_LIMIT)]);
     text.extend_from_slice(format!("'. Try {command} HELP.").as_bytes());
     Reply::ErrorText(text)

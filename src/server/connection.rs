@@ -831,12 +831,14 @@ impl Answer<'_> {
             Err(transaction::queue(
                 request,
                 &mut self.session,
-                shared.limits.max_request_size,
+                &shared.limits,
                 writable,
                 shared.store.memory_limit(),
             ))
         } else {
-            commands::parse_row(request, &shared.limits, self.session.gate(writable))
+            let gate = self.session.gate(writable);
+            commands::parse_row(request, &shared.limits, gate)
+                .map_err(|refusal| transaction::refused(name, resp, refusal, &mut self.session))
         };
         // A tracking connection's read runs, and its reply is queued, under
         // its gate (see `exec::tracking`).
