@@ -59,6 +59,42 @@ fn misplaced_commands_and_queue_errors_answer_as_redis() {
     done(client);
 }
 
+/// As in Redis, a SET whose deadline has already passed is a write of the
+/// key, which a watch sees even when the key was not there; a GETEX
+/// PERSIST of a key without a deadline changes nothing, and a watch does
+/// not see it.
+#[test]
+fn watches_see_writes_as_redis_does() {
+    let mut client = Client::tcp(start(config()));
+    let exec_ran = b"*1\r\n+PONG\r\n";
+    client.run(&[
+        ("WATCH k", b"+OK\r\n"),
+        ("SET k v PXAT 1", b"+OK\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        ("PING", b"+QUEUED\r\n"),
+        ("EXEC", b"*-1\r\n"),
+        ("WATCH k", b"+OK\r\n"),
+        ("SET k v EXAT 1 NX", b"+OK\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        ("PING", b"+QUEUED\r\n"),
+        ("EXEC", b"*-1\r\n"),
+        ("SET k 1", b"+OK\r\n"),
+        ("WATCH k", b"+OK\r\n"),
+        ("GETEX k PERSIST", b"$1\r\n1\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        ("PING", b"+QUEUED\r\n"),
+        ("EXEC", exec_ran),
+        ("SET k 1 EX 1000", b"+OK\r\n"),
+        ("WATCH k", b"+OK\r\n"),
+        ("GETEX k PERSIST", b"$1\r\n1\r\n"),
+        ("MULTI", b"+OK\r\n"),
+        ("PING", b"+QUEUED\r\n"),
+        ("EXEC", b"*-1\r\n"),
+        ("TTL k", b":-1\r\n"),
+    ]);
+    done(client);
+}
+
 /// Redis's reply to an EXEC refused before it runs, for `why`.
 fn exec_refused(why: &str) -> Vec<u8> {
     format!("-EXECABORT Transaction discarded because of: {why}\r\n").into_bytes()

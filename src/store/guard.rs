@@ -17,6 +17,7 @@
 //! insert consumes what it stores; whatever is left when the reservation
 //! is dropped (a condition said no, an error, a smaller value) is refunded.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use parking_lot::RwLockWriteGuard;
@@ -214,6 +215,13 @@ impl<'s> WriteGuard<'s> {
         }
     }
 
+    /// Counts a change of `key` that leaves nothing to record (a SET whose
+    /// deadline has already passed, of a key that was not there), so that
+    /// a watch of it sees the write, as Redis's WATCH does.
+    pub(super) fn touch(&mut self, hash: u32, key: Key<'_>) {
+        self.table.changed(hash, key.db());
+    }
+
     /// Removes `key` if it has expired at `now`.
     pub(super) fn remove_if_expired(&mut self, hash: u32, key: Key<'_>, now: Millis) {
         if self.table.get(hash, key).is_some_and(|e| e.is_expired(now)) {
@@ -265,9 +273,16 @@ impl<'s> WriteGuard<'s> {
             self.remove(hash, key, now, value);
             return DeadlineOutcome::Done;
         }
+        // Clearing the deadline of a key that has none changes nothing:
+        // nothing to record, and no watch disturbed (Redis's PERSIST).
+        let had_deadline = Cell::new(false);
+        let allowed = |current: Option<Millis>| {
+            had_deadline.set(current.is_some());
+            allowed(current)
+        };
         match self
             .table
-            .set_deadline(hash, key, now, deadline, value, allowed)
+            .set_deadline(hash, key, now, deadline, value, &allowed)
         {
             DeadlineChange::Missing => DeadlineOutcome::Missing,
             DeadlineChange::Refused => DeadlineOutcome::Refused,
@@ -275,6 +290,9 @@ impl<'s> WriteGuard<'s> {
                 self.record(Change::Del { key });
                 self.account(removed, now);
                 DeadlineOutcome::Missing
+            }
+            DeadlineChange::Done if deadline.is_none() && !had_deadline.get() => {
+                DeadlineOutcome::Done
             }
             DeadlineChange::Done => {
                 self.table.changed(hash, key.db());

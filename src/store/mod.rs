@@ -784,9 +784,11 @@ fn set_locked(
     let stored = condition_holds(options.condition, had_old);
     match options.expiry {
         _ if !stored => {}
-        // A deadline already past: the key is gone at once, as in Redis.
+        // A deadline already past: the key is gone at once, as in Redis,
+        // and a watch of it sees a change even when it was not there.
         Expiry::Gone => {
             guard.remove(hash, key, now, None);
+            guard.touch(hash, key);
         }
         Expiry::Keep => guard.insert(entry.with_deadline(old_deadline), reservation, now),
         Expiry::Clear | Expiry::At(_) => guard.insert(entry, reservation, now),
