@@ -447,6 +447,46 @@ fn set_accepts_repeated_options_as_redis() {
     done(client);
 }
 
+/// As in Redis, SET and GETEX check only the last of repeated expiry
+/// options, and after every option has been read, so a syntax error comes
+/// before a bad time; GETEX checks the time only once it has found the key.
+#[test]
+fn set_and_getex_check_the_time_given_last_as_redis() {
+    let invalid = |name: &str| format!("-ERR invalid expire time in '{name}' command\r\n");
+    let (set_invalid, getex_invalid) = (invalid("set"), invalid("getex"));
+    let not_integer: &[u8] = b"-ERR value is not an integer or out of range\r\n";
+    let mut client = Client::tcp(start_with_clock(config(), Clock::manual()));
+    client.run(&[
+        ("SET k v EX 0 EX 1000", b"+OK\r\n"),
+        ("TTL k", b":1000\r\n"),
+        ("SET k v EX abc PX 5", SYNTAX),
+        ("SET k v EX 0 KEEPTTL", SYNTAX),
+        ("SET k v EX 0 NX XX", SYNTAX),
+        ("SET k v PERSIST", SYNTAX),
+        ("SET k v EX 10 EX 0", set_invalid.as_bytes()),
+        ("SET k v PX 5 PX abc", not_integer),
+        ("TTL k", b":1000\r\n"),
+        // A missing key: no time is checked, but the options are.
+        ("GETEX c EX 0", b"$-1\r\n"),
+        ("GETEX c PX abc", b"$-1\r\n"),
+        ("GETEX c EX 1000 EX 1000", b"$-1\r\n"),
+        ("GETEX c EX 1 PX 1", SYNTAX),
+        ("GETEX c KEEPTTL", SYNTAX),
+        ("GETEX c PERSIST EX 1", SYNTAX),
+        ("GETEX c EX", SYNTAX),
+        ("EXISTS c", b":0\r\n"),
+        // A key: the last time counts, and is checked.
+        ("GETEX k EX 100 EX 2000", b"$1\r\nv\r\n"),
+        ("TTL k", b":2000\r\n"),
+        ("GETEX k EX 100 EX 0", getex_invalid.as_bytes()),
+        ("GETEX k EXAT abc", not_integer),
+        ("TTL k", b":2000\r\n"),
+        ("GETEX k PERSIST PERSIST", b"$1\r\nv\r\n"),
+        ("TTL k", b":-1\r\n"),
+    ]);
+    done(client);
+}
+
 /// APPEND creates or extends a value and answers its new length; STRLEN answers the length.
 #[test]
 fn append_and_strlen_measure_values() {

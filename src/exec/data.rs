@@ -319,6 +319,8 @@ pub fn execute<'s, K: Keyspace>(
                     Ok(None) => store.take(key, now, scratch),
                     Err(e) => return Reply::Error(e),
                 },
+                ExpiryChange::Refused(e) if store.exists(key, now) => return Reply::Error(e),
+                ExpiryChange::Refused(_) => false,
             };
             value_reply(found, scratch, counts)
         }

@@ -549,6 +549,9 @@ pub enum ExpiryChange {
     Unchanged,
     Persist,
     Expire(ExpireAt),
+    /// An amount out of range: the error if the key exists, else no
+    /// change (Redis checks it only once it has found the key).
+    Refused(ClientError),
 }
 
 /// What a command answers.

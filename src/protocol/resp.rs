@@ -45,38 +45,103 @@ pub fn set<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
         Condition::Always,
         "set",
     );
-    // The expiry option given, by name: repeating the same one is allowed
-    // (the last value wins), mixing two is a syntax error, as in Redis.
-    let mut timed: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let option = args.get(i);
+    let options = timing_options(args, 3, |option| {
         let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
-        let same_timing = |name: &[u8]| timed.map_or(true, |t| t.eq_ignore_ascii_case(name));
         if is(b"NX") && command.condition != Condition::IfPresent {
             command.condition = Condition::IfAbsent;
         } else if is(b"XX") && command.condition != Condition::IfAbsent {
             command.condition = Condition::IfPresent;
         } else if is(b"GET") {
             command.get = true;
-        } else if is(b"KEEPTTL") && same_timing(b"KEEPTTL") {
-            command.keep_ttl = true;
-            timed = Some(option);
+        } else {
+            return false;
+        }
+        true
+    })?;
+    match options {
+        Timing::None => {}
+        Timing::Keep => command.keep_ttl = true,
+        Timing::Persist => return Err(Reply::Error(ClientError::Syntax)),
+        Timing::Expire(time) => command.expire = Some(time.at("set").map_err(Reply::Error)?),
+    }
+    Ok(Command::Set(command))
+}
+
+/// The expiry options SET and GETEX share, as Redis's
+/// `parseExtendedStringArgumentsOrReply` reads them.
+enum Timing<'a> {
+    None,
+    /// KEEPTTL.
+    Keep,
+    /// PERSIST.
+    Persist,
+    Expire(Time<'a>),
+}
+
+/// An EX, PX, EXAT or PXAT option, its amount not yet checked: Redis
+/// checks only the last one given, and GETEX only once it has found the
+/// key.
+struct Time<'a> {
+    amount: &'a [u8],
+    in_ms: bool,
+    absolute: bool,
+}
+
+impl Time<'_> {
+    fn at(&self, name: &'static str) -> Result<ExpireAt, ClientError> {
+        let amount = parse_i64(self.amount).ok_or(ClientError::NotInteger)?;
+        let relative = ExpireIn::from_amount(amount, self.in_ms, name)?;
+        Ok(if self.absolute {
+            ExpireAt::Unix(relative.millis())
+        } else {
+            ExpireAt::In(relative)
+        })
+    }
+}
+
+/// Reads the options from argument `from` on: each one `other` takes
+/// (returning true), else KEEPTTL, PERSIST, EX, PX, EXAT or PXAT. The
+/// same expiry option may be repeated, the last amount winning; two
+/// different ones are a syntax error, as is anything else.
+fn timing_options<'a>(
+    args: &Args<'a>,
+    from: usize,
+    mut other: impl FnMut(&[u8]) -> bool,
+) -> Result<Timing<'a>, Reply<'static>> {
+    let mut timing = Timing::None;
+    // The expiry option given, by name.
+    let mut given: Option<&[u8]> = None;
+    let mut i = from;
+    while i < args.len() {
+        let option = args.get(i);
+        let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
+        let same = given.map_or(true, |g| g.eq_ignore_ascii_case(option));
+        if other(option) {
+            // Taken by the command.
+        } else if (is(b"KEEPTTL") || is(b"PERSIST")) && same {
+            timing = if is(b"KEEPTTL") {
+                Timing::Keep
+            } else {
+                Timing::Persist
+            };
+            given = Some(option);
         } else if (is(b"EX") || is(b"PX") || is(b"EXAT") || is(b"PXAT"))
-            && same_timing(option)
+            && same
             && i + 1 < args.len()
         {
-            let in_ms = option[0].eq_ignore_ascii_case(&b'P');
-            let absolute = option.len() == 4;
-            command.expire = Some(expiry(args.get(i + 1), in_ms, absolute, "set")?);
-            timed = Some(option);
+            timing = Timing::Expire(Time {
+                amount: args.get(i + 1),
+                in_ms: option[0].eq_ignore_ascii_case(&b'P'),
+                absolute: option.len() == 4,
+            });
+            given = Some(option);
             i += 1;
         } else {
             return Err(Reply::Error(ClientError::Syntax));
         }
         i += 1;
     }
-    Ok(Command::Set(command))
+    Ok(timing)
 }
 
 pub fn setnx<'a>(args: &Args<'a>, limits: &Limits) -> Parsed<'a> {
@@ -135,19 +200,17 @@ pub fn getdel<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     Ok(Command::GetDel(key(args.get(1))?))
 }
 
-/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST].
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]. As in Redis, a bad
+/// amount is an error only when the key exists.
 pub fn getex<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
-    let option = args.get(2);
-    let is = |name: &[u8]| option.eq_ignore_ascii_case(name);
-    let change = match args.len() {
-        2 => ExpiryChange::Unchanged,
-        3 if is(b"PERSIST") => ExpiryChange::Persist,
-        4 if is(b"EX") || is(b"PX") || is(b"EXAT") || is(b"PXAT") => {
-            let in_ms = option[0].eq_ignore_ascii_case(&b'P');
-            let absolute = option.len() == 4;
-            ExpiryChange::Expire(expiry(args.get(3), in_ms, absolute, "getex")?)
-        }
-        _ => return Err(Reply::Error(ClientError::Syntax)),
+    let change = match timing_options(args, 2, |_| false)? {
+        Timing::None => ExpiryChange::Unchanged,
+        Timing::Persist => ExpiryChange::Persist,
+        Timing::Keep => return Err(Reply::Error(ClientError::Syntax)),
+        Timing::Expire(time) => match time.at("getex") {
+            Ok(at) => ExpiryChange::Expire(at),
+            Err(e) => ExpiryChange::Refused(e),
+        },
     };
     Ok(Command::GetEx(key(args.get(1))?, change))
 }
@@ -1107,22 +1170,6 @@ fn expire_condition(args: &Args<'_>) -> Result<ExpireIf, Reply<'static>> {
         ));
     }
     Ok(only_if)
-}
-
-/// A positive expiry time for a SET or GETEX option.
-fn expiry(
-    amount: &[u8],
-    in_ms: bool,
-    absolute: bool,
-    name: &'static str,
-) -> Result<ExpireAt, Reply<'static>> {
-    let amount = integer(amount)?;
-    let relative = ExpireIn::from_amount(amount, in_ms, name).map_err(Reply::Error)?;
-    Ok(if absolute {
-        ExpireAt::Unix(relative.millis())
-    } else {
-        ExpireAt::In(relative)
-    })
 }
 
 /// A client name: printable ASCII without spaces, as Redis requires, of
