@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blink_store::store::Clock;
-use common::resp::{bulks, check_resp, req, Resp};
+use common::resp::{bulks, check_resp, cmd, req, Resp};
 use common::{config, done, start, start_with_clock, Client};
 
 /// Redis's reply to an argument that is not an integer.
@@ -174,6 +174,51 @@ fn expire_pexpire_and_persist_answer_as_redis() {
         ("PERSIST k", b":0\r\n"),
         ("GET k", b"$-1\r\n"),
     ]);
+    done(client);
+}
+
+/// EXPIRE's NX, XX, GT and LT decide as in Redis, and are read before the
+/// time, so an option's error comes before the time's.
+#[test]
+fn expire_options_decide_and_fail_as_redis() {
+    let (_addr, mut client, _clock) = server();
+    let nx_with: &[u8] =
+        b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n";
+    let gt_with_lt: &[u8] = b"-ERR GT and LT options at the same time are not compatible\r\n";
+    client.run(&[
+        ("SET k v", b"+OK\r\n"),
+        ("EXPIRE k 100 NX", b":1\r\n"),
+        ("EXPIRE k 200 NX", b":0\r\n"),
+        ("EXPIRE k 50 GT", b":0\r\n"),
+        ("EXPIRE k 200 GT", b":1\r\n"),
+        ("EXPIRE k 300 LT", b":0\r\n"),
+        ("EXPIRE k 100 XX LT", b":1\r\n"),
+        ("TTL k", b":100\r\n"),
+        ("EXPIRE k 100 NX XX", nx_with),
+        ("EXPIRE k 100 nx gt", nx_with),
+        ("EXPIRE k 100 GT LT", gt_with_lt),
+        ("EXPIRE k abc FOO", b"-ERR Unsupported option FOO\r\n"),
+        ("EXPIRE k abc NX XX", nx_with),
+        ("EXPIRE k abc GT LT", gt_with_lt),
+        (
+            "EXPIRE k abc",
+            b"-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            "PEXPIRE k 9223372036854775807 FOO",
+            b"-ERR Unsupported option FOO\r\n",
+        ),
+        (
+            "EXPIRE k 9223372036854775807",
+            b"-ERR invalid expire time in 'expire' command\r\n",
+        ),
+        ("TTL k", b":100\r\n"),
+    ]);
+    // The option is quoted on one line, without its line breaks at the end.
+    client.expect(
+        &cmd(&[b"EXPIRE", b"k", b"100", b"a\r\nb\r\n"]),
+        b"-ERR Unsupported option a  b\r\n",
+    );
     done(client);
 }
 

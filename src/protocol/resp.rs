@@ -433,6 +433,8 @@ fn expire_command<'a>(
     in_ms: bool,
     absolute: bool,
 ) -> Parsed<'a> {
+    // Redis reads the options before the time.
+    let only_if = expire_condition(args)?;
     let amount = integer(args.get(2))?;
     let ms = if in_ms {
         Some(amount)
@@ -448,7 +450,7 @@ fn expire_command<'a>(
     Ok(Command::Expire {
         key: key(args.get(1))?,
         when,
-        only_if: expire_condition(args)?,
+        only_if,
         name,
     })
 }
@@ -1349,8 +1351,15 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
         Reply::Error(e) => write!(out, "-{}\r\n", error_text(e)),
         Reply::ErrorText(text) => {
             out.write_all(b"-")?;
-            // An error is one line: Redis turns line breaks into spaces.
-            for &b in text {
+            // An error is one line: as Redis does, line breaks at either
+            // end are dropped and the others become spaces.
+            let breaks = |b: &u8| *b == b'\r' || *b == b'\n';
+            let start = text.iter().position(|b| !breaks(b)).unwrap_or(text.len());
+            let end = text
+                .iter()
+                .rposition(|b| !breaks(b))
+                .map_or(start, |i| i + 1);
+            for &b in &text[start..end] {
                 out.write_all(&[if b == b'\r' || b == b'\n' { b' ' } else { b }])?;
             }
             out.write_all(b"\r\n")
