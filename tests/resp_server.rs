@@ -367,6 +367,44 @@ fn command_answers_without_error() {
     done(client);
 }
 
+/// COMMAND INFO names commands, or every one when it names none, as
+/// COMMAND does; COMMAND's subcommands fail as Redis's do, and fail a
+/// transaction when queued.
+#[test]
+fn command_info_and_subcommand_errors_answer_as_redis() {
+    let mut client = Client::tcp(start(config()));
+    let count = client.call("COMMAND COUNT").integer();
+    let all = client.call("COMMAND");
+    assert_eq!(all.array().len() as i64, count);
+    assert_eq!(client.call("COMMAND INFO"), all);
+    assert_eq!(client.call("COMMAND LIST").array().len() as i64, count);
+    let info = client.call("COMMAND INFO get nosuch");
+    assert_eq!(info.array().len(), 2, "{info:?}");
+    assert_eq!(info.array()[0].array()[0], Resp::Bulk(b"get".to_vec()));
+    assert_eq!(info.array()[1], Resp::NullBulk);
+    client.run(&[
+        (
+            "COMMAND COUNT x",
+            b"-ERR wrong number of arguments for 'command|count' command\r\n",
+        ),
+        ("COMMAND LIST x", b"-ERR syntax error\r\n"),
+        (
+            "COMMAND FOO",
+            b"-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n",
+        ),
+        ("MULTI", b"+OK\r\n"),
+        (
+            "COMMAND FOO",
+            b"-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n",
+        ),
+        (
+            "EXEC",
+            b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+        ),
+    ]);
+    done(client);
+}
+
 /// Before AUTH every command is refused with Redis's NOAUTH and does nothing; after it all work.
 #[test]
 fn commands_before_auth_get_noauth() {

@@ -14,7 +14,8 @@ use crate::config::{Fsync, DEFAULT_FSYNC};
 use crate::glob::glob_match;
 use crate::protocol::commands::{lookup, resp_commands, Framing, Spec, COMMANDS};
 use crate::protocol::{
-    ClientCommand, ClientError, Command, Frame, Reply, ReplyMode, Setting, TrackingOptions,
+    ClientCommand, ClientError, Command, CommandQuery, Frame, Reply, ReplyMode, Setting,
+    TrackingOptions,
 };
 use crate::stats::{Event, LocalCounts};
 use crate::store::{Millis, Store};
@@ -60,7 +61,7 @@ pub fn execute<'s>(
             None => Reply::Error(ClientError::AofOff),
         },
         Command::ConfigGet(patterns) => Reply::Frame(config_get(ctx, &patterns)),
-        Command::CommandInfo(sub, args) => command_info(sub, &args),
+        Command::CommandInfo(query) => command_info(&query),
         Command::Client(client) => execute_client(client, ctx, session, now, scratch),
         Command::ConfigSet(settings) => {
             // All or nothing: a fixed parameter asked to change refuses
@@ -676,38 +677,24 @@ fn maxmemory(store: &Store) -> u64 {
 }
 
 /// COMMAND and its subcommands, derived from the command table.
-fn command_info(sub: Option<&[u8]>, args: &[&[u8]]) -> Reply<'static> {
-    let Some(sub) = sub else {
-        return Reply::Frame(Frame::Array(resp_commands().map(command_entry).collect()));
-    };
-    let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
-    if is(b"COUNT") && args.is_empty() {
-        Reply::Number("COMMAND", resp_commands().count() as i64)
-    } else if is(b"INFO") {
-        let entries = args
-            .iter()
-            .map(|name| lookup(name, Framing::Resp).map_or(Frame::Null, command_entry))
-            .collect();
-        Reply::Frame(Frame::Array(entries))
-    } else if is(b"LIST") && args.is_empty() {
-        let names = resp_commands()
-            .map(|spec| Frame::Bulk(spec.name.as_bytes().to_vec()))
-            .collect();
-        Reply::Frame(Frame::Array(names))
-    } else if is(b"DOCS") {
-        Reply::Frame(Frame::Map(Vec::new()))
-    } else if is(b"COUNT") || is(b"LIST") {
-        let name = if is(b"COUNT") {
-            "command|count"
-        } else {
-            "command|list"
-        };
-        Reply::Error(ClientError::WrongArguments(name))
-    } else {
-        let mut text = b"ERR unknown subcommand '".to_vec();
-        text.extend_from_slice(sub);
-        text.extend_from_slice(b"'. Try COMMAND HELP.");
-        Reply::ErrorText(text)
+fn command_info(query: &CommandQuery<'_>) -> Reply<'static> {
+    let entries =
+        |specs: &mut dyn Iterator<Item = Frame>| Reply::Frame(Frame::Array(specs.collect()));
+    match query {
+        CommandQuery::All => entries(&mut resp_commands().map(command_entry)),
+        CommandQuery::Count => Reply::Number("COMMAND", resp_commands().count() as i64),
+        CommandQuery::List => {
+            entries(&mut resp_commands().map(|spec| Frame::Bulk(spec.name.as_bytes().to_vec())))
+        }
+        CommandQuery::Info(names) if names.is_empty() => {
+            entries(&mut resp_commands().map(command_entry))
+        }
+        CommandQuery::Info(names) => entries(
+            &mut names
+                .iter()
+                .map(|name| lookup(name, Framing::Resp).map_or(Frame::Null, command_entry)),
+        ),
+        CommandQuery::Docs => Reply::Frame(Frame::Map(Vec::new())),
     }
 }
 

@@ -132,9 +132,8 @@ pub enum Command<'a> {
     /// INFO [section ...].
     Info(Vec<&'a [u8]>),
     ConfigGet(Vec<&'a [u8]>),
-    /// COMMAND, COMMAND COUNT, COMMAND INFO name ...: the subcommand, if
-    /// any, and its arguments.
-    CommandInfo(Option<&'a [u8]>, Vec<&'a [u8]>),
+    /// COMMAND and its subcommands.
+    CommandInfo(CommandQuery<'a>),
     Time,
     /// AUTH and PASS; over RESP, optionally with a user name.
     Auth {
@@ -542,6 +541,22 @@ impl ExpireIn {
 }
 
 pub use crate::num::parse_i64;
+
+/// What COMMAND asks about the command table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandQuery<'a> {
+    /// COMMAND: every command.
+    All,
+    /// COMMAND COUNT.
+    Count,
+    /// COMMAND LIST: every command's name.
+    List,
+    /// COMMAND INFO name ...: those commands (every one when none is
+    /// named).
+    Info(Vec<&'a [u8]>),
+    /// COMMAND DOCS [name ...]: there are no docs to give.
+    Docs,
+}
 
 /// What GETEX does to the key's expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use std::io::{self, Write};
 
 use super::framer::Args;
 use super::{
-    db_number, parse_i64, ClientCommand, ClientError, Command, ExpireAt, ExpireIf, ExpireIn,
-    ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, PubSubQuery, Reply,
-    ReplyMode, SetCommand, SetReply, Setting, TrackingOptions, When, MAX_CLIENT_NAME,
+    db_number, parse_i64, ClientCommand, ClientError, Command, CommandQuery, ExpireAt, ExpireIf,
+    ExpireIn, ExpiryChange, Frame, Increment, KillFilter, Limits, ObjectCommand, PubSubQuery,
+    Reply, ReplyMode, SetCommand, SetReply, Setting, TrackingOptions, When, MAX_CLIENT_NAME,
 };
 use crate::config::MAX_EVICTION_SAMPLES;
 use crate::flags::parse_size;
@@ -1096,15 +1096,30 @@ fn config_set<'a>(args: &Args<'a>) -> Parsed<'a> {
     Ok(Command::ConfigSet(settings))
 }
 
-/// COMMAND [COUNT|LIST|INFO name...|DOCS ...].
+/// COMMAND [COUNT|LIST|INFO [name ...]|DOCS [name ...]].
 pub fn command<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     if args.len() == 1 {
-        return Ok(Command::CommandInfo(None, Vec::new()));
+        return Ok(Command::CommandInfo(CommandQuery::All));
     }
-    Ok(Command::CommandInfo(
-        Some(args.get(1)),
-        args.from(2).collect(),
-    ))
+    let sub = args.get(1);
+    let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
+    let query = if is(b"COUNT") {
+        arity(args.len() == 2, "command|count")?;
+        CommandQuery::Count
+    } else if is(b"LIST") {
+        // Redis's FILTERBY is not offered.
+        if args.len() > 2 {
+            return Err(Reply::Error(ClientError::Syntax));
+        }
+        CommandQuery::List
+    } else if is(b"INFO") {
+        CommandQuery::Info(args.from(2).collect())
+    } else if is(b"DOCS") {
+        CommandQuery::Docs
+    } else {
+        return Err(unknown_subcommand(sub, "COMMAND"));
+    };
+    Ok(Command::CommandInfo(query))
 }
 
 pub fn time<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
