@@ -354,6 +354,14 @@ fn wait_lastsave_and_role() {
             ),
             ("WAIT 0 -1", b"-ERR timeout is negative\r\n"),
             (
+                "WAIT 0 abc",
+                b"-ERR timeout is not an integer or out of range\r\n",
+            ),
+            (
+                "WAIT 0 99999999999999999999",
+                b"-ERR timeout is not an integer or out of range\r\n",
+            ),
+            (
                 "WAIT 1",
                 b"-ERR wrong number of arguments for 'wait' command\r\n",
             ),

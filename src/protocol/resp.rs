@@ -596,7 +596,10 @@ pub fn unwatch<'a>(_: &Args<'a>, _: &Limits) -> Parsed<'a> {
 /// WAIT numreplicas timeout.
 pub fn wait<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     integer(args.get(1))?;
-    if integer(args.get(2))? < 0 {
+    let timeout = parse_i64(args.get(2)).ok_or_else(|| {
+        Reply::ErrorText(b"ERR timeout is not an integer or out of range".to_vec())
+    })?;
+    if timeout < 0 {
         return Err(Reply::ErrorText(b"ERR timeout is negative".to_vec()));
     }
     Ok(Command::Wait)
