@@ -469,6 +469,7 @@ fn set_and_getex_check_the_time_given_last_as_redis() {
         // A missing key: no time is checked, but the options are.
         ("GETEX c EX 0", b"$-1\r\n"),
         ("GETEX c PX abc", b"$-1\r\n"),
+        ("GETEX c EX 9223372036854775", b"$-1\r\n"),
         ("GETEX c EX 1000 EX 1000", b"$-1\r\n"),
         ("GETEX c EX 1 PX 1", SYNTAX),
         ("GETEX c KEEPTTL", SYNTAX),
@@ -480,6 +481,7 @@ fn set_and_getex_check_the_time_given_last_as_redis() {
         ("TTL k", b":2000\r\n"),
         ("GETEX k EX 100 EX 0", getex_invalid.as_bytes()),
         ("GETEX k EXAT abc", not_integer),
+        ("GETEX k EX 9223372036854775", getex_invalid.as_bytes()),
         ("TTL k", b":2000\r\n"),
         ("GETEX k PERSIST PERSIST", b"$1\r\nv\r\n"),
         ("TTL k", b":-1\r\n"),

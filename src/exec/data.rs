@@ -317,8 +317,11 @@ pub fn execute<'s, K: Keyspace>(
                         store.set_deadline(key, now, Some(deadline), Some(scratch))
                     }
                     Ok(None) => store.take(key, now, scratch),
-                    Err(e) => return Reply::Error(e),
+                    Err(e) if store.exists(key, now) => return Reply::Error(e),
+                    Err(_) => false,
                 },
+                // As Redis, a time out of range is an error only when the
+                // key exists.
                 ExpiryChange::Refused(e) if store.exists(key, now) => return Reply::Error(e),
                 ExpiryChange::Refused(_) => false,
             };
