@@ -405,6 +405,32 @@ fn command_info_and_subcommand_errors_answer_as_redis() {
     done(client);
 }
 
+/// Every command with subcommands answers HELP with lines of simple
+/// strings, the first naming it, as the "Try ... HELP" of its errors says.
+#[test]
+fn every_command_with_subcommands_has_help() {
+    let mut client = Client::tcp(start(config()));
+    for name in ["CLIENT", "COMMAND", "CONFIG", "MEMORY", "OBJECT", "PUBSUB"] {
+        let reply = client.call(&format!("{name} HELP"));
+        let lines = reply.array();
+        assert!(lines.len() >= 3, "{name} HELP answered {reply:?}");
+        assert!(
+            lines.iter().all(|line| matches!(line, Resp::Simple(_))),
+            "{name} HELP answered {reply:?}"
+        );
+        let first = lines[0].string();
+        assert!(
+            first.starts_with(&format!("{name} <subcommand>"))
+                || first.starts_with(&format!("{name} [<subcommand>")),
+            "{name} HELP begins {first:?}"
+        );
+        let lower = name.to_ascii_lowercase();
+        let arity = format!("-ERR wrong number of arguments for '{lower}|help' command\r\n");
+        client.run(&[(&format!("{name} HELP x"), arity.as_bytes())]);
+    }
+    done(client);
+}
+
 /// Before AUTH every command is refused with Redis's NOAUTH and does nothing; after it all work.
 #[test]
 fn commands_before_auth_get_noauth() {

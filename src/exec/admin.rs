@@ -62,6 +62,9 @@ pub fn execute<'s>(
         },
         Command::ConfigGet(patterns) => Reply::Frame(config_get(ctx, &patterns)),
         Command::CommandInfo(query) => command_info(&query),
+        Command::Help(lines) => Reply::Frame(Frame::Array(
+            lines.iter().map(|&line| Frame::Simple(line)).collect(),
+        )),
         Command::Client(client) => execute_client(client, ctx, session, now, scratch),
         Command::ConfigSet(settings) => {
             // All or nothing: a fixed parameter asked to change refuses

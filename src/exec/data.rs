@@ -19,25 +19,6 @@ use crate::store::{
     SCAN_PARTITIONS,
 };
 
-/// OBJECT HELP, in Redis 7's words.
-const OBJECT_HELP: &[&str] = &[
-    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "ENCODING <key>",
-    "    Return the kind of internal representation used in order to store the value",
-    "    associated with a <key>.",
-    "FREQ <key>",
-    "    Return the access frequency index of the <key>. The returned integer is",
-    "    proportional to the logarithm of the recent access frequency of the key.",
-    "IDLETIME <key>",
-    "    Return the idle time of the <key>, that is the approximated number of",
-    "    seconds elapsed since the last access to the key.",
-    "REFCOUNT <key>",
-    "    Return the number of references of the value associated with the specified",
-    "    <key>.",
-    "HELP",
-    "    Prints this help.",
-];
-
 /// Longest string Redis keeps in one allocation with its object header
 /// (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 const EMBSTR_LIMIT: usize = 44;
@@ -235,20 +216,11 @@ pub fn execute<'s, K: Keyspace>(
                 Reply::NotFound
             }
         }
-        Command::Object(ObjectCommand::Help) => Reply::Frame(Frame::Array(
-            OBJECT_HELP
-                .iter()
-                .map(|&line| Frame::Simple(line))
-                .collect(),
-        )),
         Command::Object(sub) => {
             let (ObjectCommand::Encoding(key)
             | ObjectCommand::IdleTime(key)
             | ObjectCommand::Freq(key)
-            | ObjectCommand::RefCount(key)) = sub
-            else {
-                return Reply::NotFound;
-            };
+            | ObjectCommand::RefCount(key)) = sub;
             let looked = store.inspect(key, now, |value, idle_ms, _| match sub {
                 ObjectCommand::Encoding(_) => Reply::Value(encoding(value).as_bytes()),
                 ObjectCommand::IdleTime(_) => Reply::Number("OBJECT", clamp(idle_ms / 1000)),

@@ -359,6 +359,7 @@ fn is_admin(command: &Command<'_>) -> bool {
             | Command::Info(_)
             | Command::ConfigGet(_)
             | Command::CommandInfo(..)
+            | Command::Help(_)
             | Command::Client(_)
             | Command::Stats
             | Command::BgRewriteAof

@@ -361,7 +361,6 @@ impl PubSub {
                 Reply::Frame(Frame::Array(counts))
             }
             PubSubQuery::NumPat => Reply::Frame(Frame::Integer(self.pattern_count() as i64)),
-            PubSubQuery::Help(lines) => Reply::Frame(Frame::Array(lines.clone())),
         }
     }
 

@@ -134,6 +134,8 @@ pub enum Command<'a> {
     ConfigGet(Vec<&'a [u8]>),
     /// COMMAND and its subcommands.
     CommandInfo(CommandQuery<'a>),
+    /// `HELP` of a command with subcommands: its lines.
+    Help(&'static [&'static str]),
     Time,
     /// AUTH and PASS; over RESP, optionally with a user name.
     Auth {
@@ -188,8 +190,6 @@ pub enum PubSubQuery<'a> {
     NumSub(Vec<&'a [u8]>),
     /// Pattern subscriptions, over every connection.
     NumPat,
-    /// Its help, as lines.
-    Help(Vec<Frame>),
 }
 
 /// What a (P)(UN)SUBSCRIBE confirms, once per channel or pattern.
@@ -283,7 +283,6 @@ impl<'a> Command<'a> {
                 | ObjectCommand::IdleTime(k)
                 | ObjectCommand::Freq(k)
                 | ObjectCommand::RefCount(k) => visit(k),
-                ObjectCommand::Help => {}
             },
             Command::DbSize
             | Command::FlushAll
@@ -294,6 +293,7 @@ impl<'a> Command<'a> {
             | Command::RandomKey => return KeyScope::Whole,
             Command::ConfigSet(_)
             | Command::ConfigResetStat
+            | Command::Help(_)
             | Command::Reset
             | Command::Wait
             | Command::LastSave
@@ -400,7 +400,6 @@ pub enum ObjectCommand<'a> {
     IdleTime(Key<'a>),
     Freq(Key<'a>),
     RefCount(Key<'a>),
-    Help,
 }
 
 /// A parameter CONFIG SET names.

@@ -356,6 +356,90 @@ pub fn publish<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     })
 }
 
+/// `NAME HELP`, which takes nothing more: the lines of `lines`.
+fn help<'a>(args: &Args<'a>, name: &'static str, lines: &'static [&'static str]) -> Parsed<'a> {
+    arity(args.len() == 2, name)?;
+    Ok(Command::Help(lines))
+}
+
+/// OBJECT HELP, in Redis 7's words.
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// CONFIG HELP.
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> ...]. Subcommands are:",
+    "GET <pattern> [<pattern> ...]",
+    "    Each parameter matching a glob-style pattern, with its value.",
+    "SET <parameter> <value> [<parameter> <value> ...]",
+    "    Changes maxmemory, maxmemory-samples or timeout; any other parameter only",
+    "    to the value it has. Nothing changes unless every pair is accepted.",
+    "RESETSTAT",
+    "    Sets the statistics INFO and STATS report back to zero.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// CLIENT HELP.
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
+    "ID | INFO | LIST [TYPE <type> | ID <id> ...]",
+    "    This connection's id; its line; every connection's line.",
+    "SETNAME <name> | GETNAME | SETINFO <attribute> <value>",
+    "    Names this connection; its name; an attribute, accepted and ignored.",
+    "KILL <ip:port> | KILL <filter> <value> ...",
+    "    Closes the connections matching (ID, ADDR, LADDR, TYPE, USER, SKIPME).",
+    "REPLY ON|OFF|SKIP",
+    "    Whether the server replies to this connection's commands.",
+    "NO-EVICT ON|OFF | NO-TOUCH ON|OFF",
+    "    Accepted; NO-TOUCH ON keeps this connection's reads from refreshing keys.",
+    "TRACKING ON|OFF [REDIRECT <id>] [PREFIX <prefix> ...] [BCAST] [OPTIN]",
+    "         [OPTOUT] [NOLOOP] | CACHING YES|NO | GETREDIR | TRACKINGINFO",
+    "    Client-side caching: invalidations of the keys this connection read.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// COMMAND HELP.
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND [<subcommand> [<arg> ...]]. With no subcommand, every command. Subcommands are:",
+    "COUNT",
+    "    How many commands there are.",
+    "LIST",
+    "    Every command's name.",
+    "INFO [<command> ...]",
+    "    Each command's name, arity, flags, keys and ACL categories (every one when",
+    "    none is named).",
+    "DOCS [<command> ...]",
+    "    An empty map: there are no docs to give.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// MEMORY HELP.
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> ...]. Subcommands are:",
+    "USAGE <key> [SAMPLES <count>]",
+    "    The bytes the key takes: its entry, key and value.",
+    "HELP",
+    "    Prints this help.",
+];
+
 /// PUBSUB HELP, in Redis 7's words for the subcommands this server has.
 const PUBSUB_HELP: &[&str] = &[
     "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -390,12 +474,7 @@ pub fn pubsub<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
         arity(n == 2, "pubsub|numpat")?;
         PubSubQuery::NumPat
     } else if is(b"HELP") {
-        arity(n == 2, "pubsub|help")?;
-        let lines = PUBSUB_HELP
-            .iter()
-            .map(|&line| Frame::Simple(line))
-            .collect();
-        return Ok(Command::PubSub(PubSubQuery::Help(lines)));
+        return help(args, "pubsub|help", PUBSUB_HELP);
     } else {
         return Err(unknown_subcommand(sub, "PUBSUB"));
     };
@@ -530,8 +609,7 @@ pub fn object<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     let sub = args.get(1);
     let is = |name: &[u8]| sub.eq_ignore_ascii_case(name);
     if is(b"HELP") {
-        arity(args.len() == 2, "object|help")?;
-        return Ok(Command::Object(ObjectCommand::Help));
+        return help(args, "object|help", OBJECT_HELP);
     }
     let (name, make): (_, fn(Key<'a>) -> ObjectCommand<'a>) = if is(b"ENCODING") {
         ("object|encoding", ObjectCommand::Encoding)
@@ -551,6 +629,9 @@ pub fn object<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
 /// MEMORY USAGE key [SAMPLES count]: a string has nothing to sample, so
 /// the count is checked and ignored.
 pub fn memory<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
+    if args.get(1).eq_ignore_ascii_case(b"HELP") {
+        return help(args, "memory|help", MEMORY_HELP);
+    }
     if !args.get(1).eq_ignore_ascii_case(b"USAGE") {
         return Err(unknown_subcommand(args.get(1), "MEMORY"));
     }
@@ -863,6 +944,8 @@ pub fn client<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     } else if is(b"TRACKINGINFO") {
         arity(n == 2, "client|trackinginfo")?;
         ClientCommand::TrackingInfo
+    } else if is(b"HELP") {
+        return help(args, "client|help", CLIENT_HELP);
     } else {
         return Err(unknown_subcommand(sub, "CLIENT"));
     };
@@ -1020,6 +1103,8 @@ pub fn config<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
     } else if sub.eq_ignore_ascii_case(b"RESETSTAT") {
         arity(args.len() == 2, "config|resetstat")?;
         Ok(Command::ConfigResetStat)
+    } else if sub.eq_ignore_ascii_case(b"HELP") {
+        help(args, "config|help", CONFIG_HELP)
     } else {
         Err(unknown_subcommand(sub, "CONFIG"))
     }
@@ -1119,6 +1204,8 @@ pub fn command<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
         CommandQuery::Info(args.from(2).collect())
     } else if is(b"DOCS") {
         CommandQuery::Docs
+    } else if is(b"HELP") {
+        return help(args, "command|help", COMMAND_HELP);
     } else {
         return Err(unknown_subcommand(sub, "COMMAND"));
     };
