@@ -17,7 +17,6 @@
 //! insert consumes what it stores; whatever is left when the reservation
 //! is dropped (a condition said no, an error, a smaller value) is refunded.
 
-use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use parking_lot::RwLockWriteGuard;
@@ -215,9 +214,10 @@ impl<'s> WriteGuard<'s> {
         }
     }
 
-    /// Counts a change of `key` that leaves nothing to record (a SET whose
-    /// deadline has already passed, of a key that was not there), so that
-    /// a watch of it sees the write, as Redis's WATCH does.
+    /// Counts a change of `key` for its watches, whether or not an entry
+    /// changed: a SET whose deadline has already passed leaves nothing
+    /// where there was nothing, but a watch of the key sees the write, as
+    /// Redis's WATCH does.
     pub(super) fn touch(&mut self, hash: u32, key: Key<'_>) {
         self.table.changed(hash, key.db());
     }
@@ -273,16 +273,9 @@ impl<'s> WriteGuard<'s> {
             self.remove(hash, key, now, value);
             return DeadlineOutcome::Done;
         }
-        // Clearing the deadline of a key that has none changes nothing:
-        // nothing to record, and no watch disturbed (Redis's PERSIST).
-        let had_deadline = Cell::new(false);
-        let allowed = |current: Option<Millis>| {
-            had_deadline.set(current.is_some());
-            allowed(current)
-        };
         match self
             .table
-            .set_deadline(hash, key, now, deadline, value, &allowed)
+            .set_deadline(hash, key, now, deadline, value, allowed)
         {
             DeadlineChange::Missing => DeadlineOutcome::Missing,
             DeadlineChange::Refused => DeadlineOutcome::Refused,
@@ -291,10 +284,11 @@ impl<'s> WriteGuard<'s> {
                 self.account(removed, now);
                 DeadlineOutcome::Missing
             }
-            DeadlineChange::Done if deadline.is_none() && !had_deadline.get() => {
-                DeadlineOutcome::Done
-            }
-            DeadlineChange::Done => {
+            // Clearing the deadline of a key that has none changes
+            // nothing: nothing to record, and no watch disturbed (Redis's
+            // PERSIST).
+            DeadlineChange::Done { had: false } if deadline.is_none() => DeadlineOutcome::Done,
+            DeadlineChange::Done { .. } => {
                 self.table.changed(hash, key.db());
                 self.record(Change::Deadline { key, deadline });
                 DeadlineOutcome::Done

@@ -468,8 +468,8 @@ pub enum DeadlineChange {
     Expired(Removed),
     /// The condition said no; nothing changed.
     Refused,
-    /// The deadline is set.
-    Done,
+    /// The deadline is set; `had` says whether the key had one before.
+    Done { had: bool },
 }
 
 /// What one [`Table::expire_chunk`] call saw.
@@ -938,7 +938,7 @@ impl Table {
             isize::from(deadline.is_some()) - isize::from(had),
         );
         self.note_deadline(deadline);
-        DeadlineChange::Done
+        DeadlineChange::Done { had }
     }
 
     /// Rewrites the entry in slot `i`, which has no deadline field, with
@@ -1296,7 +1296,7 @@ mod tests {
             Some(&mut out),
             &|_| true,
         );
-        assert!(matches!(change, DeadlineChange::Done));
+        assert!(matches!(change, DeadlineChange::Done { had: false }));
         assert_eq!(out, b"v");
         let e = t.get(3, k(b"k")).unwrap();
         assert_eq!(
@@ -1306,7 +1306,7 @@ mod tests {
         assert_eq!((t.expiring(), t.earliest_deadline()), (1, 50));
         assert!(matches!(
             t.set_deadline(3, k(b"k"), Millis(0), None, None, &|_| true),
-            DeadlineChange::Done
+            DeadlineChange::Done { had: true }
         ));
         assert_eq!(t.earliest_deadline(), u64::MAX);
     }
@@ -1434,9 +1434,10 @@ mod tests {
                             &allowed,
                         );
                         match change {
-                            DeadlineChange::Done => {
+                            DeadlineChange::Done { had } => {
                                 assert!(live);
                                 assert!(allowed(model[&id].1.map(Millis)));
+                                assert_eq!(had, model[&id].1.is_some());
                                 model.get_mut(&id).unwrap().1 = deadline;
                             }
                             DeadlineChange::Refused => {
