@@ -281,21 +281,24 @@ pub fn execute<'s, K: Keyspace>(
             Reply::Number(name, n)
         }
         Command::GetEx(key, change) => {
-            let found = match change {
-                ExpiryChange::Unchanged => store.read_into(key, now, scratch, touch),
-                ExpiryChange::Persist => store.set_deadline(key, now, None, Some(scratch)),
-                ExpiryChange::Expire(at) => match expire_at(at, now, ctx.clock, "getex") {
-                    Ok(Some(deadline)) => {
-                        store.set_deadline(key, now, Some(deadline), Some(scratch))
-                    }
-                    Ok(None) => store.take(key, now, scratch),
-                    Err(e) if store.exists(key, now) => return Reply::Error(e),
-                    Err(_) => false,
-                },
-                // As Redis, a time out of range is an error only when the
-                // key exists.
-                ExpiryChange::Refused(e) if store.exists(key, now) => return Reply::Error(e),
-                ExpiryChange::Refused(_) => false,
+            // The deadline a time gives, found before the key is: a time
+            // the parser refused, or one past the clock's range, is an
+            // error only when the key exists, as in Redis.
+            let expire = match change {
+                ExpiryChange::Expire(at) => expire_at(at, now, ctx.clock, "getex"),
+                ExpiryChange::Refused(e) => Err(e),
+                ExpiryChange::Unchanged | ExpiryChange::Persist => Ok(None),
+            };
+            let found = match (change, expire) {
+                (_, Err(e)) if store.exists(key, now) => return Reply::Error(e),
+                (_, Err(_)) => false,
+                (ExpiryChange::Unchanged, _) => store.read_into(key, now, scratch, touch),
+                (ExpiryChange::Persist, _) => store.set_deadline(key, now, None, Some(scratch)),
+                (_, Ok(Some(deadline))) => {
+                    store.set_deadline(key, now, Some(deadline), Some(scratch))
+                }
+                // A time already past: the key goes.
+                (_, Ok(None)) => store.take(key, now, scratch),
             };
             value_reply(found, scratch, counts)
         }
