@@ -7,6 +7,7 @@
 //! protocol version: RESP3 differs from RESP2 here only in nulls (`_`),
 //! maps (`%`) and verbatim strings (`=`).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::framer::Args;
@@ -171,10 +172,13 @@ fn set_expiring<'a>(
     name: &'static str,
     in_ms: bool,
 ) -> Parsed<'a> {
-    let amount = integer(args.get(2))?;
-    let expire = ExpireIn::from_amount(amount, in_ms, name).map_err(Reply::Error)?;
+    let time = Time {
+        amount: args.get(2),
+        in_ms,
+        absolute: false,
+    };
     Ok(Command::Set(SetCommand {
-        expire: Some(ExpireAt::In(expire)),
+        expire: Some(time.at(name).map_err(Reply::Error)?),
         ..SetCommand::plain(
             key(args.get(1))?,
             value(args.get(3), limits)?,
@@ -1314,12 +1318,18 @@ pub fn unknown_command(args: &Args<'_>) -> Reply<'static> {
 /// The code an error reply starts with (`ERR`, `NOAUTH`, `OOM`, ...), as
 /// Redis's `errorstat_` names it; `None` for a reply that is no error.
 pub fn error_code(reply: &Reply<'_>) -> Option<String> {
-    let text = match reply {
-        Reply::Error(e) => error_text(e),
-        Reply::ErrorText(text) => String::from_utf8_lossy(text).into_owned(),
-        _ => return None,
-    };
-    text.split(' ').next().map(str::to_string)
+    let text = error_line(reply)?;
+    let code = text.split(|&b| b == b' ').next()?;
+    Some(String::from_utf8_lossy(code).into_owned())
+}
+
+/// The line of an error reply, without its `-`; `None` for any other.
+fn error_line<'r>(reply: &'r Reply<'_>) -> Option<Cow<'r, [u8]>> {
+    match reply {
+        Reply::Error(e) => Some(Cow::Owned(error_text(e).into_bytes())),
+        Reply::ErrorText(text) => Some(Cow::Borrowed(text)),
+        _ => None,
+    }
 }
 
 /// Redis's refusal of `name` (`client|info` for a subcommand) on a
@@ -1352,11 +1362,7 @@ const UNKNOWN_SUBCOMMAND: &[u8] = b"ERR unknown subcommand '";
 /// Redis's answer to an EXEC refused before it ran: the transaction, if
 /// any, is discarded, and the error says why (without its `ERR`).
 pub fn exec_refused(refusal: &Reply<'_>) -> Reply<'static> {
-    let text = match refusal {
-        Reply::Error(e) => error_text(e).into_bytes(),
-        Reply::ErrorText(text) => text.clone(),
-        _ => Vec::new(),
-    };
+    let text = error_line(refusal).unwrap_or_default();
     let why = text.strip_prefix(b"ERR ").unwrap_or(&text);
     let mut abort = b"EXECABORT Transaction discarded because of: ".to_vec();
     abort.extend_from_slice(why);
@@ -1465,7 +1471,7 @@ pub fn write_reply<W: Write>(out: &mut W, reply: &Reply<'_>, version: u8) -> io:
                 .rposition(|b| !breaks(b))
                 .map_or(start, |i| i + 1);
             for &b in &text[start..end] {
-                out.write_all(&[if b == b'\r' || b == b'\n' { b' ' } else { b }])?;
+                out.write_all(&[if breaks(&b) { b' ' } else { b }])?;
             }
             out.write_all(b"\r\n")
         }
