@@ -689,9 +689,6 @@ fn command_info(query: &CommandQuery<'_>) -> Reply<'static> {
         CommandQuery::List => {
             entries(&mut resp_commands().map(|spec| Frame::Bulk(spec.name.as_bytes().to_vec())))
         }
-        CommandQuery::Info(names) if names.is_empty() => {
-            entries(&mut resp_commands().map(command_entry))
-        }
         CommandQuery::Info(names) => entries(
             &mut names
                 .iter()

@@ -544,14 +544,13 @@ pub use crate::num::parse_i64;
 /// What COMMAND asks about the command table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandQuery<'a> {
-    /// COMMAND: every command.
+    /// COMMAND, or COMMAND INFO naming none: every command.
     All,
     /// COMMAND COUNT.
     Count,
     /// COMMAND LIST: every command's name.
     List,
-    /// COMMAND INFO name ...: those commands (every one when none is
-    /// named).
+    /// COMMAND INFO name ...: those commands.
     Info(Vec<&'a [u8]>),
     /// COMMAND DOCS [name ...]: there are no docs to give.
     Docs,

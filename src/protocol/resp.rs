@@ -1204,6 +1204,9 @@ pub fn command<'a>(args: &Args<'a>, _: &Limits) -> Parsed<'a> {
             return Err(Reply::Error(ClientError::Syntax));
         }
         CommandQuery::List
+    } else if is(b"INFO") && args.len() == 2 {
+        // Naming none, as Redis 7 answers it: every command.
+        CommandQuery::All
     } else if is(b"INFO") {
         CommandQuery::Info(args.from(2).collect())
     } else if is(b"DOCS") {
